@@ -1,0 +1,438 @@
+//! The envelope header: version, key commitment, body binding, wrapped keys and
+//! a MAC bound to the bucket and object key.
+//!
+//! Binary layout (all integers big-endian; fixed in v1):
+//!
+//! ```text
+//! u8      version            = 1
+//! u8      flags              bit 0: multipart; every other bit must be 0
+//! u8      segment size log2  = 16
+//! [32]    commitment         HKDF(DK, "sealgate/v1/commitment")
+//! single part (flags bit 0 clear):
+//!   [16]  stream salt        must equal the salt in the body's stream header
+//!   u64   plaintext length   must equal the length in the body's stream header
+//! multipart (flags bit 0 set):
+//!   [16]  upload id          random, names the multipart manifest
+//! u8      recipient count    >= 1
+//! per recipient:
+//!   u8    algorithm          1 = RSA-OAEP-256
+//!   [8]   key id             SHA-256(SPKI DER)[..8]
+//!   u16   wrapped length
+//!   [..]  wrapped data key
+//! [32]    mac                HMAC-SHA256(K_mac, MAC input)
+//! ```
+//!
+//! MAC input: `"sealgate/v1/header" || u16 len(bucket) || bucket || u16 len(key) ||
+//! key || every header byte before the MAC`.
+//!
+//! In object metadata the header travels as one entry, `x-amz-meta-sg`, whose
+//! value is the unpadded base64url of these bytes. When that does not fit the
+//! metadata budget, the value is instead an overflow pointer (see
+//! [`MetaValue`]) and the header bytes lead the object body.
+
+use aws_lc_rs::hmac;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use super::keys::DataKey;
+use super::recipient::{Identity, Recipient};
+use super::{
+    FormatError, Result, COMMITMENT_LEN, KEY_ID_LEN, MAC_LEN, SALT_LEN, SEGMENT_SIZE_LOG2,
+    VERSION,
+};
+
+const MAC_CONTEXT: &[u8] = b"sealgate/v1/header";
+const FLAG_MULTIPART: u8 = 0x01;
+/// Set only in an overflow pointer, never in a full header.
+const FLAG_OVERFLOW: u8 = 0x80;
+/// Upper bound on a header we accept from the store (DoS guard).
+pub const MAX_HEADER_LEN: usize = 64 * 1024;
+
+/// One wrapped data key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientStanza {
+    pub algorithm: u8,
+    pub key_id: [u8; KEY_ID_LEN],
+    pub wrapped: Vec<u8>,
+}
+
+/// What ties the header to the body it describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyBinding {
+    Single {
+        salt: [u8; SALT_LEN],
+        plaintext_len: u64,
+    },
+    Multipart {
+        upload_id: [u8; 16],
+    },
+}
+
+/// A parsed (not yet authenticated) or freshly sealed header. `raw` keeps the
+/// exact bytes, so the MAC is checked over what was read.
+#[derive(Clone, Debug)]
+pub struct Header {
+    pub version: u8,
+    pub commitment: [u8; COMMITMENT_LEN],
+    pub binding: BodyBinding,
+    pub recipients: Vec<RecipientStanza>,
+    raw: Vec<u8>,
+}
+
+/// The value of the `sg` metadata entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetaValue {
+    /// The whole header, inline.
+    Inline(Vec<u8>),
+    /// The header leads the body and is `header_len` bytes long.
+    Overflow { header_len: u32 },
+}
+
+impl MetaValue {
+    pub fn encode(&self) -> String {
+        match self {
+            MetaValue::Inline(raw) => URL_SAFE_NO_PAD.encode(raw),
+            MetaValue::Overflow { header_len } => {
+                let mut b = vec![VERSION, FLAG_OVERFLOW];
+                b.extend_from_slice(&header_len.to_be_bytes());
+                URL_SAFE_NO_PAD.encode(b)
+            }
+        }
+    }
+
+    pub fn decode(text: &str) -> Result<Self> {
+        if text.len() > MAX_HEADER_LEN * 2 {
+            return Err(FormatError::MalformedHeader("metadata value too long"));
+        }
+        let b = URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .map_err(|_| FormatError::MalformedHeader("metadata value is not base64url"))?;
+        if b.len() < 2 {
+            return Err(FormatError::MalformedHeader("metadata value too short"));
+        }
+        if b[0] != VERSION {
+            return Err(FormatError::UnsupportedVersion(b[0]));
+        }
+        if b[1] == FLAG_OVERFLOW {
+            if b.len() != 6 {
+                return Err(FormatError::MalformedHeader("bad overflow pointer"));
+            }
+            let header_len = u32::from_be_bytes([b[2], b[3], b[4], b[5]]);
+            if header_len as usize > MAX_HEADER_LEN || header_len == 0 {
+                return Err(FormatError::MalformedHeader("overflow header length out of range"));
+            }
+            return Ok(MetaValue::Overflow { header_len });
+        }
+        Ok(MetaValue::Inline(b))
+    }
+}
+
+fn mac_key(dk: &DataKey) -> hmac::Key {
+    let k = dk.header_mac_key();
+    hmac::Key::new(hmac::HMAC_SHA256, &k.0)
+}
+
+fn mac_input_bytes(out: &mut Vec<u8>, bucket: &str, key: &str, body: &[u8]) {
+    out.extend_from_slice(MAC_CONTEXT);
+    for s in [bucket, key] {
+        // S3 bucket names are at most 63 bytes and keys at most 1024 bytes.
+        let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.extend_from_slice(body);
+}
+
+impl Header {
+    /// Builds and MACs a header for `dk`, wrapped for every recipient.
+    pub fn seal(
+        dk: &DataKey,
+        recipients: &[&dyn Recipient],
+        binding: BodyBinding,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Self> {
+        if recipients.is_empty() || recipients.len() > 255 {
+            return Err(FormatError::MalformedHeader("recipient count must be 1..=255"));
+        }
+        let stanzas = recipients
+            .iter()
+            .map(|r| r.wrap(dk))
+            .collect::<Result<Vec<_>>>()?;
+        Self::from_parts(dk, dk.commitment(), binding, stanzas, bucket, key)
+    }
+
+    /// Re-MACs this header's content under a new name, with new recipients
+    /// where given (rewrap, copy). `dk` must be this header's data key.
+    pub fn reseal(
+        &self,
+        dk: &DataKey,
+        recipients: Option<Vec<RecipientStanza>>,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Self> {
+        let stanzas = recipients.unwrap_or_else(|| self.recipients.clone());
+        Self::from_parts(dk, self.commitment, self.binding, stanzas, bucket, key)
+    }
+
+    fn from_parts(
+        dk: &DataKey,
+        commitment: [u8; COMMITMENT_LEN],
+        binding: BodyBinding,
+        recipients: Vec<RecipientStanza>,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Self> {
+        let mut raw = Vec::with_capacity(64 + recipients.len() * 530);
+        raw.push(VERSION);
+        raw.push(match binding {
+            BodyBinding::Single { .. } => 0,
+            BodyBinding::Multipart { .. } => FLAG_MULTIPART,
+        });
+        raw.push(SEGMENT_SIZE_LOG2);
+        raw.extend_from_slice(&commitment);
+        match binding {
+            BodyBinding::Single {
+                salt,
+                plaintext_len,
+            } => {
+                raw.extend_from_slice(&salt);
+                raw.extend_from_slice(&plaintext_len.to_be_bytes());
+            }
+            BodyBinding::Multipart { upload_id } => raw.extend_from_slice(&upload_id),
+        }
+        raw.push(recipients.len() as u8);
+        for r in &recipients {
+            let len = u16::try_from(r.wrapped.len())
+                .map_err(|_| FormatError::MalformedHeader("wrapped key too long"))?;
+            raw.push(r.algorithm);
+            raw.extend_from_slice(&r.key_id);
+            raw.extend_from_slice(&len.to_be_bytes());
+            raw.extend_from_slice(&r.wrapped);
+        }
+        let mut input = Vec::with_capacity(raw.len() + 128);
+        mac_input_bytes(&mut input, bucket, key, &raw);
+        raw.extend_from_slice(hmac::sign(&mac_key(dk), &input).as_ref());
+        Ok(Self {
+            version: VERSION,
+            commitment,
+            binding,
+            recipients,
+            raw,
+        })
+    }
+
+    /// Parses header bytes read from the store. Nothing is authenticated yet:
+    /// call [`Header::authenticate`] with the unwrapped data key before use.
+    pub fn parse(raw: &[u8]) -> Result<Self> {
+        if raw.len() > MAX_HEADER_LEN {
+            return Err(FormatError::MalformedHeader("header too long"));
+        }
+        let mut r = Reader { b: raw, pos: 0 };
+        let version = r.u8()?;
+        if version != VERSION {
+            return Err(FormatError::UnsupportedVersion(version));
+        }
+        let flags = r.u8()?;
+        if flags & !FLAG_MULTIPART != 0 {
+            return Err(FormatError::MalformedHeader("unknown flags"));
+        }
+        if r.u8()? != SEGMENT_SIZE_LOG2 {
+            return Err(FormatError::MalformedHeader("unsupported segment size"));
+        }
+        let commitment: [u8; COMMITMENT_LEN] = r.array()?;
+        let binding = if flags & FLAG_MULTIPART == 0 {
+            BodyBinding::Single {
+                salt: r.array()?,
+                plaintext_len: u64::from_be_bytes(r.array()?),
+            }
+        } else {
+            BodyBinding::Multipart {
+                upload_id: r.array()?,
+            }
+        };
+        let count = r.u8()?;
+        if count == 0 {
+            return Err(FormatError::MalformedHeader("no recipients"));
+        }
+        let mut recipients = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let algorithm = r.u8()?;
+            let key_id: [u8; KEY_ID_LEN] = r.array()?;
+            let len = u16::from_be_bytes(r.array()?) as usize;
+            let wrapped = r.take(len)?.to_vec();
+            recipients.push(RecipientStanza {
+                algorithm,
+                key_id,
+                wrapped,
+            });
+        }
+        r.take(MAC_LEN)?;
+        if r.pos != raw.len() {
+            return Err(FormatError::MalformedHeader("trailing bytes after MAC"));
+        }
+        Ok(Self {
+            version,
+            commitment,
+            binding,
+            recipients,
+            raw: raw.to_vec(),
+        })
+    }
+
+    /// Exact bytes of this header.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    pub fn is_multipart(&self) -> bool {
+        matches!(self.binding, BodyBinding::Multipart { .. })
+    }
+
+    /// Key ids of all recipients, as lowercase hex.
+    pub fn key_ids_hex(&self) -> Vec<String> {
+        self.recipients.iter().map(|r| hex::encode(r.key_id)).collect()
+    }
+
+    /// Checks the key commitment (constant time) and the MAC (constant time)
+    /// for this data key, bucket and object key.
+    pub fn authenticate(&self, dk: &DataKey, bucket: &str, key: &str) -> Result<()> {
+        dk.check_commitment(&self.commitment)?;
+        let (body, mac) = self.raw.split_at(self.raw.len() - MAC_LEN);
+        let mut input = Vec::with_capacity(body.len() + 128);
+        mac_input_bytes(&mut input, bucket, key, body);
+        // hmac::verify compares in constant time.
+        let k = mac_key(dk);
+        hmac::verify(&k, &input, mac).map_err(|_| FormatError::HeaderMac)
+    }
+
+    /// The unwrapping step alone: open the first matching stanza.
+    pub fn unwrap_with(&self, identities: &[&dyn Identity]) -> Result<DataKey> {
+        for st in &self.recipients {
+            for id in identities {
+                if id.key_id() == st.key_id && id.algorithm() as u8 == st.algorithm {
+                    return id.unwrap(st);
+                }
+            }
+        }
+        Err(FormatError::NoMatchingRecipient {
+            key_ids: self.key_ids_hex(),
+        })
+    }
+
+    /// Parse, unwrap, check commitment and MAC: the whole opening of a header.
+    pub fn open(
+        raw: &[u8],
+        identities: &[&dyn Identity],
+        bucket: &str,
+        key: &str,
+    ) -> Result<(Self, DataKey)> {
+        let h = Self::parse(raw)?;
+        let dk = h.unwrap_with(identities)?;
+        h.authenticate(&dk, bucket, key)?;
+        Ok((h, dk))
+    }
+
+    /// Base64url text of the whole header.
+    pub fn to_meta_inline(&self) -> String {
+        MetaValue::Inline(self.raw.clone()).encode()
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or(FormatError::MalformedHeader("header truncated"))?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        Ok(self.take(N)?.try_into().expect("length checked"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::recipient::{generate_rsa_pkcs8, RsaOaepIdentity, RsaOaepRecipient};
+
+    fn pair() -> (RsaOaepIdentity, RsaOaepRecipient) {
+        let (p, q) = generate_rsa_pkcs8(2048).unwrap();
+        (
+            RsaOaepIdentity::from_pkcs8_der(&p).unwrap(),
+            RsaOaepRecipient::from_spki_der(&q).unwrap(),
+        )
+    }
+
+    #[test]
+    fn seal_open_and_binding() {
+        let (id, r) = pair();
+        let dk = DataKey::generate().unwrap();
+        let b = BodyBinding::Single {
+            salt: [1; 16],
+            plaintext_len: 42,
+        };
+        let h = Header::seal(&dk, &[&r], b, "bkt", "a/b").unwrap();
+        let (h2, dk2) = Header::open(h.raw(), &[&id], "bkt", "a/b").unwrap();
+        assert_eq!(dk2.expose(), dk.expose());
+        assert_eq!(h2.binding, b);
+        assert_eq!(
+            Header::open(h.raw(), &[&id], "bkt", "a/c").unwrap_err(),
+            FormatError::HeaderMac
+        );
+        assert_eq!(
+            Header::open(h.raw(), &[&id], "bkt2", "a/b").unwrap_err(),
+            FormatError::HeaderMac
+        );
+        // Flip each byte of the binding region: MAC must fail.
+        for i in 35..59 {
+            let mut raw = h.raw().to_vec();
+            raw[i] ^= 1;
+            assert_eq!(
+                Header::open(&raw, &[&id], "bkt", "a/b").unwrap_err(),
+                FormatError::HeaderMac
+            );
+        }
+        let mut raw = h.raw().to_vec();
+        raw[0] = 2;
+        assert_eq!(Header::parse(&raw).unwrap_err(), FormatError::UnsupportedVersion(2));
+        let meta = h.to_meta_inline();
+        assert_eq!(MetaValue::decode(&meta).unwrap(), MetaValue::Inline(h.raw().to_vec()));
+    }
+
+    #[test]
+    fn no_matching_recipient_names_key_ids() {
+        let (_, r) = pair();
+        let (other, _) = pair();
+        let dk = DataKey::generate().unwrap();
+        let h = Header::seal(&dk, &[&r], BodyBinding::Multipart { upload_id: [0; 16] }, "b", "k")
+            .unwrap();
+        match Header::open(h.raw(), &[&other], "b", "k") {
+            Err(FormatError::NoMatchingRecipient { key_ids }) => {
+                assert_eq!(key_ids, vec![hex::encode(r.key_id())])
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn overflow_pointer() {
+        let v = MetaValue::Overflow { header_len: 1234 };
+        assert_eq!(MetaValue::decode(&v.encode()).unwrap(), v);
+        assert!(MetaValue::decode("!!").is_err());
+        assert!(Header::parse(&[]).is_err());
+        assert!(Header::parse(&[1, 0, 16]).is_err());
+    }
+}

@@ -1,0 +1,580 @@
+//! Incremental stream encryption and decryption: pure state machines over byte
+//! chunks ([`Sealer`], [`Opener`]) and thin async adapters over
+//! `Stream<Item = Result<Bytes, E>>`.
+//!
+//! Memory is bounded by one segment of pending input plus the output of the
+//! chunk being processed, whatever the stream's length.
+//!
+//! The [`Opener`] never returns plaintext from a segment whose tag has not
+//! verified. The [`Sealer`] holds back the last segment and the trailer until
+//! [`Sealer::finish`], so a caller can refuse the upload (a digest mismatch, a
+//! short body) before the store has received a complete object.
+
+use bytes::{Bytes, BytesMut};
+use md5::{Digest, Md5};
+
+use super::keys::{DataKey, PayloadKey};
+use super::segment::{open_segment, open_trailer, seal_segment_into, seal_trailer};
+use super::size::{segment_plaintext_len, segments, SegmentSpan};
+use super::{FormatError, Result, SALT_LEN, SEGMENT_SIZE, STREAM_HEADER_LEN, TAG_LEN, TRAILER_LEN};
+
+/// Encrypts one stream of a known plaintext length.
+pub struct Sealer {
+    key: PayloadKey,
+    plaintext_len: u64,
+    consumed: u64,
+    index: u64,
+    last_index: u64,
+    pending: Vec<u8>,
+    md5: Md5,
+    header: [u8; STREAM_HEADER_LEN],
+    header_sent: bool,
+}
+
+impl Sealer {
+    pub fn new(dk: &DataKey, salt: [u8; SALT_LEN], part: u32, plaintext_len: u64) -> Self {
+        let mut header = [0u8; STREAM_HEADER_LEN];
+        header[..SALT_LEN].copy_from_slice(&salt);
+        header[SALT_LEN..].copy_from_slice(&plaintext_len.to_be_bytes());
+        Self {
+            key: dk.payload_key(&salt, part, plaintext_len),
+            plaintext_len,
+            consumed: 0,
+            index: 0,
+            last_index: segments(plaintext_len) - 1,
+            pending: Vec::with_capacity(SEGMENT_SIZE),
+            md5: Md5::new(),
+            header,
+            header_sent: false,
+        }
+    }
+
+    /// Ciphertext length of the whole stream.
+    pub fn stream_len(&self) -> u64 {
+        super::size::stream_len(self.plaintext_len)
+    }
+
+    fn emit_header(&mut self, out: &mut BytesMut) {
+        if !self.header_sent {
+            out.extend_from_slice(&self.header);
+            self.header_sent = true;
+        }
+    }
+
+    fn seal_into(&mut self, pt: &[u8], last: bool, out: &mut BytesMut) -> Result<()> {
+        let start = out.len();
+        out.resize(start + pt.len() + TAG_LEN, 0);
+        seal_segment_into(&self.key, self.index, last, pt, &mut out[start..])?;
+        self.index += 1;
+        Ok(())
+    }
+
+    /// Feeds plaintext; appends every complete non-final segment to `out`.
+    pub fn push(&mut self, mut data: &[u8], out: &mut BytesMut) -> Result<()> {
+        self.emit_header(out);
+        if (data.len() as u64) > self.plaintext_len - self.consumed {
+            return Err(FormatError::TrailingData);
+        }
+        self.consumed += data.len() as u64;
+        self.md5.update(data);
+        out.reserve(data.len() + (data.len() / SEGMENT_SIZE + 2) * TAG_LEN);
+        while !data.is_empty() && self.index < self.last_index {
+            if self.pending.is_empty() && data.len() >= SEGMENT_SIZE {
+                let (seg, rest) = data.split_at(SEGMENT_SIZE);
+                self.seal_into(seg, false, out)?;
+                data = rest;
+                continue;
+            }
+            let want = SEGMENT_SIZE - self.pending.len();
+            let n = want.min(data.len());
+            self.pending.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.pending.len() == SEGMENT_SIZE {
+                let seg = std::mem::take(&mut self.pending);
+                self.seal_into(&seg, false, out)?;
+                self.pending = seg;
+                self.pending.clear();
+            }
+        }
+        // Whatever remains belongs to the last segment: hold it back.
+        self.pending.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Plaintext bytes still expected.
+    pub fn remaining(&self) -> u64 {
+        self.plaintext_len - self.consumed
+    }
+
+    /// MD5 of the plaintext seen so far (complete once `remaining() == 0`).
+    pub fn md5(&self) -> [u8; 16] {
+        self.md5.clone().finalize().into()
+    }
+
+    /// Emits the last segment and the trailer. Fails if the plaintext was short.
+    pub fn finish(mut self, out: &mut BytesMut) -> Result<[u8; 16]> {
+        if self.consumed != self.plaintext_len {
+            return Err(FormatError::Truncated);
+        }
+        self.emit_header(out);
+        let last = std::mem::take(&mut self.pending);
+        debug_assert_eq!(self.index, self.last_index);
+        self.seal_into(&last, true, out)?;
+        let md5: [u8; 16] = self.md5.finalize().into();
+        out.extend_from_slice(&seal_trailer(&self.key, self.index, &md5)?);
+        Ok(md5)
+    }
+}
+
+enum Phase {
+    StreamHeader,
+    Segments,
+    Trailer,
+    Done,
+}
+
+/// Decrypts a whole stream or a segment-aligned slice of one.
+pub struct Opener {
+    phase: Phase,
+    dk: Option<DataKey>,
+    part: u32,
+    expected: Option<([u8; SALT_LEN], u64)>,
+    key: Option<PayloadKey>,
+    p: u64,
+    next: u64,
+    last: u64,
+    skip: u64,
+    take: u64,
+    check_trailer: bool,
+    pending: BytesMut,
+    trailer_md5: Option<[u8; 16]>,
+}
+
+impl Opener {
+    /// A whole stream, starting with its stream header. `expected` (salt and
+    /// plaintext length from the envelope header, for single-part objects, or
+    /// from a manifest) is checked against the stream header.
+    pub fn full(dk: DataKey, part: u32, expected: Option<([u8; SALT_LEN], u64)>) -> Self {
+        Self {
+            phase: Phase::StreamHeader,
+            dk: Some(dk),
+            part,
+            expected,
+            key: None,
+            p: 0,
+            next: 0,
+            last: 0,
+            skip: 0,
+            take: u64::MAX,
+            check_trailer: true,
+            pending: BytesMut::new(),
+            trailer_md5: None,
+        }
+    }
+
+    /// The ciphertext bytes `[span.ct_start, span.ct_end)` of a stream of `p`
+    /// plaintext bytes whose salt is known.
+    pub fn range(dk: &DataKey, salt: &[u8; SALT_LEN], part: u32, p: u64, span: SegmentSpan) -> Self {
+        Self {
+            phase: Phase::Segments,
+            dk: None,
+            part,
+            expected: None,
+            key: Some(dk.payload_key(salt, part, p)),
+            p,
+            next: span.first,
+            last: span.last,
+            skip: span.skip,
+            take: span.take,
+            check_trailer: false,
+            pending: BytesMut::new(),
+            trailer_md5: None,
+        }
+    }
+
+    /// The authenticated plaintext MD5 from the trailer, once the stream is done.
+    pub fn trailer_md5(&self) -> Option<[u8; 16]> {
+        self.trailer_md5
+    }
+
+    fn seg_ct_len(&self) -> usize {
+        (segment_plaintext_len(self.p, self.next) as usize) + TAG_LEN
+    }
+
+    /// Feeds ciphertext; appends verified plaintext chunks to `out`.
+    pub fn push(&mut self, mut input: Bytes, out: &mut Vec<Bytes>) -> Result<()> {
+        while !input.is_empty() {
+            match self.phase {
+                Phase::StreamHeader => {
+                    let need = STREAM_HEADER_LEN - self.pending.len();
+                    let n = need.min(input.len());
+                    self.pending.extend_from_slice(&input.split_to(n));
+                    if self.pending.len() == STREAM_HEADER_LEN {
+                        let h = self.pending.split();
+                        let salt: [u8; SALT_LEN] = h[..SALT_LEN].try_into().expect("16");
+                        let p = u64::from_be_bytes(h[SALT_LEN..].try_into().expect("8"));
+                        if let Some(exp) = self.expected {
+                            if exp != (salt, p) {
+                                return Err(FormatError::StreamMismatch);
+                            }
+                        }
+                        let dk = self.dk.take().expect("full opener has a data key");
+                        self.key = Some(dk.payload_key(&salt, self.part, p));
+                        self.p = p;
+                        self.next = 0;
+                        self.last = segments(p) - 1;
+                        self.phase = Phase::Segments;
+                    }
+                }
+                Phase::Segments => {
+                    let seg_len = self.seg_ct_len();
+                    if self.pending.is_empty() && input.len() >= seg_len {
+                        // Decrypt straight out of the input chunk, without a copy
+                        // when we hold the only reference.
+                        let seg = input.split_to(seg_len);
+                        let buf = BytesMut::from(seg);
+                        self.open_one(buf, out)?;
+                    } else {
+                        let n = (seg_len - self.pending.len()).min(input.len());
+                        self.pending.extend_from_slice(&input.split_to(n));
+                        if self.pending.len() == seg_len {
+                            let buf = self.pending.split();
+                            self.open_one(buf, out)?;
+                        }
+                    }
+                }
+                Phase::Trailer => {
+                    let n = (TRAILER_LEN - self.pending.len()).min(input.len());
+                    self.pending.extend_from_slice(&input.split_to(n));
+                    if self.pending.len() == TRAILER_LEN {
+                        let t = self.pending.split();
+                        let key = self.key.as_ref().expect("key set");
+                        self.trailer_md5 = Some(open_trailer(key, self.last + 1, &t)?);
+                        self.phase = Phase::Done;
+                    }
+                }
+                Phase::Done => return Err(FormatError::TrailingData),
+            }
+        }
+        Ok(())
+    }
+
+    fn open_one(&mut self, mut buf: BytesMut, out: &mut Vec<Bytes>) -> Result<()> {
+        let key = self.key.as_ref().expect("key set");
+        let is_last_of_stream = self.next == segments(self.p) - 1;
+        let pt_len = open_segment(key, self.next, is_last_of_stream, &mut buf)?.len();
+        buf.truncate(pt_len);
+        let mut pt = buf.freeze();
+        if self.skip > 0 {
+            let s = (self.skip as usize).min(pt.len());
+            let _ = pt.split_to(s);
+            self.skip -= s as u64;
+        }
+        if (pt.len() as u64) > self.take {
+            pt.truncate(self.take as usize);
+        }
+        self.take -= pt.len() as u64;
+        if !pt.is_empty() {
+            out.push(pt);
+        }
+        if self.next == self.last {
+            self.phase = if self.check_trailer {
+                Phase::Trailer
+            } else {
+                Phase::Done
+            };
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Call at end of input: fails unless the stream (or slice) was complete.
+    pub fn finish(&self) -> Result<()> {
+        match self.phase {
+            Phase::Done => Ok(()),
+            _ => Err(FormatError::Truncated),
+        }
+    }
+}
+
+/// Encrypts a whole plaintext in memory (tests, vectors, small tools).
+pub fn seal_all(dk: &DataKey, salt: [u8; SALT_LEN], part: u32, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let mut s = Sealer::new(dk, salt, part, plaintext.len() as u64);
+    let mut out = BytesMut::new();
+    s.push(plaintext, &mut out)?;
+    s.finish(&mut out)?;
+    Ok(out.to_vec())
+}
+
+/// Decrypts a whole stream in memory (tests, vectors, small tools).
+pub fn open_all(
+    dk: &DataKey,
+    part: u32,
+    expected: Option<([u8; SALT_LEN], u64)>,
+    ciphertext: &[u8],
+) -> Result<Vec<u8>> {
+    let mut o = Opener::full(dk.clone(), part, expected);
+    let mut out = Vec::new();
+    o.push(Bytes::copy_from_slice(ciphertext), &mut out)?;
+    o.finish()?;
+    Ok(out.concat())
+}
+
+pub mod adapters {
+    //! Async adapters: a plaintext stream in, a ciphertext stream out, and back.
+
+    use super::*;
+    use futures::{Stream, StreamExt};
+    use std::io;
+
+    /// Called with every plaintext chunk, and once at the end, before the last
+    /// ciphertext bytes are released: returning an error there keeps the store
+    /// from ever receiving a complete object.
+    pub trait PlaintextCheck: Send + 'static {
+        fn update(&mut self, data: &[u8]);
+        fn finish(&mut self, md5: &[u8; 16]) -> std::result::Result<(), io::Error>;
+    }
+
+    /// What an encrypted upload learned: the plaintext MD5.
+    pub type Md5Slot = std::sync::Arc<std::sync::Mutex<Option<[u8; 16]>>>;
+
+    fn fmt_err(e: FormatError) -> io::Error {
+        io::Error::other(e)
+    }
+
+    /// Encrypts `input` (exactly `sealer`'s plaintext length) into ciphertext
+    /// chunks. The MD5 lands in `md5_out` when the stream completes.
+    pub fn seal_stream<S, E, C>(
+        input: S,
+        sealer: Sealer,
+        check: C,
+        md5_out: Md5Slot,
+    ) -> impl Stream<Item = std::result::Result<Bytes, io::Error>> + Send + 'static
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        C: PlaintextCheck,
+    {
+        struct St<S, C> {
+            input: S,
+            sealer: Option<Sealer>,
+            check: C,
+            md5_out: Md5Slot,
+        }
+        futures::stream::unfold(
+            St {
+                input,
+                sealer: Some(sealer),
+                check,
+                md5_out,
+            },
+            |mut st| async move {
+                let sealer = st.sealer.as_mut()?;
+                loop {
+                    match st.input.next().await {
+                        Some(Ok(chunk)) => {
+                            st.check.update(&chunk);
+                            let mut out = BytesMut::new();
+                            if let Err(e) = sealer.push(&chunk, &mut out) {
+                                st.sealer = None;
+                                return Some((Err(fmt_err(e)), st));
+                            }
+                            if !out.is_empty() {
+                                return Some((Ok(out.freeze()), st));
+                            }
+                        }
+                        Some(Err(e)) => {
+                            st.sealer = None;
+                            return Some((Err(io::Error::other(e.into())), st));
+                        }
+                        None => {
+                            let sealer = st.sealer.take()?;
+                            if sealer.remaining() != 0 {
+                                return Some((Err(fmt_err(FormatError::Truncated)), st));
+                            }
+                            let md5 = sealer.md5();
+                            if let Err(e) = st.check.finish(&md5) {
+                                return Some((Err(e), st));
+                            }
+                            let mut out = BytesMut::new();
+                            return match sealer.finish(&mut out) {
+                                Ok(md5) => {
+                                    *st.md5_out.lock().expect("md5 slot") = Some(md5);
+                                    Some((Ok(out.freeze()), st))
+                                }
+                                Err(e) => Some((Err(fmt_err(e)), st)),
+                            };
+                        }
+                    }
+                }
+            },
+        )
+    }
+
+    /// Decrypts ciphertext chunks with `opener`; yields only verified plaintext
+    /// and ends with an error if the ciphertext is short, long or tampered.
+    pub fn open_stream<S, E>(
+        input: S,
+        opener: Opener,
+    ) -> impl Stream<Item = std::result::Result<Bytes, io::Error>> + Send + 'static
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        struct St<S> {
+            input: S,
+            opener: Option<Opener>,
+            ready: std::collections::VecDeque<Bytes>,
+        }
+        futures::stream::unfold(
+            St {
+                input,
+                opener: Some(opener),
+                ready: Default::default(),
+            },
+            |mut st| async move {
+                loop {
+                    if let Some(b) = st.ready.pop_front() {
+                        return Some((Ok(b), st));
+                    }
+                    let opener = st.opener.as_mut()?;
+                    match st.input.next().await {
+                        Some(Ok(chunk)) => {
+                            let mut out = Vec::new();
+                            if let Err(e) = opener.push(chunk, &mut out) {
+                                st.opener = None;
+                                return Some((Err(fmt_err(e)), st));
+                            }
+                            st.ready.extend(out);
+                        }
+                        Some(Err(e)) => {
+                            st.opener = None;
+                            return Some((Err(io::Error::other(e.into())), st));
+                        }
+                        None => {
+                            let opener = st.opener.take()?;
+                            if let Err(e) = opener.finish() {
+                                return Some((Err(fmt_err(e)), st));
+                            }
+                            return None;
+                        }
+                    }
+                }
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::size::{span, stream_len};
+    use proptest::prelude::*;
+
+    const S: usize = SEGMENT_SIZE;
+
+    fn dk() -> DataKey {
+        DataKey::from_bytes([0x42; 32])
+    }
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 31 + 7) as u8).collect()
+    }
+
+    #[test]
+    fn edges_round_trip() {
+        for n in [0, 1, S - 1, S, S + 1, 3 * S, 3 * S + 5] {
+            let pt = data(n);
+            let ct = seal_all(&dk(), [1; 16], 0, &pt).unwrap();
+            assert_eq!(ct.len() as u64, stream_len(n as u64), "n={n}");
+            assert_eq!(open_all(&dk(), 0, Some(([1; 16], n as u64)), &ct).unwrap(), pt);
+        }
+    }
+
+    #[test]
+    fn tamper_is_detected() {
+        let pt = data(2 * S + 10);
+        let ct = seal_all(&dk(), [1; 16], 0, &pt).unwrap();
+        let open = |c: &[u8]| open_all(&dk(), 0, None, c);
+        // Truncation at and between segment boundaries, and of the trailer.
+        for cut in [ct.len() - 1, ct.len() - TRAILER_LEN, 24 + S + 16, 24 + S + 15, 24, 10] {
+            assert!(open(&ct[..cut]).is_err(), "cut={cut}");
+        }
+        // Extension.
+        let mut ext = ct.clone();
+        ext.push(0);
+        assert_eq!(open(&ext), Err(FormatError::TrailingData));
+        // Swapping two segments.
+        let seg = S + 16;
+        let mut sw = ct.clone();
+        let (a, b) = sw[24..24 + 2 * seg].split_at_mut(seg);
+        a.swap_with_slice(b);
+        assert_eq!(open(&sw), Err(FormatError::SegmentAuth));
+        // Flipping a body bit, a tag bit, the length in the stream header.
+        for i in [30, 24 + S + 3, 24 + S + 15, 20] {
+            let mut f = ct.clone();
+            f[i] ^= 1;
+            assert!(open(&f).is_err(), "flip {i}");
+        }
+        // Another part number, another key.
+        assert!(open_all(&dk(), 1, None, &ct).is_err());
+        assert!(open_all(&DataKey::from_bytes([1; 32]), 0, None, &ct).is_err());
+        // A segment from another stream of the same object key.
+        let other = seal_all(&dk(), [2; 16], 0, &pt).unwrap();
+        let mut spl = ct.clone();
+        spl[24..24 + seg].copy_from_slice(&other[24..24 + seg]);
+        assert_eq!(open(&spl), Err(FormatError::SegmentAuth));
+        // Expected binding mismatch.
+        assert_eq!(
+            open_all(&dk(), 0, Some(([9; 16], pt.len() as u64)), &ct),
+            Err(FormatError::StreamMismatch)
+        );
+    }
+
+    #[test]
+    fn sealer_refuses_wrong_lengths() {
+        let mut s = Sealer::new(&dk(), [0; 16], 0, 3);
+        let mut out = BytesMut::new();
+        assert_eq!(s.push(b"abcd", &mut out), Err(FormatError::TrailingData));
+        let mut s = Sealer::new(&dk(), [0; 16], 0, 3);
+        s.push(b"ab", &mut out).unwrap();
+        assert_eq!(s.finish(&mut out), Err(FormatError::Truncated));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn round_trip_any_split(n in 0usize..(3 * S + 100), cuts in proptest::collection::vec(any::<u32>(), 0..8)) {
+            let pt = data(n);
+            let mut s = Sealer::new(&dk(), [5; 16], 7, n as u64);
+            let mut ct = BytesMut::new();
+            let mut pos: Vec<usize> = cuts.iter().map(|&c| if n == 0 { 0 } else { c as usize % n }).collect();
+            pos.push(0); pos.push(n); pos.sort();
+            for w in pos.windows(2) { s.push(&pt[w[0]..w[1]], &mut ct).unwrap(); }
+            s.finish(&mut ct).unwrap();
+            let ct = ct.to_vec();
+            // Decrypt fed in arbitrary chunks too.
+            let mut o = Opener::full(dk(), 7, None);
+            let mut out = Vec::new();
+            let mut cpos: Vec<usize> = cuts.iter().map(|&c| c as usize % ct.len()).collect();
+            cpos.push(0); cpos.push(ct.len()); cpos.sort();
+            for w in cpos.windows(2) { o.push(Bytes::copy_from_slice(&ct[w[0]..w[1]]), &mut out).unwrap(); }
+            o.finish().unwrap();
+            prop_assert_eq!(out.concat(), pt);
+        }
+
+        #[test]
+        fn ranges_decrypt_exactly(n in 1usize..(4 * S), a in any::<u64>(), b in any::<u64>()) {
+            let pt = data(n);
+            let ct = seal_all(&dk(), [6; 16], 0, &pt).unwrap();
+            let (x, y) = (a % n as u64, b % n as u64);
+            let (start, end) = (x.min(y), x.max(y));
+            let sp = span(n as u64, start, end).unwrap();
+            let mut o = Opener::range(&dk(), &[6; 16], 0, n as u64, sp);
+            let mut out = Vec::new();
+            o.push(Bytes::copy_from_slice(&ct[sp.ct_start as usize..sp.ct_end as usize]), &mut out).unwrap();
+            o.finish().unwrap();
+            prop_assert_eq!(out.concat(), pt[start as usize..=end as usize].to_vec());
+        }
+    }
+}
