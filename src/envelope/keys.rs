@@ -76,6 +76,13 @@ impl DataKey {
         MacKey(out)
     }
 
+    /// A 32-byte subkey for `info` (HKDF with an empty salt).
+    pub(crate) fn derive(&self, info: &[u8]) -> zeroize::Zeroizing<[u8; 32]> {
+        let mut out = zeroize::Zeroizing::new([0u8; 32]);
+        expand(&[], &self.0, &[info], &mut out[..]);
+        out
+    }
+
     /// The AES-256-GCM key of one stream (a whole single-part object, or one part).
     pub fn payload_key(&self, salt: &[u8; SALT_LEN], part: u32, plaintext_len: u64) -> PayloadKey {
         let mut out = [0u8; 32];

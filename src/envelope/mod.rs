@@ -14,6 +14,8 @@
 
 pub mod header;
 pub mod keys;
+pub mod layout;
+pub mod manifest;
 pub mod recipient;
 pub mod segment;
 pub mod size;

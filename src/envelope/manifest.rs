@@ -1,0 +1,257 @@
+//! The multipart manifest: the authenticated list of an object's streams,
+//! written by the gateway when a multipart upload completes.
+//!
+//! A multipart object's header (in metadata) is written when the upload starts,
+//! before anyone knows how many parts there will be. The manifest, stored as a
+//! small companion object, fixes the part list afterwards so that the store
+//! cannot drop, reorder, duplicate or substitute parts (an older upload of the
+//! same part number has another salt), and carries the multipart ETag.
+//!
+//! Binary layout (big-endian; fixed in v1):
+//!
+//! ```text
+//! u8      version = 1
+//! u32     header length H (0 when the header is inline in metadata)
+//! [H]     envelope header (only for an overflowing multipart header)
+//! u32     part count N (>= 1)
+//! u64     total plaintext length
+//! N x     u32 part number, u64 plaintext length, [16] salt
+//! [12]    nonce (random)
+//! [32]    AES-256-GCM(K_manifest, nonce, ETag MD5 (16 bytes), AAD)
+//! ```
+//! `K_manifest = HKDF(salt = empty, ikm = DK, info = "sealgate/v1/manifest")`;
+//! `AAD = "sealgate/v1/manifest" || u16 len(bucket) || bucket || u16 len(key) ||
+//! key || upload id (16, from the header) || every manifest byte before the nonce`.
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+
+use super::keys::{random_salt, DataKey};
+use super::layout::Layout;
+use super::{FormatError, Result, SALT_LEN, TAG_LEN, VERSION};
+
+const CONTEXT: &[u8] = b"sealgate/v1/manifest";
+/// Most parts S3 allows in one upload.
+pub const MAX_PARTS: u32 = 10_000;
+const ENTRY_LEN: usize = 4 + 8 + SALT_LEN;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestPart {
+    pub number: u32,
+    pub plaintext_len: u64,
+    pub salt: [u8; SALT_LEN],
+}
+
+/// A parsed manifest. `etag_md5` is only known after [`Manifest::open`].
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub header: Option<Vec<u8>>,
+    pub parts: Vec<ManifestPart>,
+    pub plaintext_len: u64,
+    raw: Vec<u8>,
+    table_end: usize,
+}
+
+fn manifest_key(dk: &DataKey) -> LessSafeKey {
+    let k = dk.derive(b"sealgate/v1/manifest");
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &k[..]).expect("32-byte key"))
+}
+
+fn aad(bucket: &str, key: &str, upload_id: &[u8; 16], table: &[u8]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(table.len() + bucket.len() + key.len() + 64);
+    a.extend_from_slice(CONTEXT);
+    for s in [bucket, key] {
+        let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
+        a.extend_from_slice(&len.to_be_bytes());
+        a.extend_from_slice(s.as_bytes());
+    }
+    a.extend_from_slice(upload_id);
+    a.extend_from_slice(table);
+    a
+}
+
+impl Manifest {
+    /// Builds and seals a manifest.
+    #[allow(clippy::too_many_arguments)]
+    pub fn seal(
+        dk: &DataKey,
+        header: Option<&[u8]>,
+        parts: Vec<ManifestPart>,
+        etag_md5: &[u8; 16],
+        bucket: &str,
+        key: &str,
+        upload_id: &[u8; 16],
+    ) -> Result<Self> {
+        if parts.is_empty() || parts.len() > MAX_PARTS as usize {
+            return Err(FormatError::MalformedHeader("manifest part count out of range"));
+        }
+        let mut raw = vec![VERSION];
+        let h = header.unwrap_or(&[]);
+        raw.extend_from_slice(&(h.len() as u32).to_be_bytes());
+        raw.extend_from_slice(h);
+        raw.extend_from_slice(&(parts.len() as u32).to_be_bytes());
+        let total: u64 = parts.iter().map(|p| p.plaintext_len).sum();
+        raw.extend_from_slice(&total.to_be_bytes());
+        for p in &parts {
+            raw.extend_from_slice(&p.number.to_be_bytes());
+            raw.extend_from_slice(&p.plaintext_len.to_be_bytes());
+            raw.extend_from_slice(&p.salt);
+        }
+        let table_end = raw.len();
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&random_salt()?[..12]);
+        let mut sealed = etag_md5.to_vec();
+        manifest_key(dk)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(bucket, key, upload_id, &raw)),
+                &mut sealed,
+            )
+            .map_err(|_| FormatError::Crypto)?;
+        raw.extend_from_slice(&nonce);
+        raw.extend_from_slice(&sealed);
+        Ok(Self {
+            header: header.map(<[u8]>::to_vec),
+            parts,
+            plaintext_len: total,
+            raw,
+            table_end,
+        })
+    }
+
+    /// Parses manifest bytes read from the store (not yet authenticated: the
+    /// part table may be used for display sizes only until [`Manifest::open`]).
+    pub fn parse(raw: &[u8]) -> Result<Self> {
+        let bad = FormatError::MalformedHeader("malformed manifest");
+        let mut r = Cursor { b: raw, pos: 0 };
+        let mut take = |n: usize| r.take(n);
+        let version = take(1)?[0];
+        if version != VERSION {
+            return Err(FormatError::UnsupportedVersion(version));
+        }
+        let hlen = u32::from_be_bytes(take(4)?.try_into().expect("4")) as usize;
+        if hlen > super::header::MAX_HEADER_LEN {
+            return Err(bad);
+        }
+        let header = if hlen == 0 {
+            None
+        } else {
+            Some(take(hlen)?.to_vec())
+        };
+        let n = u32::from_be_bytes(take(4)?.try_into().expect("4"));
+        if n == 0 || n > MAX_PARTS {
+            return Err(bad);
+        }
+        let total = u64::from_be_bytes(take(8)?.try_into().expect("8"));
+        let table = take(n as usize * ENTRY_LEN)?;
+        let mut parts = Vec::with_capacity(n as usize);
+        let mut sum = 0u64;
+        let mut prev = 0u32;
+        for e in table.chunks_exact(ENTRY_LEN) {
+            let number = u32::from_be_bytes(e[..4].try_into().expect("4"));
+            if number <= prev || number > MAX_PARTS {
+                return Err(bad);
+            }
+            prev = number;
+            let plaintext_len = u64::from_be_bytes(e[4..12].try_into().expect("8"));
+            sum = sum.checked_add(plaintext_len).ok_or(bad.clone())?;
+            parts.push(ManifestPart {
+                number,
+                plaintext_len,
+                salt: e[12..].try_into().expect("16"),
+            });
+        }
+        if sum != total {
+            return Err(bad);
+        }
+        take(12 + 16 + TAG_LEN)?;
+        let table_end = r.pos - (12 + 16 + TAG_LEN);
+        if r.pos != raw.len() {
+            return Err(bad);
+        }
+        Ok(Self {
+            header,
+            parts,
+            plaintext_len: total,
+            raw: raw.to_vec(),
+            table_end,
+        })
+    }
+
+    /// Authenticates the manifest for this object; returns the ETag MD5.
+    pub fn open(&self, dk: &DataKey, bucket: &str, key: &str, upload_id: &[u8; 16]) -> Result<[u8; 16]> {
+        let table = &self.raw[..self.table_end];
+        let nonce: [u8; 12] = self.raw[self.table_end..self.table_end + 12]
+            .try_into()
+            .expect("12");
+        let mut sealed = self.raw[self.table_end + 12..].to_vec();
+        let pt = manifest_key(dk)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(bucket, key, upload_id, table)),
+                &mut sealed,
+            )
+            .map_err(|_| FormatError::HeaderMac)?;
+        pt.try_into().map_err(|_| FormatError::HeaderMac)
+    }
+
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The object layout this manifest describes.
+    pub fn layout(&self) -> Layout {
+        let spec: Vec<_> = self
+            .parts
+            .iter()
+            .map(|p| (p.number, p.plaintext_len, p.salt))
+            .collect();
+        Layout::multipart(0, &spec)
+    }
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or(FormatError::MalformedHeader("malformed manifest"))?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_parse_open() {
+        let dk = DataKey::from_bytes([1; 32]);
+        let parts = vec![
+            ManifestPart { number: 1, plaintext_len: 10, salt: [1; 16] },
+            ManifestPart { number: 3, plaintext_len: 5, salt: [3; 16] },
+        ];
+        let m = Manifest::seal(&dk, None, parts.clone(), &[7; 16], "b", "k", &[9; 16]).unwrap();
+        let p = Manifest::parse(m.raw()).unwrap();
+        assert_eq!(p.parts, parts);
+        assert_eq!(p.plaintext_len, 15);
+        assert_eq!(p.open(&dk, "b", "k", &[9; 16]).unwrap(), [7; 16]);
+        assert!(p.open(&dk, "b", "k2", &[9; 16]).is_err());
+        assert!(p.open(&dk, "b", "k", &[8; 16]).is_err());
+        // Any change to the part table fails authentication (or parsing).
+        for i in 0..m.raw().len() {
+            let mut raw = m.raw().to_vec();
+            raw[i] ^= 1;
+            if let Ok(q) = Manifest::parse(&raw) {
+                assert!(q.open(&dk, "b", "k", &[9; 16]).is_err(), "byte {i}");
+            }
+        }
+    }
+}
