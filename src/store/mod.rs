@@ -1,0 +1,217 @@
+//! The store: where ciphertext lives. An S3 back end ([`s3::S3Store`], the
+//! production path) and an embedded local-directory back end
+//! ([`local::LocalStore`], the default when no store is configured). Neither
+//! sees a key: they move opaque bytes and metadata.
+
+pub mod local;
+pub mod s3;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+
+/// A body of bytes in either direction.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>>;
+
+/// An error from the store, keeping its S3 code and request id.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("store error {status} {code}: {message}")]
+pub struct StoreError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    /// The store could not be reached or did not answer in time.
+    pub unavailable: bool,
+}
+
+impl StoreError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+            request_id: None,
+            unavailable: false,
+        }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            status: 503,
+            code: "ServiceUnavailable".to_owned(),
+            message: message.into(),
+            request_id: None,
+            unavailable: true,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status == 404
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Standard headers and user metadata stored with an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectHeaders {
+    /// User metadata, keys lowercase without the `x-amz-meta-` prefix.
+    pub metadata: HashMap<String, String>,
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    /// The raw HTTP-date text of `Expires`.
+    pub expires: Option<String>,
+}
+
+/// What the store says about an object.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// The store's ETag, without quotes.
+    pub etag: String,
+    pub last_modified: SystemTime,
+    pub headers: ObjectHeaders,
+}
+
+/// One entry of a listing.
+#[derive(Debug, Clone)]
+pub struct ListEntry {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    pub last_modified: SystemTime,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub prefix: Option<String>,
+    pub delimiter: Option<String>,
+    pub max_keys: i32,
+    pub continuation_token: Option<String>,
+    pub start_after: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub entries: Vec<ListEntry>,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
+    pub next_continuation_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BucketInfo {
+    pub name: String,
+    pub created: SystemTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct PartInfo {
+    pub part_number: i32,
+    pub etag: String,
+    pub size: u64,
+    pub last_modified: SystemTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadInfo {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated: SystemTime,
+}
+
+/// The operations sealgate needs from a store.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>>;
+    async fn create_bucket(&self, bucket: &str) -> StoreResult<()>;
+    async fn head_bucket(&self, bucket: &str) -> StoreResult<()>;
+    async fn delete_bucket(&self, bucket: &str) -> StoreResult<()>;
+
+    async fn head(&self, bucket: &str, key: &str) -> StoreResult<ObjectInfo>;
+    /// Reads `[start, end)` of the object (the whole object when `range` is
+    /// `None`). With `if_match`, fails with 412 unless the store ETag matches.
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<(u64, u64)>,
+        if_match: Option<&str>,
+    ) -> StoreResult<(ObjectInfo, ByteStream)>;
+    /// Stores exactly `len` bytes. An error from `body` must leave nothing behind.
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        len: u64,
+        headers: &ObjectHeaders,
+    ) -> StoreResult<String>;
+    async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()>;
+    /// Deletes several keys; per-key failures are returned, not raised.
+    async fn delete_many(
+        &self,
+        bucket: &str,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, Option<StoreError>)>>;
+    async fn list(&self, bucket: &str, req: &ListRequest) -> StoreResult<ListPage>;
+    /// Server-side copy replacing all metadata with `headers`. With
+    /// `if_match`, fails with 412 unless the source's store ETag matches.
+    async fn copy(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        headers: &ObjectHeaders,
+        if_match: Option<&str>,
+    ) -> StoreResult<(String, SystemTime)>;
+
+    async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        headers: &ObjectHeaders,
+    ) -> StoreResult<String>;
+    async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        body: ByteStream,
+        len: u64,
+    ) -> StoreResult<String>;
+    /// Copies `[start, end)` of a stored object into a part.
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_part_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        src_bucket: &str,
+        src_key: &str,
+        range: Option<(u64, u64)>,
+        if_match: Option<&str>,
+    ) -> StoreResult<String>;
+    async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> StoreResult<String>;
+    async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<()>;
+    /// Every part of an upload, in part-number order.
+    async fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<Vec<PartInfo>>;
+    async fn list_uploads(&self, bucket: &str, prefix: Option<&str>) -> StoreResult<Vec<UploadInfo>>;
+}

@@ -1,0 +1,750 @@
+//! The S3 back end: aws-sdk-s3 against an explicit endpoint, path style,
+//! checksums only when required (the SDK's newer defaults break many
+//! S3-compatible stores), bodies streamed with an exact length.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    StalledStreamProtectionConfig,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::RequestId;
+use aws_sdk_s3::primitives::{ByteStream as SdkByteStream, DateTime, SdkBody};
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier,
+};
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+use futures::{Stream, TryStreamExt};
+
+use super::{
+    BucketInfo, ByteStream, ListEntry, ListPage, ListRequest, ObjectHeaders, ObjectInfo, PartInfo,
+    Store, StoreError, StoreResult, UploadInfo,
+};
+
+/// Settings of the S3 back end.
+#[derive(Clone, Debug)]
+pub struct S3Settings {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub path_style: bool,
+    pub connect_timeout: Duration,
+    /// Time allowed for a response to start (not applied to uploads, whose
+    /// request time grows with their size).
+    pub request_timeout: Duration,
+    pub max_attempts: u32,
+}
+
+pub struct S3Store {
+    client: Client,
+    request_timeout: Duration,
+}
+
+impl S3Store {
+    pub fn new(s: &S3Settings) -> Self {
+        use aws_smithy_http_client::{tls, Builder as HttpClientBuilder};
+        let http = HttpClientBuilder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build_https();
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&s.endpoint)
+            .region(Region::new(s.region.clone()))
+            .credentials_provider(Credentials::new(
+                &s.access_key,
+                &s.secret_key,
+                None,
+                None,
+                "sealgate-config",
+            ))
+            .force_path_style(s.path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(s.connect_timeout)
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(s.max_attempts.max(1)))
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+            .http_client(http)
+            .build();
+        Self {
+            client: Client::from_conf(conf),
+            request_timeout: s.request_timeout,
+        }
+    }
+
+    /// Bounds the time to the response headers of a non-upload request.
+    async fn timed<T, F: std::future::Future<Output = StoreResult<T>>>(&self, f: F) -> StoreResult<T> {
+        match tokio::time::timeout(self.request_timeout, f).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::unavailable("the store did not answer in time")),
+        }
+    }
+}
+
+fn map_err<E>(err: SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let request_id = err.request_id().map(str::to_owned);
+    match &err {
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let meta = se.err().meta();
+            let code = meta.code().map(str::to_owned).unwrap_or_else(|| {
+                match status {
+                    304 => "NotModified",
+                    400 => "BadRequest",
+                    403 => "AccessDenied",
+                    404 => "NotFound",
+                    405 => "MethodNotAllowed",
+                    409 => "Conflict",
+                    412 => "PreconditionFailed",
+                    416 => "InvalidRange",
+                    503 => "SlowDown",
+                    _ => "InternalError",
+                }
+                .to_owned()
+            });
+            StoreError {
+                status,
+                code,
+                message: meta.message().unwrap_or_default().to_owned(),
+                request_id,
+                unavailable: status == 503,
+            }
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            let mut e = StoreError::unavailable(format!(
+                "the store is unreachable: {}",
+                DisplayErrorContext(&err)
+            ));
+            e.request_id = request_id;
+            e
+        }
+        _ => StoreError::new(500, "InternalError", DisplayErrorContext(&err).to_string()),
+    }
+}
+
+fn to_system_time(d: Option<&DateTime>) -> SystemTime {
+    d.and_then(|d| SystemTime::try_from(*d).ok())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn unquote(etag: Option<&str>) -> String {
+    etag.unwrap_or_default().trim_matches('"').to_owned()
+}
+
+/// Percent-encodes a key for `x-amz-copy-source` (the SDK sends it verbatim).
+fn copy_source(bucket: &str, key: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'/');
+    format!("{bucket}/{}", utf8_percent_encode(key, KEEP))
+}
+
+/// A request body of exactly `len` bytes. The SDK needs `Sync`; the mutex only
+/// provides it (`get_mut` never locks).
+struct ExactBody {
+    inner: std::sync::Mutex<ByteStream>,
+    remaining: u64,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl http_body::Body for ExactBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let st = this.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        match st.as_mut().poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(b))) => {
+                let n = b.len() as u64;
+                if n > this.remaining {
+                    return Poll::Ready(Some(Err("body longer than its declared length".into())));
+                }
+                this.remaining -= n;
+                Poll::Ready(Some(Ok(http_body::Frame::data(b))))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) if this.remaining != 0 => {
+                Poll::Ready(Some(Err("body shorter than its declared length".into())))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
+}
+
+fn exact_body(body: ByteStream, len: u64) -> SdkByteStream {
+    SdkByteStream::new(SdkBody::from_body_1_x(ExactBody {
+        inner: std::sync::Mutex::new(body),
+        remaining: len,
+    }))
+}
+
+fn sdk_stream(body: SdkByteStream) -> ByteStream {
+    let s = http_body_util::BodyDataStream::new(body.into_inner())
+        .map_err(|e| std::io::Error::other(format!("store body: {e}")));
+    Box::pin(s)
+}
+
+fn headers_from(
+    metadata: Option<&HashMap<String, String>>,
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    content_disposition: Option<&str>,
+    content_language: Option<&str>,
+    cache_control: Option<&str>,
+    expires: Option<&str>,
+) -> ObjectHeaders {
+    ObjectHeaders {
+        metadata: metadata
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        content_type: content_type.map(str::to_owned),
+        content_encoding: content_encoding.map(str::to_owned),
+        content_disposition: content_disposition.map(str::to_owned),
+        content_language: content_language.map(str::to_owned),
+        cache_control: cache_control.map(str::to_owned),
+        expires: expires.map(str::to_owned),
+    }
+}
+
+macro_rules! apply_headers {
+    ($b:expr, $h:expr) => {{
+        let h: &ObjectHeaders = $h;
+        let mut b = $b
+            .set_metadata(Some(h.metadata.clone()))
+            .set_content_type(h.content_type.clone())
+            .set_content_encoding(h.content_encoding.clone())
+            .set_content_disposition(h.content_disposition.clone())
+            .set_content_language(h.content_language.clone())
+            .set_cache_control(h.cache_control.clone());
+        if let Some(e) = h.expires.as_deref() {
+            if let Ok(d) = DateTime::from_str(e, aws_sdk_s3::primitives::DateTimeFormat::HttpDate) {
+                b = b.expires(d);
+            }
+        }
+        b
+    }};
+}
+
+#[async_trait]
+impl Store for S3Store {
+    async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
+        self.timed(async {
+            let out = self.client.list_buckets().send().await.map_err(map_err)?;
+            Ok(out
+                .buckets()
+                .iter()
+                .map(|b| BucketInfo {
+                    name: b.name().unwrap_or_default().to_owned(),
+                    created: to_system_time(b.creation_date()),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn create_bucket(&self, bucket: &str) -> StoreResult<()> {
+        self.timed(async {
+            self.client
+                .create_bucket()
+                .bucket(bucket)
+                .send()
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn head_bucket(&self, bucket: &str) -> StoreResult<()> {
+        self.timed(async {
+            self.client
+                .head_bucket()
+                .bucket(bucket)
+                .send()
+                .await
+                .map_err(map_err)
+                .map_err(|mut e| {
+                    if e.status == 404 {
+                        e.code = "NoSuchBucket".into();
+                    }
+                    e
+                })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_bucket(&self, bucket: &str) -> StoreResult<()> {
+        self.timed(async {
+            self.client
+                .delete_bucket()
+                .bucket(bucket)
+                .send()
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn head(&self, bucket: &str, key: &str) -> StoreResult<ObjectInfo> {
+        self.timed(async {
+            let o = self
+                .client
+                .head_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(map_err)
+                .map_err(|mut e| {
+                    if e.status == 404 {
+                        e.code = "NoSuchKey".into();
+                    }
+                    e
+                })?;
+            Ok(ObjectInfo {
+                size: o.content_length().unwrap_or(0).max(0) as u64,
+                etag: unquote(o.e_tag()),
+                last_modified: to_system_time(o.last_modified()),
+                headers: headers_from(
+                    o.metadata(),
+                    o.content_type(),
+                    o.content_encoding(),
+                    o.content_disposition(),
+                    o.content_language(),
+                    o.cache_control(),
+                    o.expires_string(),
+                ),
+            })
+        })
+        .await
+    }
+
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<(u64, u64)>,
+        if_match: Option<&str>,
+    ) -> StoreResult<(ObjectInfo, ByteStream)> {
+        self.timed(async {
+            let mut req = self.client.get_object().bucket(bucket).key(key);
+            if let Some((a, b)) = range {
+                if b <= a {
+                    return Err(StoreError::new(416, "InvalidRange", "empty range"));
+                }
+                req = req.range(format!("bytes={}-{}", a, b - 1));
+            }
+            if let Some(m) = if_match {
+                req = req.if_match(format!("\"{m}\""));
+            }
+            let o = req.send().await.map_err(map_err)?;
+            let total = match (range, o.content_range()) {
+                (Some(_), Some(cr)) => cr
+                    .rsplit('/')
+                    .next()
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .unwrap_or(0),
+                _ => o.content_length().unwrap_or(0).max(0) as u64,
+            };
+            let info = ObjectInfo {
+                size: total,
+                etag: unquote(o.e_tag()),
+                last_modified: to_system_time(o.last_modified()),
+                headers: headers_from(
+                    o.metadata(),
+                    o.content_type(),
+                    o.content_encoding(),
+                    o.content_disposition(),
+                    o.content_language(),
+                    o.cache_control(),
+                    o.expires_string(),
+                ),
+            };
+            Ok((info, sdk_stream(o.body)))
+        })
+        .await
+    }
+
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        len: u64,
+        headers: &ObjectHeaders,
+    ) -> StoreResult<String> {
+        let req = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_length(len as i64)
+            .body(exact_body(body, len));
+        let req = apply_headers!(req, headers);
+        let o = req.send().await.map_err(map_err)?;
+        Ok(unquote(o.e_tag()))
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
+        self.timed(async {
+            self.client
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_many(
+        &self,
+        bucket: &str,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, Option<StoreError>)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = keys
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::new(400, "InvalidRequest", e.to_string()))?;
+        let del = Delete::builder()
+            .set_objects(Some(ids))
+            .quiet(true)
+            .build()
+            .map_err(|e| StoreError::new(400, "InvalidRequest", e.to_string()))?;
+        let out = self
+            .timed(async {
+                self.client
+                    .delete_objects()
+                    .bucket(bucket)
+                    .delete(del)
+                    .customize()
+                    .mutate_request(|req| {
+                        // Many S3-compatible stores still require Content-MD5 here.
+                        if let Some(b) = req.body().bytes() {
+                            use base64::Engine;
+                            use md5::Digest;
+                            let md5 = base64::engine::general_purpose::STANDARD
+                                .encode(md5::Md5::digest(b));
+                            req.headers_mut().insert("content-md5", md5);
+                        }
+                    })
+                    .send()
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
+        let mut failed: HashMap<String, StoreError> = HashMap::new();
+        for e in out.errors() {
+            failed.insert(
+                e.key().unwrap_or_default().to_owned(),
+                StoreError::new(
+                    500,
+                    e.code().unwrap_or("InternalError"),
+                    e.message().unwrap_or_default(),
+                ),
+            );
+        }
+        Ok(keys
+            .iter()
+            .map(|k| (k.clone(), failed.remove(k)))
+            .collect())
+    }
+
+    async fn list(&self, bucket: &str, r: &ListRequest) -> StoreResult<ListPage> {
+        self.timed(async {
+            let o = self
+                .client
+                .list_objects_v2()
+                .bucket(bucket)
+                .set_prefix(r.prefix.clone())
+                .set_delimiter(r.delimiter.clone())
+                .max_keys(r.max_keys)
+                .set_continuation_token(r.continuation_token.clone())
+                .set_start_after(r.start_after.clone())
+                .send()
+                .await
+                .map_err(map_err)?;
+            Ok(ListPage {
+                entries: o
+                    .contents()
+                    .iter()
+                    .map(|e| ListEntry {
+                        key: e.key().unwrap_or_default().to_owned(),
+                        size: e.size().unwrap_or(0).max(0) as u64,
+                        etag: unquote(e.e_tag()),
+                        last_modified: to_system_time(e.last_modified()),
+                    })
+                    .collect(),
+                common_prefixes: o
+                    .common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_owned))
+                    .collect(),
+                is_truncated: o.is_truncated().unwrap_or(false),
+                next_continuation_token: o.next_continuation_token().map(str::to_owned),
+            })
+        })
+        .await
+    }
+
+    async fn copy(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        headers: &ObjectHeaders,
+        if_match: Option<&str>,
+    ) -> StoreResult<(String, SystemTime)> {
+        let req = self
+            .client
+            .copy_object()
+            .bucket(dst_bucket)
+            .key(dst_key)
+            .copy_source(copy_source(src_bucket, src_key))
+            .metadata_directive(MetadataDirective::Replace)
+            .set_copy_source_if_match(if_match.map(|m| format!("\"{m}\"")));
+        let req = apply_headers!(req, headers);
+        let o = req.send().await.map_err(map_err)?;
+        let r = o.copy_object_result();
+        Ok((
+            unquote(r.and_then(|r| r.e_tag())),
+            r.map(|r| to_system_time(r.last_modified()))
+                .unwrap_or_else(SystemTime::now),
+        ))
+    }
+
+    async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        headers: &ObjectHeaders,
+    ) -> StoreResult<String> {
+        let req = self.client.create_multipart_upload().bucket(bucket).key(key);
+        let req = apply_headers!(req, headers);
+        let o = self
+            .timed(async { req.send().await.map_err(map_err) })
+            .await?;
+        o.upload_id()
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::new(500, "InternalError", "store returned no upload id"))
+    }
+
+    async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        body: ByteStream,
+        len: u64,
+    ) -> StoreResult<String> {
+        let o = self
+            .client
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number)
+            .content_length(len as i64)
+            .body(exact_body(body, len))
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(unquote(o.e_tag()))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        src_bucket: &str,
+        src_key: &str,
+        range: Option<(u64, u64)>,
+        if_match: Option<&str>,
+    ) -> StoreResult<String> {
+        let o = self
+            .client
+            .upload_part_copy()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number)
+            .copy_source(copy_source(src_bucket, src_key))
+            .set_copy_source_range(range.map(|(a, b)| format!("bytes={}-{}", a, b - 1)))
+            .set_copy_source_if_match(if_match.map(|m| format!("\"{m}\"")))
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(unquote(o.copy_part_result().and_then(|r| r.e_tag())))
+    }
+
+    async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> StoreResult<String> {
+        let parts = parts
+            .iter()
+            .map(|(n, e)| {
+                CompletedPart::builder()
+                    .part_number(*n)
+                    .e_tag(format!("\"{e}\""))
+                    .build()
+            })
+            .collect();
+        let o = self
+            .client
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(unquote(o.e_tag()))
+    }
+
+    async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<()> {
+        self.timed(async {
+            self.client
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .send()
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<Vec<PartInfo>> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let o = self
+                .timed(async {
+                    self.client
+                        .list_parts()
+                        .bucket(bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .set_part_number_marker(marker.clone())
+                        .send()
+                        .await
+                        .map_err(map_err)
+                })
+                .await?;
+            for p in o.parts() {
+                out.push(PartInfo {
+                    part_number: p.part_number().unwrap_or(0),
+                    etag: unquote(p.e_tag()),
+                    size: p.size().unwrap_or(0).max(0) as u64,
+                    last_modified: to_system_time(p.last_modified()),
+                });
+            }
+            match (o.is_truncated(), o.next_part_number_marker()) {
+                (Some(true), Some(m)) if !m.is_empty() => marker = Some(m.to_owned()),
+                _ => break,
+            }
+        }
+        out.sort_by_key(|p| p.part_number);
+        Ok(out)
+    }
+
+    async fn list_uploads(&self, bucket: &str, prefix: Option<&str>) -> StoreResult<Vec<UploadInfo>> {
+        let mut out = Vec::new();
+        let mut key_marker: Option<String> = None;
+        let mut id_marker: Option<String> = None;
+        loop {
+            let o = self
+                .timed(async {
+                    self.client
+                        .list_multipart_uploads()
+                        .bucket(bucket)
+                        .set_prefix(prefix.map(str::to_owned))
+                        .set_key_marker(key_marker.clone())
+                        .set_upload_id_marker(id_marker.clone())
+                        .send()
+                        .await
+                        .map_err(map_err)
+                })
+                .await?;
+            for u in o.uploads() {
+                out.push(UploadInfo {
+                    key: u.key().unwrap_or_default().to_owned(),
+                    upload_id: u.upload_id().unwrap_or_default().to_owned(),
+                    initiated: to_system_time(u.initiated()),
+                });
+            }
+            if o.is_truncated() == Some(true) && o.next_key_marker().is_some() {
+                key_marker = o.next_key_marker().map(str::to_owned);
+                id_marker = o.next_upload_id_marker().map(str::to_owned);
+            } else {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_stream_send<S: Stream + Send>(_: S) {}

@@ -1,0 +1,1595 @@
+//! Format v1 test vectors (`tests/vectors/`, schema in `tests/vectors/README.md`).
+//!
+//! One test checks every vector file against the library:
+//! - pass vectors open to the declared plaintext (and trailer MD5), fed whole
+//!   and in odd-sized chunks, and re-encrypting with the same data key and salt
+//!   reproduces the stored header and ciphertext byte for byte;
+//! - must-fail vectors fail with the declared [`FormatError`] kind;
+//! - the generator below, run again, reproduces every file exactly, and there
+//!   are no stale files.
+//!
+//! Besides the library, the test carries a second, deliberately naive
+//! implementation of the key schedule, the header MAC and the stream (straight
+//! from `docs/FORMAT.md`, over raw aws-lc-rs primitives) and checks that the
+//! library's bytes agree with it.
+//!
+//! `SEALGATE_REGEN_VECTORS=1 cargo test --test format_vectors` rewrites the
+//! files. RSA keys live in `keys.json` and are generated only when that file is
+//! missing. OAEP is randomized, so wrapped keys are reused from the existing
+//! files whenever they still unwrap to the same data key: regenerating with an
+//! unchanged format changes no byte.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use aws_lc_rs::{aead, hkdf, hmac};
+use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use md5::{Digest, Md5};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use sealgate::envelope::header::MetaValue;
+use sealgate::envelope::recipient::{
+    generate_rsa_pkcs8, key_id_of_spki, Algorithm, Identity, Recipient, RsaOaepIdentity,
+    RsaOaepRecipient,
+};
+use sealgate::envelope::size;
+use sealgate::envelope::stream::{seal_all, Opener, Sealer};
+use sealgate::envelope::{
+    BodyBinding, DataKey, FormatError, Header, RecipientStanza, KEY_ID_LEN, SALT_LEN,
+    SEGMENT_SIZE, STREAM_HEADER_LEN, TAG_LEN, TRAILER_LEN,
+};
+
+const BUCKET: &str = "sealgate-vectors";
+const FILE_FORMAT: &str = "sealgate-format-v1-vector";
+/// Plaintext bytes are `(MUL * i + add) mod 256`.
+const MUL: u64 = 31;
+/// Plaintexts up to this length are also stored as hex.
+const INLINE_PLAINTEXT_MAX: usize = 64;
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+}
+
+fn regen_requested() -> bool {
+    std::env::var("SEALGATE_REGEN_VECTORS").is_ok_and(|v| v == "1")
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+fn md5_of(data: &[u8]) -> [u8; 16] {
+    Md5::digest(data).into()
+}
+
+fn pattern(len: usize, add: u8) -> Vec<u8> {
+    (0..len as u64)
+        .map(|i| (MUL.wrapping_mul(i).wrapping_add(add as u64) % 256) as u8)
+        .collect()
+}
+
+fn data_key(tag: &str) -> DataKey {
+    DataKey::from_bytes(sha256(format!("sealgate/v1/vectors/data-key/{tag}").as_bytes()))
+}
+
+fn salt(tag: &str) -> [u8; SALT_LEN] {
+    sha256(format!("sealgate/v1/vectors/salt/{tag}").as_bytes())[..SALT_LEN]
+        .try_into()
+        .unwrap()
+}
+
+fn object_key(name: &str) -> String {
+    format!("vectors/{name}")
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut s = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        s.push_str(std::str::from_utf8(line).unwrap());
+        s.push('\n');
+    }
+    s.push_str(&format!("-----END {label}-----\n"));
+    s
+}
+
+fn unpem(text: &str) -> Vec<u8> {
+    let b64: String = text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .expect("PEM body is base64")
+}
+
+fn error_kind(e: &FormatError) -> &'static str {
+    match e {
+        FormatError::UnsupportedVersion(_) => "UnsupportedVersion",
+        FormatError::MalformedHeader(_) => "MalformedHeader",
+        FormatError::HeaderMac => "HeaderMac",
+        FormatError::Commitment => "Commitment",
+        FormatError::NoMatchingRecipient { .. } => "NoMatchingRecipient",
+        FormatError::Unwrap => "Unwrap",
+        FormatError::SegmentAuth => "SegmentAuth",
+        FormatError::Truncated => "Truncated",
+        FormatError::TrailingData => "TrailingData",
+        FormatError::StreamMismatch => "StreamMismatch",
+        FormatError::Crypto => "Crypto",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Keys (tests/vectors/keys.json)
+
+const KEY_SPECS: &[(&str, usize)] = &[
+    ("rsa2048-a", 2048),
+    ("rsa2048-b", 2048),
+    ("rsa2048-c", 2048),
+    ("rsa3072-a", 3072),
+    ("rsa4096-a", 4096),
+    ("rsa2048-outsider", 2048),
+];
+
+struct KeyEntry {
+    bits: usize,
+    pkcs8: Vec<u8>,
+    spki: Vec<u8>,
+    identity: RsaOaepIdentity,
+    recipient: RsaOaepRecipient,
+}
+
+struct Keys(BTreeMap<String, KeyEntry>);
+
+impl Keys {
+    fn entry(name: &str, bits: usize, pkcs8: Vec<u8>, spki: Vec<u8>) -> KeyEntry {
+        let identity = RsaOaepIdentity::from_pkcs8_der(&pkcs8).expect("PKCS#8 key");
+        let recipient = RsaOaepRecipient::from_spki_der(&spki).expect("SPKI key");
+        assert_eq!(identity.public_spki_der(), &spki[..], "{name}: key pair");
+        assert_eq!(identity.bits(), bits, "{name}: size");
+        KeyEntry {
+            bits,
+            pkcs8,
+            spki,
+            identity,
+            recipient,
+        }
+    }
+
+    fn load_or_generate(path: &Path, may_generate: bool) -> Keys {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            let v: Value = serde_json::from_str(&text).expect("keys.json is JSON");
+            let mut map = BTreeMap::new();
+            for k in v["keys"].as_array().expect("keys array") {
+                let name = k["name"].as_str().unwrap().to_string();
+                let bits = k["bits"].as_u64().unwrap() as usize;
+                let pkcs8 = unpem(k["private_key_pkcs8_pem"].as_str().unwrap());
+                let spki = unpem(k["public_key_spki_pem"].as_str().unwrap());
+                assert_eq!(
+                    k["key_id"].as_str().unwrap(),
+                    hex::encode(key_id_of_spki(&spki)),
+                    "{name}: key id"
+                );
+                map.insert(name.clone(), Self::entry(&name, bits, pkcs8, spki));
+            }
+            for (name, _) in KEY_SPECS {
+                assert!(map.contains_key(*name), "keys.json lacks {name}");
+            }
+            return Keys(map);
+        }
+        assert!(
+            may_generate,
+            "{} is missing: run with SEALGATE_REGEN_VECTORS=1 to create it",
+            path.display()
+        );
+        let mut map = BTreeMap::new();
+        for &(name, bits) in KEY_SPECS {
+            let (pkcs8, spki) = generate_rsa_pkcs8(bits).expect("RSA key generation");
+            map.insert(
+                name.to_string(),
+                Self::entry(name, bits, pkcs8.to_vec(), spki),
+            );
+        }
+        Keys(map)
+    }
+
+    fn to_json(&self) -> Value {
+        let keys: Vec<Value> = self
+            .0
+            .iter()
+            .map(|(name, k)| {
+                json!({
+                    "name": name,
+                    "bits": k.bits,
+                    "key_id": hex::encode(key_id_of_spki(&k.spki)),
+                    "private_key_pkcs8_pem": pem("PRIVATE KEY", &k.pkcs8),
+                    "public_key_spki_pem": pem("PUBLIC KEY", &k.spki),
+                })
+            })
+            .collect();
+        json!({
+            "format": "sealgate-format-v1-keys",
+            "description": "RSA test keys of the format v1 vectors. Test keys only: never use them for data.",
+            "keys": keys,
+        })
+    }
+
+    fn get(&self, name: &str) -> &KeyEntry {
+        self.0
+            .get(name)
+            .unwrap_or_else(|| panic!("unknown key {name}"))
+    }
+
+    fn identities(&self, names: &[String]) -> Vec<&dyn Identity> {
+        names
+            .iter()
+            .map(|n| &self.get(n).identity as &dyn Identity)
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reading an object the way the gateway does: metadata value + body.
+
+struct Opened {
+    plaintext: Vec<u8>,
+    trailer_md5: [u8; 16],
+}
+
+fn open_object(
+    meta: &str,
+    body: &[u8],
+    identities: &[&dyn Identity],
+    bucket: &str,
+    key: &str,
+    chunk: usize,
+) -> Result<Opened, FormatError> {
+    let (header_bytes, stream) = match MetaValue::decode(meta)? {
+        MetaValue::Inline(raw) => (raw, body),
+        MetaValue::Overflow { header_len } => {
+            let n = header_len as usize;
+            if body.len() < n {
+                return Err(FormatError::Truncated);
+            }
+            (body[..n].to_vec(), &body[n..])
+        }
+    };
+    let (header, dk) = Header::open(&header_bytes, identities, bucket, key)?;
+    let expected = match header.binding {
+        BodyBinding::Single {
+            salt,
+            plaintext_len,
+        } => (salt, plaintext_len),
+        BodyBinding::Multipart { .. } => panic!("no multipart vectors in v1 yet"),
+    };
+    let mut opener = Opener::full(dk, 0, Some(expected));
+    let mut out = Vec::new();
+    for piece in stream.chunks(chunk.max(1)) {
+        opener.push(Bytes::copy_from_slice(piece), &mut out)?;
+    }
+    opener.finish()?;
+    Ok(Opened {
+        plaintext: out.concat(),
+        trailer_md5: opener.trailer_md5().expect("finished stream has a trailer"),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// A naive second implementation, straight from docs/FORMAT.md.
+
+mod naive {
+    use super::*;
+
+    struct Len(usize);
+    impl hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+
+    pub fn hkdf32(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm);
+        let mut out = [0u8; 32];
+        prk.expand(&[info], Len(32))
+            .unwrap()
+            .fill(&mut out)
+            .unwrap();
+        out
+    }
+
+    pub fn commitment(dk: &[u8; 32]) -> [u8; 32] {
+        hkdf32(&[], dk, b"sealgate/v1/commitment")
+    }
+
+    pub fn header_mac_key(dk: &[u8; 32]) -> [u8; 32] {
+        hkdf32(&[], dk, b"sealgate/v1/header-mac")
+    }
+
+    pub fn payload_key(dk: &[u8; 32], salt: &[u8; 16], part: u32, p: u64) -> [u8; 32] {
+        let mut info = b"sealgate/v1/payload".to_vec();
+        info.extend_from_slice(&part.to_be_bytes());
+        info.extend_from_slice(&p.to_be_bytes());
+        hkdf32(salt, dk, &info)
+    }
+
+    pub fn mac_input(bucket: &str, key: &str, header_before_mac: &[u8]) -> Vec<u8> {
+        let mut v = b"sealgate/v1/header".to_vec();
+        for s in [bucket, key] {
+            v.extend_from_slice(&(s.len() as u16).to_be_bytes());
+            v.extend_from_slice(s.as_bytes());
+        }
+        v.extend_from_slice(header_before_mac);
+        v
+    }
+
+    pub fn header_mac(dk: &[u8; 32], mac_input: &[u8]) -> Vec<u8> {
+        let k = hmac::Key::new(hmac::HMAC_SHA256, &header_mac_key(dk));
+        hmac::sign(&k, mac_input).as_ref().to_vec()
+    }
+
+    fn gcm_seal(key: &[u8; 32], counter: u64, flag: u8, pt: &[u8]) -> Vec<u8> {
+        let k = aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, key).unwrap());
+        let mut nonce = [0u8; 12];
+        nonce[3..11].copy_from_slice(&counter.to_be_bytes());
+        nonce[11] = flag;
+        let mut buf = pt.to_vec();
+        k.seal_in_place_append_tag(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::empty(),
+            &mut buf,
+        )
+        .unwrap();
+        buf
+    }
+
+    pub fn stream(dk: &[u8; 32], salt: &[u8; 16], part: u32, pt: &[u8]) -> Vec<u8> {
+        let p = pt.len() as u64;
+        let key = payload_key(dk, salt, part, p);
+        let mut out = salt.to_vec();
+        out.extend_from_slice(&p.to_be_bytes());
+        let chunks: Vec<&[u8]> = if pt.is_empty() {
+            vec![&[][..]]
+        } else {
+            pt.chunks(SEGMENT_SIZE).collect()
+        };
+        let n = chunks.len();
+        for (i, c) in chunks.iter().enumerate() {
+            let flag = u8::from(i + 1 == n);
+            out.extend_from_slice(&gcm_seal(&key, i as u64, flag, c));
+        }
+        out.extend_from_slice(&gcm_seal(&key, n as u64, 2, &md5_of(pt)));
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The generator.
+
+/// Wraps through a cache of wrapped keys found in the existing vector files,
+/// so that regeneration is byte-stable although OAEP is randomized.
+type WrapCache = Mutex<HashMap<([u8; KEY_ID_LEN], [u8; 32]), Vec<u8>>>;
+
+struct CachedRecipient<'a> {
+    inner: &'a RsaOaepRecipient,
+    cache: &'a WrapCache,
+}
+
+impl Recipient for CachedRecipient<'_> {
+    fn algorithm(&self) -> Algorithm {
+        self.inner.algorithm()
+    }
+    fn key_id(&self) -> [u8; KEY_ID_LEN] {
+        self.inner.key_id()
+    }
+    fn wrapped_len(&self) -> usize {
+        self.inner.wrapped_len()
+    }
+    fn wrap(&self, dk: &DataKey) -> sealgate::envelope::Result<RecipientStanza> {
+        let mut cache = self.cache.lock().unwrap();
+        let slot = (self.inner.key_id(), *dk.expose());
+        if let Some(w) = cache.get(&slot) {
+            return Ok(RecipientStanza {
+                algorithm: Algorithm::RsaOaep256 as u8,
+                key_id: self.inner.key_id(),
+                wrapped: w.clone(),
+            });
+        }
+        let st = self.inner.wrap(dk)?;
+        cache.insert(slot, st.wrapped.clone());
+        Ok(st)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Expect {
+    Pass,
+    Fail(&'static str),
+}
+
+struct Plain {
+    len: usize,
+    add: u8,
+}
+
+struct Vector {
+    name: String,
+    description: String,
+    expect: Expect,
+    bucket: String,
+    key: String,
+    identity_sets: Vec<Vec<String>>,
+    meta: String,
+    body: Vec<u8>,
+    /// Pass vectors: the plaintext and the writer's inputs.
+    plain: Option<Plain>,
+    inputs: Option<Value>,
+    intermediate: Option<Value>,
+}
+
+impl Vector {
+    fn to_json(&self) -> Value {
+        let mut v = json!({
+            "format": FILE_FORMAT,
+            "name": self.name,
+            "description": self.description,
+            "expect": match self.expect { Expect::Pass => "pass", Expect::Fail(_) => "fail" },
+            "bucket": self.bucket,
+            "key": self.key,
+            "identity_sets": self.identity_sets,
+            "metadata": { "x-amz-meta-sg": self.meta },
+            "body_len": self.body.len(),
+            "body_sha256": hex::encode(sha256(&self.body)),
+            "body_hex": hex::encode(&self.body),
+        });
+        let o = v.as_object_mut().unwrap();
+        if let Expect::Fail(kind) = self.expect {
+            o.insert("error".into(), json!(kind));
+        }
+        if let Some(p) = &self.plain {
+            let pt = pattern(p.len, p.add);
+            let mut pj = json!({
+                "len": p.len,
+                "generator": format!("byte i = ({MUL} * i + {}) mod 256", p.add),
+                "generator_mul": MUL,
+                "generator_add": p.add,
+                "sha256": hex::encode(sha256(&pt)),
+                "md5": hex::encode(md5_of(&pt)),
+            });
+            if p.len <= INLINE_PLAINTEXT_MAX {
+                pj.as_object_mut()
+                    .unwrap()
+                    .insert("hex".into(), json!(hex::encode(&pt)));
+            }
+            o.insert("plaintext".into(), pj);
+        }
+        if let Some(i) = &self.inputs {
+            o.insert("inputs".into(), i.clone());
+        }
+        if let Some(i) = &self.intermediate {
+            o.insert("intermediate".into(), i.clone());
+        }
+        v
+    }
+}
+
+/// A well-formed single-part object, before any tampering.
+struct Obj {
+    dk: DataKey,
+    salt: [u8; SALT_LEN],
+    len: usize,
+    add: u8,
+    header: Vec<u8>,
+    stream: Vec<u8>,
+}
+
+impl Obj {
+    fn inline_meta(&self) -> String {
+        MetaValue::Inline(self.header.clone()).encode()
+    }
+    fn seg_start(&self, i: usize) -> usize {
+        size::segment_offset(i as u64) as usize
+    }
+}
+
+struct Gen<'a> {
+    keys: &'a Keys,
+    cache: WrapCache,
+}
+
+fn meta_of(header: &[u8]) -> String {
+    MetaValue::Inline(header.to_vec()).encode()
+}
+
+fn sets(list: &[&[&str]]) -> Vec<Vec<String>> {
+    list.iter()
+        .map(|s| s.iter().map(|n| n.to_string()).collect())
+        .collect()
+}
+
+impl<'a> Gen<'a> {
+    fn new(keys: &'a Keys, old_files: &[Value]) -> Self {
+        let g = Gen {
+            keys,
+            cache: Mutex::new(HashMap::new()),
+        };
+        // Harvest wrapped keys from the existing files.
+        for v in old_files {
+            let Some(meta) = v["metadata"]["x-amz-meta-sg"].as_str() else {
+                continue;
+            };
+            let body = hex::decode(v["body_hex"].as_str().unwrap_or("")).unwrap_or_default();
+            let raw = match MetaValue::decode(meta) {
+                Ok(MetaValue::Inline(raw)) => raw,
+                Ok(MetaValue::Overflow { header_len }) if body.len() >= header_len as usize => {
+                    body[..header_len as usize].to_vec()
+                }
+                _ => continue,
+            };
+            let Ok(h) = Header::parse(&raw) else { continue };
+            for st in &h.recipients {
+                for k in keys.0.values() {
+                    if k.identity.key_id() == st.key_id {
+                        if let Ok(dk) = k.identity.unwrap(st) {
+                            g.cache
+                                .lock()
+                                .unwrap()
+                                .entry((st.key_id, *dk.expose()))
+                                .or_insert_with(|| st.wrapped.clone());
+                        }
+                    }
+                }
+            }
+        }
+        g
+    }
+
+    fn recipients(&self, names: &[&str]) -> Vec<CachedRecipient<'_>> {
+        names
+            .iter()
+            .map(|n| CachedRecipient {
+                inner: &self.keys.get(n).recipient,
+                cache: &self.cache,
+            })
+            .collect()
+    }
+
+    fn stanza(&self, name: &str, dk: &DataKey) -> RecipientStanza {
+        self.recipients(&[name])[0].wrap(dk).unwrap()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn object(
+        &self,
+        dk_tag: &str,
+        salt_tag: &str,
+        len: usize,
+        add: u8,
+        rcpts: &[&str],
+        bucket: &str,
+        key: &str,
+    ) -> Obj {
+        let dk = data_key(dk_tag);
+        let salt = salt(salt_tag);
+        let pt = pattern(len, add);
+        let rs = self.recipients(rcpts);
+        let refs: Vec<&dyn Recipient> = rs.iter().map(|r| r as &dyn Recipient).collect();
+        let binding = BodyBinding::Single {
+            salt,
+            plaintext_len: len as u64,
+        };
+        let header = Header::seal(&dk, &refs, binding, bucket, key)
+            .unwrap()
+            .raw()
+            .to_vec();
+        let stream = seal_all(&dk, salt, 0, &pt).unwrap();
+        Obj {
+            dk,
+            salt,
+            len,
+            add,
+            header,
+            stream,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pass(
+        &self,
+        name: &str,
+        description: &str,
+        len: usize,
+        rcpts: &[&str],
+        identity_sets: &[&[&str]],
+        key: &str,
+        overflow: bool,
+    ) -> Vector {
+        let o = self.object(name, name, len, 7, rcpts, BUCKET, key);
+        let (meta, body, offset) = if overflow {
+            let meta = MetaValue::Overflow {
+                header_len: o.header.len() as u32,
+            }
+            .encode();
+            let mut body = o.header.clone();
+            body.extend_from_slice(&o.stream);
+            (meta, body, o.header.len())
+        } else {
+            (o.inline_meta(), o.stream.clone(), 0)
+        };
+        let dkb = *o.dk.expose();
+        let before_mac = &o.header[..o.header.len() - 32];
+        let intermediate = json!({
+            "data_key": hex::encode(dkb),
+            "commitment": hex::encode(naive::commitment(&dkb)),
+            "header_mac_key": hex::encode(naive::header_mac_key(&dkb)),
+            "payload_key": hex::encode(naive::payload_key(&dkb, &o.salt, 0, len as u64)),
+            "header_hex": hex::encode(&o.header),
+            "header_len": o.header.len(),
+            "mac_input_hex": hex::encode(naive::mac_input(BUCKET, key, before_mac)),
+            "stream_offset": offset,
+            "stream_len": o.stream.len(),
+            "segments": size::segments(len as u64),
+            "plaintext_md5": hex::encode(md5_of(&pattern(len, 7))),
+        });
+        Vector {
+            name: name.into(),
+            description: description.into(),
+            expect: Expect::Pass,
+            bucket: BUCKET.into(),
+            key: key.into(),
+            identity_sets: sets(identity_sets),
+            meta,
+            body,
+            plain: Some(Plain { len, add: 7 }),
+            inputs: Some(json!({
+                "data_key": hex::encode(dkb),
+                "salt": hex::encode(o.salt),
+                "part": 0,
+                "recipients": rcpts,
+                "overflow": overflow,
+            })),
+            intermediate: Some(intermediate),
+        }
+    }
+
+    fn fail(&self, name: &str, description: &str, error: &'static str) -> Vector {
+        Vector {
+            name: name.into(),
+            description: description.into(),
+            expect: Expect::Fail(error),
+            bucket: BUCKET.into(),
+            key: object_key(name),
+            identity_sets: sets(&[&["rsa2048-a"]]),
+            meta: String::new(),
+            body: Vec::new(),
+            plain: None,
+            inputs: None,
+            intermediate: None,
+        }
+    }
+
+    /// The usual base of a must-fail vector: 1000 bytes, one segment, one
+    /// RSA-2048 recipient, sealed for this vector's own name. All such bases
+    /// share one data key and salt (so the wrapped key is shared too); only
+    /// their names differ.
+    fn small(&self, name: &str) -> Obj {
+        self.object("small", "small", 1000, 7, &["rsa2048-a"], BUCKET, &object_key(name))
+    }
+
+    fn all(&self) -> Vec<Vector> {
+        let mut v = Vec::new();
+        let a = &["rsa2048-a"][..];
+        // ---- pass vectors
+        v.push(self.pass(
+            "pass-empty",
+            "Empty plaintext: one segment holding 0 bytes (just a tag), then the trailer.",
+            0,
+            a,
+            &[a],
+            &object_key("pass-empty"),
+            false,
+        ));
+        v.push(self.pass(
+            "pass-1-byte",
+            "One byte of plaintext.",
+            1,
+            a,
+            &[a],
+            &object_key("pass-1-byte"),
+            false,
+        ));
+        v.push(self.pass(
+            "pass-65535",
+            "One byte short of a full segment.",
+            SEGMENT_SIZE - 1,
+            a,
+            &[a],
+            &object_key("pass-65535"),
+            false,
+        ));
+        v.push(self.pass(
+            "pass-65536",
+            "Exactly one full segment, which is also the last (flag 1); no empty segment follows.",
+            SEGMENT_SIZE,
+            a,
+            &[a],
+            &object_key("pass-65536"),
+            false,
+        ));
+        v.push(self.pass(
+            "pass-65537",
+            "Two segments: a full one (flag 0) and a last one holding 1 byte (flag 1).",
+            SEGMENT_SIZE + 1,
+            a,
+            &[a],
+            &object_key("pass-65537"),
+            false,
+        ));
+        v.push(self.pass(
+            "pass-3-segments-plus-5",
+            "Three full segments and a last segment of 5 bytes (4 segments, trailer counter 4).",
+            3 * SEGMENT_SIZE + 5,
+            a,
+            &[a],
+            &object_key("pass-3-segments-plus-5"),
+            false,
+        ));
+        v.push(self.pass(
+            "pass-rsa3072",
+            "One RSA-3072 recipient (384-byte wrapped key).",
+            100,
+            &["rsa3072-a"],
+            &[&["rsa3072-a"]],
+            &object_key("pass-rsa3072"),
+            false,
+        ));
+        v.push(self.pass(
+            "pass-3-recipients",
+            "Three recipients (2 x RSA-2048, 1 x RSA-3072). Each identity alone opens it; so does a \
+             set whose first identity matches no stanza.",
+            1000,
+            &["rsa2048-a", "rsa2048-b", "rsa3072-a"],
+            &[
+                &["rsa2048-a"],
+                &["rsa2048-b"],
+                &["rsa3072-a"],
+                &["rsa2048-outsider", "rsa2048-b"],
+            ],
+            &object_key("pass-3-recipients"),
+            false,
+        ));
+        v.push(self.pass(
+            "pass-overflow",
+            "Five recipients (RSA-4096, RSA-3072, 3 x RSA-2048): the base64 header would exceed \
+             the 2 KB metadata budget, so the metadata holds an overflow pointer and the header \
+             leads the body.",
+            1234,
+            &["rsa4096-a", "rsa3072-a", "rsa2048-a", "rsa2048-b", "rsa2048-c"],
+            &[&["rsa4096-a"], &["rsa2048-c"]],
+            &object_key("pass-overflow"),
+            true,
+        ));
+        v.push(self.pass(
+            "pass-unicode-key",
+            "An object key with non-ASCII characters and spaces: the MAC input carries its UTF-8 \
+             bytes, length-prefixed in bytes (not characters).",
+            33,
+            a,
+            &[a],
+            "dir/ünïcødé name 😀.txt",
+            false,
+        ));
+
+        // ---- must-fail: segment and trailer bits
+        {
+            let n = "fail-tag-bit";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "Bit 0 of the last tag byte of segment 0 flipped.",
+                "SegmentAuth",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            f.body[o.seg_start(0) + o.len + TAG_LEN - 1] ^= 0x01;
+            v.push(f);
+        }
+        {
+            let n = "fail-segment-body-bit";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "Bit 7 of plaintext-position 500 of segment 0's ciphertext flipped.",
+                "SegmentAuth",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            f.body[o.seg_start(0) + 500] ^= 0x80;
+            v.push(f);
+        }
+        {
+            let n = "fail-trailer-bit";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "Bit 0 of the trailer record's first byte (the encrypted MD5) flipped.",
+                "SegmentAuth",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            let t = f.body.len() - TRAILER_LEN;
+            f.body[t] ^= 0x01;
+            v.push(f);
+        }
+        {
+            let n = "fail-stream-header-salt-bit";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "First byte of the stream header's salt flipped: no longer equals the header's salt.",
+                "StreamMismatch",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            f.body[0] ^= 0x01;
+            v.push(f);
+        }
+        {
+            let n = "fail-stream-header-length";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "The stream header's plaintext length rewritten from 1000 to 999.",
+                "StreamMismatch",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            f.body[SALT_LEN..STREAM_HEADER_LEN].copy_from_slice(&999u64.to_be_bytes());
+            v.push(f);
+        }
+        {
+            let n = "fail-part-number";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "The body was sealed as part 1 (payload key info carries be32(1)) but a \
+                 single-part object is always read as part 0.",
+                "SegmentAuth",
+            );
+            f.meta = o.inline_meta();
+            f.body = seal_all(&o.dk, o.salt, 1, &pattern(o.len, o.add)).unwrap();
+            v.push(f);
+        }
+
+        // ---- must-fail: header bits
+        {
+            let n = "fail-header-binding-bit";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "Header byte 35 (first byte of the bound salt) flipped in both the header and the \
+                 stream header, so the binding still agrees: only the MAC catches it.",
+                "HeaderMac",
+            );
+            let mut h = o.header.clone();
+            h[35] ^= 0x01;
+            f.meta = meta_of(&h);
+            f.body = o.stream.clone();
+            f.body[0] ^= 0x01;
+            v.push(f);
+        }
+        {
+            let n = "fail-header-mac-bit";
+            let o = self.small(n);
+            let mut f = self.fail(n, "Last byte of the header MAC flipped.", "HeaderMac");
+            let mut h = o.header.clone();
+            let last = h.len() - 1;
+            h[last] ^= 0x01;
+            f.meta = meta_of(&h);
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-header-commitment-bit";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "First byte of the commitment (header byte 3) flipped.",
+                "Commitment",
+            );
+            let mut h = o.header.clone();
+            h[3] ^= 0x01;
+            f.meta = meta_of(&h);
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-wrapped-key-bit";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "Byte 100 of the (only) wrapped key flipped: RSA-OAEP decryption fails.",
+                "Unwrap",
+            );
+            let mut h = o.header.clone();
+            // 3 + 32 + 24 + 1 (count) + 1 (algorithm) + 8 (key id) + 2 (length)
+            h[71 + 100] ^= 0x01;
+            f.meta = meta_of(&h);
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-key-id-bit";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "First byte of the stanza's key id flipped: no identity matches it.",
+                "NoMatchingRecipient",
+            );
+            let mut h = o.header.clone();
+            h[61] ^= 0x01;
+            f.meta = meta_of(&h);
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-no-matching-recipient";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "A well-formed object, read by an identity it was not encrypted for.",
+                "NoMatchingRecipient",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            f.identity_sets = sets(&[&["rsa2048-outsider"]]);
+            v.push(f);
+        }
+        {
+            let n = "fail-unknown-version";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "Header version byte set to 2.",
+                "UnsupportedVersion",
+            );
+            let mut h = o.header.clone();
+            h[0] = 2;
+            f.meta = meta_of(&h);
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-unknown-version-overflow";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "An overflow pointer with version byte 2 ([2, 0x80, be32 len]).",
+                "UnsupportedVersion",
+            );
+            let mut ptr = vec![2u8, 0x80];
+            ptr.extend_from_slice(&(o.header.len() as u32).to_be_bytes());
+            f.meta = meta_of(&ptr);
+            f.body = [o.header.clone(), o.stream.clone()].concat();
+            v.push(f);
+        }
+        {
+            let n = "fail-unknown-flag";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "Header flags byte set to 0x02, a bit v1 does not define.",
+                "MalformedHeader",
+            );
+            let mut h = o.header.clone();
+            h[1] = 0x02;
+            f.meta = meta_of(&h);
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-header-trailing-byte";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "One zero byte appended to the header after the MAC.",
+                "MalformedHeader",
+            );
+            let mut h = o.header.clone();
+            h.push(0);
+            f.meta = meta_of(&h);
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-metadata-padded";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "The metadata value with '=' padding appended: v1 metadata is unpadded base64url.",
+                "MalformedHeader",
+            );
+            // 600-byte RSA-2048 header: 600 mod 3 = 0 would need no padding, so
+            // pad the text as a padded encoder would for its length.
+            let mut m = o.inline_meta();
+            while m.len() % 4 != 0 {
+                m.push('=');
+            }
+            if m.len() == o.inline_meta().len() {
+                m.push_str("==");
+            }
+            f.meta = m;
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-overflow-header-truncated";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "Overflow pointer declares the whole header but the body ends 10 bytes into it.",
+                "Truncated",
+            );
+            f.meta = MetaValue::Overflow {
+                header_len: o.header.len() as u32,
+            }
+            .encode();
+            f.body = o.header[..o.header.len() - 10].to_vec();
+            v.push(f);
+        }
+
+        // ---- must-fail: truncation and extension
+        for (n, desc, cut) in [
+            ("fail-truncated-empty-body", "The body is empty.", 0usize),
+            ("fail-truncated-in-stream-header", "The body ends 10 bytes into the stream header.", 10),
+            (
+                "fail-truncated-after-stream-header",
+                "The body ends right after the 24-byte stream header.",
+                STREAM_HEADER_LEN,
+            ),
+            (
+                "fail-truncated-mid-segment",
+                "The body ends 500 bytes into segment 0.",
+                STREAM_HEADER_LEN + 500,
+            ),
+            (
+                "fail-truncated-before-trailer",
+                "The trailer record is cut off whole: the body ends at the boundary after the last segment.",
+                STREAM_HEADER_LEN + 1000 + TAG_LEN,
+            ),
+            (
+                "fail-truncated-mid-trailer",
+                "The body ends 16 bytes into the trailer record.",
+                STREAM_HEADER_LEN + 1000 + TAG_LEN + 16,
+            ),
+        ] {
+            let o = self.small(n);
+            let mut f = self.fail(n, desc, "Truncated");
+            f.meta = o.inline_meta();
+            f.body = o.stream[..cut].to_vec();
+            v.push(f);
+        }
+        {
+            let n = "fail-truncated-at-segment-boundary";
+            let o = self.object("two-segments", "two-segments", SEGMENT_SIZE + 1, 7, a, BUCKET, &object_key(n));
+            let mut f = self.fail(
+                n,
+                "A two-segment object (65537 bytes) cut after segment 0: the last segment and the \
+                 trailer are missing.",
+                "Truncated",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream[..o.seg_start(1)].to_vec();
+            v.push(f);
+        }
+        {
+            let n = "fail-truncated-length-rewritten";
+            let o = self.object("two-segments", "two-segments", SEGMENT_SIZE + 1, 7, a, BUCKET, &object_key(n));
+            let mut f = self.fail(
+                n,
+                "A two-segment object (65537 bytes) cut after segment 0 with the stream header's \
+                 length rewritten to 65536 so the layout looks complete (the old trailer re-appended): \
+                 the header's bound length disagrees.",
+                "StreamMismatch",
+            );
+            f.meta = o.inline_meta();
+            let mut body = o.stream[..o.seg_start(1)].to_vec();
+            body[SALT_LEN..STREAM_HEADER_LEN].copy_from_slice(&(SEGMENT_SIZE as u64).to_be_bytes());
+            body.extend_from_slice(&o.stream[o.stream.len() - TRAILER_LEN..]);
+            f.body = body;
+            v.push(f);
+        }
+        {
+            let n = "fail-extra-bytes-after-trailer";
+            let o = self.small(n);
+            let mut f = self.fail(n, "One zero byte appended after the trailer.", "TrailingData");
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            f.body.push(0);
+            v.push(f);
+        }
+        {
+            let n = "fail-extra-segment";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "The last segment repeated once more before the trailer: where the trailer \
+                 belongs, the reader finds segment bytes.",
+                "SegmentAuth",
+            );
+            f.meta = o.inline_meta();
+            let seg = &o.stream[o.seg_start(0)..o.seg_start(0) + o.len + TAG_LEN];
+            let trailer = &o.stream[o.stream.len() - TRAILER_LEN..];
+            f.body = [&o.stream[..o.seg_start(0)], seg, seg, trailer].concat();
+            v.push(f);
+        }
+        {
+            let n = "fail-segments-swapped";
+            let o = self.object(
+                "two-full-segments",
+                "two-full-segments",
+                2 * SEGMENT_SIZE,
+                7,
+                a,
+                BUCKET,
+                &object_key(n),
+            );
+            let mut f = self.fail(
+                n,
+                "A two-segment object (131072 bytes, both segments full) with segments 0 and 1 \
+                 swapped.",
+                "SegmentAuth",
+            );
+            f.meta = o.inline_meta();
+            let s = SEGMENT_SIZE + TAG_LEN;
+            let (h, rest) = o.stream.split_at(STREAM_HEADER_LEN);
+            f.body = [h, &rest[s..2 * s], &rest[..s], &rest[2 * s..]].concat();
+            v.push(f);
+        }
+
+        // ---- must-fail: splicing and swapping objects
+        {
+            let n = "fail-segment-from-other-object";
+            let o = self.small(n);
+            let other = self.object("other", "other", 1000, 7, a, BUCKET, &object_key(n));
+            let mut f = self.fail(
+                n,
+                "Segment 0 replaced by segment 0 of another object of the same name and length \
+                 (another data key and salt: e.g. an older version).",
+                "SegmentAuth",
+            );
+            f.meta = o.inline_meta();
+            let mut body = o.stream.clone();
+            let r = o.seg_start(0)..o.seg_start(0) + 1000 + TAG_LEN;
+            body[r.clone()].copy_from_slice(&other.stream[r]);
+            f.body = body;
+            v.push(f);
+        }
+        {
+            let n = "fail-header-a-body-b";
+            let o = self.small(n);
+            let other = self.object("other", "other", 1000, 9, a, BUCKET, &object_key(n));
+            let mut f = self.fail(
+                n,
+                "Object A's metadata served with object B's body (same name, same length): the \
+                 stream header's salt is not the one A's header binds.",
+                "StreamMismatch",
+            );
+            f.meta = o.inline_meta();
+            f.body = other.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-header-a-body-b-rewritten";
+            let o = self.small(n);
+            let other = self.object("other", "other", 1000, 9, a, BUCKET, &object_key(n));
+            let mut f = self.fail(
+                n,
+                "As fail-header-a-body-b, but B's stream header replaced with A's: the binding \
+                 agrees, B's segments do not open under A's payload key.",
+                "SegmentAuth",
+            );
+            f.meta = o.inline_meta();
+            let mut body = other.stream.clone();
+            body[..STREAM_HEADER_LEN].copy_from_slice(&o.stream[..STREAM_HEADER_LEN]);
+            f.body = body;
+            v.push(f);
+        }
+        {
+            let n = "fail-wrong-bucket";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "An intact object read under another bucket name (sealgate-vectors-2) than the one \
+                 its header was MAC'd for.",
+                "HeaderMac",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            f.bucket = format!("{BUCKET}-2");
+            v.push(f);
+        }
+        {
+            let n = "fail-wrong-key";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "An intact object read under another object key than the one its header was MAC'd \
+                 for.",
+                "HeaderMac",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            f.key = object_key("fail-wrong-key-elsewhere");
+            v.push(f);
+        }
+
+        // ---- must-fail: key commitment
+        {
+            let n = "fail-commitment-other-key";
+            let dk1 = data_key("commit-1");
+            let dk2 = data_key("commit-2");
+            let s = salt("commit-2");
+            let binding = BodyBinding::Single {
+                salt: s,
+                plaintext_len: 1000,
+            };
+            let rb = self.recipients(&["rsa2048-b"]);
+            let h1 = Header::seal(&dk1, &[&rb[0]], binding, BUCKET, &object_key(n)).unwrap();
+            // Keep DK1's commitment, but wrap DK2 for the reader and MAC under DK2.
+            let forged = Header::parse(h1.raw())
+                .unwrap()
+                .reseal(
+                    &dk2,
+                    Some(vec![self.stanza("rsa2048-b", &dk2)]),
+                    BUCKET,
+                    &object_key(n),
+                )
+                .unwrap();
+            let mut f = self.fail(
+                n,
+                "Header carries the commitment of data key DK1, but its stanza wraps DK2, the MAC \
+                 is computed under DK2 and the body is sealed under DK2. Everything but the \
+                 commitment is consistent: a reader that skipped the commitment check would \
+                 decrypt it.",
+                "Commitment",
+            );
+            f.identity_sets = sets(&[&["rsa2048-b"]]);
+            f.meta = meta_of(forged.raw());
+            f.body = seal_all(&dk2, s, 0, &pattern(1000, 7)).unwrap();
+            v.push(f);
+        }
+        {
+            let n = "fail-recipients-disagree";
+            let dk1 = data_key("commit-1");
+            let dk2 = data_key("commit-2");
+            let s = salt("commit-1");
+            let binding = BodyBinding::Single {
+                salt: s,
+                plaintext_len: 1000,
+            };
+            let ra = self.recipients(&["rsa2048-a"]);
+            let h1 = Header::seal(&dk1, &[&ra[0]], binding, BUCKET, &object_key(n)).unwrap();
+            let forged = h1
+                .reseal(
+                    &dk1,
+                    Some(vec![
+                        self.stanza("rsa2048-a", &dk1),
+                        self.stanza("rsa2048-b", &dk2),
+                    ]),
+                    BUCKET,
+                    &object_key(n),
+                )
+                .unwrap();
+            let mut f = self.fail(
+                n,
+                "A malicious writer's two-recipient header: the stanza for rsa2048-a wraps DK1 \
+                 (commitment, MAC and body are DK1's), the stanza for rsa2048-b wraps DK2. \
+                 rsa2048-a reads the object; rsa2048-b must be refused.",
+                "Commitment",
+            );
+            f.identity_sets = sets(&[&["rsa2048-b"]]);
+            f.meta = meta_of(forged.raw());
+            f.body = seal_all(&dk1, s, 0, &pattern(1000, 7)).unwrap();
+            v.push(f);
+        }
+        v
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+fn vector_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(vectors_dir())
+        .map(|d| {
+            d.map(|e| e.unwrap().path())
+                .filter(|p| {
+                    p.extension().is_some_and(|e| e == "json")
+                        && p.file_name().is_some_and(|n| n != "keys.json")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn to_text(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap();
+    s.push('\n');
+    s
+}
+
+// ---------------------------------------------------------------------------
+// Checks
+
+fn check_file(keys: &Keys, path: &Path) {
+    let v = read_json(path);
+    let name = v["name"].as_str().unwrap().to_string();
+    assert_eq!(v["format"], FILE_FORMAT, "{name}");
+    assert_eq!(
+        path.file_stem().unwrap().to_str().unwrap(),
+        name,
+        "file name"
+    );
+    let bucket = v["bucket"].as_str().unwrap();
+    let key = v["key"].as_str().unwrap();
+    let meta = v["metadata"]["x-amz-meta-sg"].as_str().unwrap();
+    let body = hex::decode(v["body_hex"].as_str().unwrap()).unwrap();
+    assert_eq!(v["body_len"].as_u64().unwrap() as usize, body.len(), "{name}");
+    assert_eq!(
+        v["body_sha256"].as_str().unwrap(),
+        hex::encode(sha256(&body)),
+        "{name}"
+    );
+    let sets: Vec<Vec<String>> = serde_json::from_value(v["identity_sets"].clone()).unwrap();
+    assert!(!sets.is_empty(), "{name}: no identity set");
+
+    for set in &sets {
+        let ids = keys.identities(set);
+        for chunk in [usize::MAX, 4099, 1] {
+            if chunk == 1 && body.len() > 4096 {
+                continue;
+            }
+            let got = open_object(meta, &body, &ids, bucket, key, chunk);
+            match v["expect"].as_str().unwrap() {
+                "pass" => {
+                    let opened = got.unwrap_or_else(|e| {
+                        panic!("{name} with {set:?} (chunk {chunk}): expected pass, got {e:?}")
+                    });
+                    let p = &v["plaintext"];
+                    let len = p["len"].as_u64().unwrap() as usize;
+                    let add = p["generator_add"].as_u64().unwrap() as u8;
+                    assert_eq!(p["generator_mul"].as_u64().unwrap(), MUL);
+                    let pt = pattern(len, add);
+                    assert_eq!(p["sha256"].as_str().unwrap(), hex::encode(sha256(&pt)));
+                    if let Some(h) = p.get("hex") {
+                        assert_eq!(h.as_str().unwrap(), hex::encode(&pt));
+                    }
+                    assert!(opened.plaintext == pt, "{name}: plaintext differs");
+                    assert_eq!(opened.trailer_md5, md5_of(&pt), "{name}: trailer MD5");
+                    assert_eq!(p["md5"].as_str().unwrap(), hex::encode(md5_of(&pt)));
+                }
+                "fail" => {
+                    let want = v["error"].as_str().unwrap();
+                    match got {
+                        Ok(_) => panic!("{name} with {set:?}: expected {want}, but it opened"),
+                        Err(e) => assert_eq!(
+                            error_kind(&e),
+                            want,
+                            "{name} with {set:?} (chunk {chunk}): {e:?}"
+                        ),
+                    }
+                }
+                other => panic!("{name}: unknown expectation {other}"),
+            }
+        }
+    }
+    if v["expect"] == "pass" {
+        check_reencrypt(keys, &v, meta, &body);
+    }
+}
+
+/// Re-encrypting a pass vector with its data key and salt (and its stored
+/// wrapped keys) gives the same bytes, and the library agrees with the naive
+/// implementation.
+fn check_reencrypt(keys: &Keys, v: &Value, meta: &str, body: &[u8]) {
+    let name = v["name"].as_str().unwrap();
+    let bucket = v["bucket"].as_str().unwrap();
+    let key = v["key"].as_str().unwrap();
+    let inputs = &v["inputs"];
+    let dkb: [u8; 32] = hex::decode(inputs["data_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let salt: [u8; 16] = hex::decode(inputs["salt"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let dk = DataKey::from_bytes(dkb);
+    let p = &v["plaintext"];
+    let pt = pattern(
+        p["len"].as_u64().unwrap() as usize,
+        p["generator_add"].as_u64().unwrap() as u8,
+    );
+    // The stored header, and the stream after it.
+    let (header, stream) = match MetaValue::decode(meta).unwrap() {
+        MetaValue::Inline(raw) => (raw, body),
+        MetaValue::Overflow { header_len } => {
+            let (h, s) = body.split_at(header_len as usize);
+            (h.to_vec(), s)
+        }
+    };
+    // Stream: library, library in ragged chunks, naive.
+    assert!(
+        seal_all(&dk, salt, 0, &pt).unwrap() == stream,
+        "{name}: re-encryption differs"
+    );
+    let mut sealer = Sealer::new(&dk, salt, 0, pt.len() as u64);
+    let mut out = BytesMut::new();
+    for piece in pt.chunks(7919) {
+        sealer.push(piece, &mut out).unwrap();
+    }
+    sealer.finish(&mut out).unwrap();
+    assert!(out[..] == *stream, "{name}: chunked re-encryption differs");
+    assert!(
+        naive::stream(&dkb, &salt, 0, &pt) == stream,
+        "{name}: naive stream differs"
+    );
+    assert_eq!(stream.len() as u64, size::stream_len(pt.len() as u64));
+    assert_eq!(
+        size::plaintext_len(stream.len() as u64),
+        Some(pt.len() as u64)
+    );
+    // Header: seal again with the stored wrapped keys.
+    let parsed = Header::parse(&header).unwrap();
+    let cache: WrapCache = Mutex::new(HashMap::new());
+    for st in &parsed.recipients {
+        cache
+            .lock()
+            .unwrap()
+            .insert((st.key_id, dkb), st.wrapped.clone());
+    }
+    let names: Vec<String> = serde_json::from_value(inputs["recipients"].clone()).unwrap();
+    let rs: Vec<CachedRecipient> = names
+        .iter()
+        .map(|n| CachedRecipient {
+            inner: &keys.get(n).recipient,
+            cache: &cache,
+        })
+        .collect();
+    let refs: Vec<&dyn Recipient> = rs.iter().map(|r| r as &dyn Recipient).collect();
+    let binding = BodyBinding::Single {
+        salt,
+        plaintext_len: pt.len() as u64,
+    };
+    let resealed = Header::seal(&dk, &refs, binding, bucket, key).unwrap();
+    assert_eq!(resealed.raw(), &header[..], "{name}: header differs");
+    if inputs["overflow"] == true {
+        assert_eq!(
+            meta,
+            MetaValue::Overflow {
+                header_len: header.len() as u32
+            }
+            .encode()
+        );
+    } else {
+        assert_eq!(meta, resealed.to_meta_inline(), "{name}: metadata differs");
+    }
+    // Naive header pieces.
+    assert_eq!(&header[3..35], &naive::commitment(&dkb)[..]);
+    assert_eq!(dk.commitment(), naive::commitment(&dkb));
+    let (before, mac) = header.split_at(header.len() - 32);
+    assert_eq!(
+        naive::header_mac(&dkb, &naive::mac_input(bucket, key, before)),
+        mac,
+        "{name}: naive MAC differs"
+    );
+    let im = &v["intermediate"];
+    assert_eq!(im["header_hex"].as_str().unwrap(), hex::encode(&header));
+    assert_eq!(
+        im["payload_key"].as_str().unwrap(),
+        hex::encode(naive::payload_key(&dkb, &salt, 0, pt.len() as u64))
+    );
+}
+
+#[test]
+fn format_vectors() {
+    let dir = vectors_dir();
+    let regen = regen_requested();
+    let keys_path = dir.join("keys.json");
+    let keys = Keys::load_or_generate(&keys_path, regen);
+    let old: Vec<Value> = vector_files().iter().map(|p| read_json(p)).collect();
+    let generator = Gen::new(&keys, &old);
+    let vectors = generator.all();
+
+    let mut names = std::collections::BTreeSet::new();
+    for v in &vectors {
+        assert!(names.insert(v.name.clone()), "duplicate vector {}", v.name);
+    }
+
+    if regen {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&keys_path, to_text(&keys.to_json())).unwrap();
+        for p in vector_files() {
+            let stem = p.file_stem().unwrap().to_str().unwrap().to_string();
+            if !names.contains(&stem) {
+                std::fs::remove_file(&p).unwrap();
+            }
+        }
+        for v in &vectors {
+            std::fs::write(dir.join(format!("{}.json", v.name)), to_text(&v.to_json())).unwrap();
+        }
+    } else {
+        // The committed files are exactly what the generator makes.
+        let on_disk: std::collections::BTreeSet<String> = vector_files()
+            .iter()
+            .map(|p| p.file_stem().unwrap().to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            on_disk, names,
+            "vector files differ from the generated set: regenerate with SEALGATE_REGEN_VECTORS=1"
+        );
+        for v in &vectors {
+            let stored = read_json(&dir.join(format!("{}.json", v.name)));
+            assert!(
+                stored == v.to_json(),
+                "{}: the generator no longer reproduces this vector (format change?). \
+                 If intended, regenerate with SEALGATE_REGEN_VECTORS=1 and review the diff.",
+                v.name
+            );
+        }
+    }
+
+    let files = vector_files();
+    assert_eq!(files.len(), vectors.len());
+    let (mut pass, mut fail) = (0, 0);
+    for p in &files {
+        check_file(&keys, p);
+        if read_json(p)["expect"] == "pass" {
+            pass += 1;
+        } else {
+            fail += 1;
+        }
+    }
+    assert!(pass >= 10 && fail >= 30, "pass {pass}, fail {fail}");
+    eprintln!("format vectors: {pass} pass vectors opened, {fail} must-fail vectors refused");
+}
+
+/// Every required error kind is covered by at least one must-fail vector.
+#[test]
+fn vectors_cover_every_failure_kind() {
+    let mut kinds = std::collections::BTreeSet::new();
+    for p in vector_files() {
+        let v = read_json(&p);
+        if v["expect"] == "fail" {
+            kinds.insert(v["error"].as_str().unwrap().to_string());
+        }
+    }
+    for k in [
+        "UnsupportedVersion",
+        "MalformedHeader",
+        "HeaderMac",
+        "Commitment",
+        "NoMatchingRecipient",
+        "Unwrap",
+        "SegmentAuth",
+        "Truncated",
+        "TrailingData",
+        "StreamMismatch",
+    ] {
+        assert!(kinds.contains(k), "no must-fail vector expects {k}");
+    }
+}
