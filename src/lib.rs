@@ -3,4 +3,5 @@
 #![forbid(unsafe_code)]
 
 pub mod envelope;
+pub mod keyring;
 pub mod store;

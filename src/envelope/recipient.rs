@@ -168,6 +168,18 @@ impl RsaOaepIdentity {
     }
 }
 
+impl std::fmt::Debug for RsaOaepIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RsaOaepIdentity(key id {}, {} bits)", hex::encode(self.key_id), self.bits)
+    }
+}
+
+impl std::fmt::Debug for RsaOaepRecipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RsaOaepRecipient(key id {}, {} bits)", hex::encode(self.key_id), self.bits)
+    }
+}
+
 impl Identity for RsaOaepIdentity {
     fn algorithm(&self) -> Algorithm {
         Algorithm::RsaOaep256
