@@ -2,6 +2,10 @@
 //! reaches an untrusted store. See `docs/FORMAT.md` and `../README.md`.
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod config;
 pub mod envelope;
+pub mod gateway;
 pub mod keyring;
+pub mod server;
 pub mod store;

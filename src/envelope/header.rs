@@ -84,17 +84,22 @@ pub struct Header {
 pub enum MetaValue {
     /// The whole header, inline.
     Inline(Vec<u8>),
-    /// The header leads the body and is `header_len` bytes long.
-    Overflow { header_len: u32 },
+    /// The header leads the body and is `header_len` bytes long. `mac` is the
+    /// header MAC for the object's current bucket and key: authoritative in
+    /// place of the MAC inside the body header, so that a copy or rename
+    /// (which cannot rewrite the body) rebinds the object by rewriting
+    /// metadata only.
+    Overflow { header_len: u32, mac: [u8; MAC_LEN] },
 }
 
 impl MetaValue {
     pub fn encode(&self) -> String {
         match self {
             MetaValue::Inline(raw) => URL_SAFE_NO_PAD.encode(raw),
-            MetaValue::Overflow { header_len } => {
+            MetaValue::Overflow { header_len, mac } => {
                 let mut b = vec![VERSION, FLAG_OVERFLOW];
                 b.extend_from_slice(&header_len.to_be_bytes());
+                b.extend_from_slice(mac);
                 URL_SAFE_NO_PAD.encode(b)
             }
         }
@@ -114,14 +119,15 @@ impl MetaValue {
             return Err(FormatError::UnsupportedVersion(b[0]));
         }
         if b[1] == FLAG_OVERFLOW {
-            if b.len() != 6 {
+            if b.len() != 6 + MAC_LEN {
                 return Err(FormatError::MalformedHeader("bad overflow pointer"));
             }
             let header_len = u32::from_be_bytes([b[2], b[3], b[4], b[5]]);
             if header_len as usize > MAX_HEADER_LEN || header_len == 0 {
                 return Err(FormatError::MalformedHeader("overflow header length out of range"));
             }
-            return Ok(MetaValue::Overflow { header_len });
+            let mac = b[6..].try_into().expect("length checked");
+            return Ok(MetaValue::Overflow { header_len, mac });
         }
         Ok(MetaValue::Inline(b))
     }
@@ -297,8 +303,14 @@ impl Header {
     /// Checks the key commitment (constant time) and the MAC (constant time)
     /// for this data key, bucket and object key.
     pub fn authenticate(&self, dk: &DataKey, bucket: &str, key: &str) -> Result<()> {
+        let mac = &self.raw[self.raw.len() - MAC_LEN..];
+        self.authenticate_detached(dk, bucket, key, mac)
+    }
+
+    /// As [`Header::authenticate`], with the MAC taken from an overflow pointer.
+    pub fn authenticate_detached(&self, dk: &DataKey, bucket: &str, key: &str, mac: &[u8]) -> Result<()> {
         dk.check_commitment(&self.commitment)?;
-        let (body, mac) = self.raw.split_at(self.raw.len() - MAC_LEN);
+        let body = &self.raw[..self.raw.len() - MAC_LEN];
         let mut input = Vec::with_capacity(body.len() + 128);
         mac_input_bytes(&mut input, bucket, key, body);
         // hmac::verify compares in constant time.
@@ -331,6 +343,31 @@ impl Header {
         let dk = h.unwrap_with(identities)?;
         h.authenticate(&dk, bucket, key)?;
         Ok((h, dk))
+    }
+
+    /// The MAC of this header's content for another name (overflow pointers).
+    pub fn mac_for(&self, dk: &DataKey, bucket: &str, key: &str) -> [u8; MAC_LEN] {
+        let body = &self.raw[..self.raw.len() - MAC_LEN];
+        let mut input = Vec::with_capacity(body.len() + 128);
+        mac_input_bytes(&mut input, bucket, key, body);
+        hmac::sign(&mac_key(dk), &input)
+            .as_ref()
+            .try_into()
+            .expect("HMAC-SHA256 is 32 bytes")
+    }
+
+    /// This header's content under a new binding and/or recipient list,
+    /// MAC'd for a new name (copy of a multipart object, rewrap).
+    pub fn rebind(
+        &self,
+        dk: &DataKey,
+        recipients: Option<Vec<RecipientStanza>>,
+        binding: BodyBinding,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Self> {
+        let stanzas = recipients.unwrap_or_else(|| self.recipients.clone());
+        Self::from_parts(dk, self.commitment, binding, stanzas, bucket, key)
     }
 
     /// Base64url text of the whole header.
@@ -429,7 +466,7 @@ mod tests {
 
     #[test]
     fn overflow_pointer() {
-        let v = MetaValue::Overflow { header_len: 1234 };
+        let v = MetaValue::Overflow { header_len: 1234, mac: [7; 32] };
         assert_eq!(MetaValue::decode(&v.encode()).unwrap(), v);
         assert!(MetaValue::decode("!!").is_err());
         assert!(Header::parse(&[]).is_err());

@@ -441,6 +441,23 @@ impl Store for LocalStore {
         Ok((Self::info(&rec), blob_stream(paths, start, end)))
     }
 
+    async fn get_tail(&self, bucket: &str, key: &str, n: u64) -> StoreResult<(ObjectInfo, bytes::Bytes)> {
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let rec = self.db(move |db| Self::read_object(db, &b, &k)).await?;
+        let start = rec.size.saturating_sub(n);
+        let paths = rec
+            .blobs
+            .iter()
+            .map(|(id, len)| (self.blob_path(id), *len))
+            .collect();
+        let mut s = blob_stream(paths, start, rec.size);
+        let mut out = Vec::with_capacity((rec.size - start) as usize);
+        while let Some(c) = s.next().await {
+            out.extend_from_slice(&c.map_err(internal)?);
+        }
+        Ok((Self::info(&rec), out.into()))
+    }
+
     async fn put(
         &self,
         bucket: &str,

@@ -146,6 +146,10 @@ pub trait Store: Send + Sync + 'static {
         range: Option<(u64, u64)>,
         if_match: Option<&str>,
     ) -> StoreResult<(ObjectInfo, ByteStream)>;
+    /// Reads the last `n` bytes (all of it when shorter) together with the
+    /// object's metadata: one request that tells the gateway everything it
+    /// needs about a single-part object.
+    async fn get_tail(&self, bucket: &str, key: &str, n: u64) -> StoreResult<(ObjectInfo, Bytes)>;
     /// Stores exactly `len` bytes. An error from `body` must leave nothing behind.
     async fn put(
         &self,

@@ -406,6 +406,65 @@ impl Store for S3Store {
         .await
     }
 
+    async fn get_tail(&self, bucket: &str, key: &str, n: u64) -> StoreResult<(ObjectInfo, Bytes)> {
+        let o = self
+            .timed(async {
+                self.client
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .range(format!("bytes=-{n}"))
+                    .send()
+                    .await
+                    .map_err(map_err)
+                    .map_err(|mut e| {
+                        if e.status == 404 && e.code == "NotFound" {
+                            e.code = "NoSuchKey".into();
+                        }
+                        e
+                    })
+            })
+            .await;
+        let o = match o {
+            Ok(o) => o,
+            // An empty object has no satisfiable suffix range.
+            Err(e) if e.status == 416 => {
+                let info = self.head(bucket, key).await?;
+                return Ok((info, Bytes::new()));
+            }
+            Err(e) => return Err(e),
+        };
+        let total = o
+            .content_range()
+            .and_then(|cr| cr.rsplit('/').next())
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or_else(|| o.content_length().unwrap_or(0).max(0) as u64);
+        let info = ObjectInfo {
+            size: total,
+            etag: unquote(o.e_tag()),
+            last_modified: to_system_time(o.last_modified()),
+            headers: headers_from(
+                o.metadata(),
+                o.content_type(),
+                o.content_encoding(),
+                o.content_disposition(),
+                o.content_language(),
+                o.cache_control(),
+                o.expires_string(),
+            ),
+        };
+        let data = self
+            .timed(async {
+                o.body
+                    .collect()
+                    .await
+                    .map(|b| b.into_bytes())
+                    .map_err(|e| StoreError::unavailable(format!("reading from the store: {e}")))
+            })
+            .await?;
+        Ok((info, data))
+    }
+
     async fn put(
         &self,
         bucket: &str,

@@ -1,0 +1,484 @@
+//! Configuration: plain serde over TOML, every key documented in
+//! `config/sealgate.example.toml`. Secrets may be inline, in a file
+//! (`*_file`) or in an environment variable (`*_env`). A bad value fails at
+//! start-up with a message naming the key at fault.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+#[derive(Debug, thiserror::Error)]
+#[error("config error at `{key}`: {msg}")]
+pub struct ConfigError {
+    pub key: String,
+    pub msg: String,
+}
+
+pub fn cerr(key: impl Into<String>, msg: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        msg: msg.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    #[serde(default)]
+    pub identities: Vec<IdentityConfig>,
+    #[serde(default)]
+    pub recipients: Vec<RecipientConfig>,
+    #[serde(default)]
+    pub policies: Vec<PolicyConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Optional https listener alongside the http one.
+    pub tls_listen: Option<String>,
+    /// Base domains for virtual-hosted-style requests (`BUCKET.DOMAIN`).
+    #[serde(default = "default_domains")]
+    pub domains: Vec<String>,
+    #[serde(default = "default_region")]
+    pub region: String,
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_secs: u64,
+    /// Largest single PutObject/UploadPart body accepted (bytes).
+    #[serde(default = "default_max_object")]
+    pub max_object_size: u64,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9000".into()
+}
+fn default_domains() -> Vec<String> {
+    vec!["localhost".into()]
+}
+fn default_region() -> String {
+    "us-east-1".into()
+}
+fn default_grace() -> u64 {
+    30
+}
+fn default_max_object() -> u64 {
+    5 * 1024 * 1024 * 1024
+}
+fn default_max_connections() -> usize {
+    1024
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            tls_cert: None,
+            tls_key: None,
+            tls_listen: None,
+            domains: default_domains(),
+            region: default_region(),
+            shutdown_grace_secs: default_grace(),
+            max_object_size: default_max_object(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub access_key: String,
+    pub secret_key: Option<String>,
+    pub secret_key_file: Option<PathBuf>,
+    pub secret_key_env: Option<String>,
+    /// Buckets this user may use; `["*"]` for all.
+    #[serde(default = "all_buckets")]
+    pub buckets: Vec<String>,
+}
+
+fn all_buckets() -> Vec<String> {
+    vec!["*".into()]
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    #[default]
+    Local,
+    S3,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default)]
+    pub kind: StoreKind,
+    /// Local store: the data directory.
+    pub path: Option<PathBuf>,
+    /// S3 store.
+    pub endpoint: Option<String>,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub secret_key_file: Option<PathBuf>,
+    pub secret_key_env: Option<String>,
+    #[serde(default = "yes")]
+    pub path_style: bool,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_connect_timeout() -> u64 {
+    5
+}
+fn default_request_timeout() -> u64 {
+    60
+}
+fn default_attempts() -> u32 {
+    3
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Local,
+            path: None,
+            endpoint: None,
+            region: default_region(),
+            access_key: None,
+            secret_key: None,
+            secret_key_file: None,
+            secret_key_env: None,
+            path_style: true,
+            connect_timeout_secs: default_connect_timeout(),
+            request_timeout_secs: default_request_timeout(),
+            max_attempts: default_attempts(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Secret shared by every gateway instance in front of the same store:
+    /// seals multipart upload ids (which carry the upload's data key).
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub secret_env: Option<String>,
+    #[serde(default = "default_cache_entries")]
+    pub key_cache_entries: u64,
+    #[serde(default = "default_cache_idle")]
+    pub key_cache_idle_secs: u64,
+    #[serde(default = "default_meta_cache")]
+    pub object_cache_entries: u64,
+    /// Concurrent store requests used to resolve a listing's ETags.
+    #[serde(default = "default_list_concurrency")]
+    pub list_concurrency: usize,
+}
+
+fn default_cache_entries() -> u64 {
+    10_000
+}
+fn default_cache_idle() -> u64 {
+    600
+}
+fn default_meta_cache() -> u64 {
+    100_000
+}
+fn default_list_concurrency() -> usize {
+    16
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            secret_file: None,
+            secret_env: None,
+            key_cache_entries: default_cache_entries(),
+            key_cache_idle_secs: default_cache_idle(),
+            object_cache_entries: default_meta_cache(),
+            list_concurrency: default_list_concurrency(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    pub name: String,
+    pub key_file: PathBuf,
+    pub passphrase_env: Option<String>,
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientConfig {
+    pub name: String,
+    pub public_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// A bucket name, or `*` for every bucket.
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    pub recipients: Vec<String>,
+}
+
+/// Reads a secret from exactly one of: inline value, file, environment variable.
+pub fn resolve_secret(
+    key: &str,
+    inline: Option<&str>,
+    file: Option<&Path>,
+    env: Option<&str>,
+) -> Result<Option<Zeroizing<String>>, ConfigError> {
+    let n = inline.is_some() as u8 + file.is_some() as u8 + env.is_some() as u8;
+    if n > 1 {
+        return Err(cerr(
+            key,
+            format!("give only one of `{key}`, `{key}_file` and `{key}_env`"),
+        ));
+    }
+    if let Some(v) = inline {
+        return Ok(Some(Zeroizing::new(v.to_owned())));
+    }
+    if let Some(f) = file {
+        let v = std::fs::read_to_string(f)
+            .map_err(|e| cerr(format!("{key}_file"), format!("{}: {e}", f.display())))?;
+        return Ok(Some(Zeroizing::new(v.trim_end_matches(['\n', '\r']).to_owned())));
+    }
+    if let Some(name) = env {
+        let v = std::env::var(name).map_err(|_| {
+            cerr(
+                format!("{key}_env"),
+                format!("environment variable {name} is not set"),
+            )
+        })?;
+        return Ok(Some(Zeroizing::new(v)));
+    }
+    Ok(None)
+}
+
+impl Config {
+    /// Parses and checks a config file. Relative paths in it are resolved
+    /// against the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| cerr("(file)", format!("{}: {e}", path.display())))?;
+        let mut cfg: Config = toml::from_str(&text).map_err(|e| {
+            let key = e
+                .message()
+                .split('`')
+                .nth(1)
+                .map(str::to_owned)
+                .unwrap_or_else(|| "(syntax)".into());
+            cerr(key, e.to_string())
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve_paths(base);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        for i in &mut self.identities {
+            fix(&mut i.key_file);
+            if let Some(f) = &mut i.passphrase_file {
+                fix(f);
+            }
+        }
+        for r in &mut self.recipients {
+            fix(&mut r.public_key_file);
+        }
+        if let Some(p) = &mut self.store.path {
+            fix(p);
+        }
+        for u in &mut self.users {
+            if let Some(f) = &mut u.secret_key_file {
+                fix(f);
+            }
+        }
+        if let Some(f) = &mut self.store.secret_key_file {
+            fix(f);
+        }
+        if let Some(f) = &mut self.gateway.secret_file {
+            fix(f);
+        }
+        if let Some(f) = &mut self.server.tls_cert {
+            fix(f);
+        }
+        if let Some(f) = &mut self.server.tls_key {
+            fix(f);
+        }
+    }
+
+    /// Structural checks that need no I/O.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| cerr("server.listen", format!("{:?}: {e}", self.server.listen)))?;
+        if let Some(l) = &self.server.tls_listen {
+            l.parse::<std::net::SocketAddr>()
+                .map_err(|e| cerr("server.tls_listen", format!("{l:?}: {e}")))?;
+            if self.server.tls_cert.is_none() || self.server.tls_key.is_none() {
+                return Err(cerr(
+                    "server.tls_listen",
+                    "needs server.tls_cert and server.tls_key",
+                ));
+            }
+        }
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return Err(cerr("server.tls_cert", "tls_cert and tls_key go together"));
+        }
+        if self.users.is_empty() {
+            return Err(cerr("users", "at least one [[users]] entry is required"));
+        }
+        let mut seen = HashSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            if u.access_key.len() < 3 {
+                return Err(cerr(format!("users[{i}].access_key"), "too short"));
+            }
+            if !seen.insert(&u.access_key) {
+                return Err(cerr(format!("users[{i}].access_key"), "duplicate access key"));
+            }
+            if u.secret_key.is_none() && u.secret_key_file.is_none() && u.secret_key_env.is_none() {
+                return Err(cerr(
+                    format!("users[{i}].secret_key"),
+                    "missing (give secret_key, secret_key_file or secret_key_env)",
+                ));
+            }
+        }
+        match self.store.kind {
+            StoreKind::Local => {
+                if self.store.path.is_none() {
+                    return Err(cerr("store.path", "the local store needs a directory"));
+                }
+            }
+            StoreKind::S3 => {
+                let ep = self
+                    .store
+                    .endpoint
+                    .as_deref()
+                    .ok_or_else(|| cerr("store.endpoint", "missing for kind = \"s3\""))?;
+                if !(ep.starts_with("http://") || ep.starts_with("https://")) {
+                    return Err(cerr("store.endpoint", format!("{ep:?} must start with http:// or https://")));
+                }
+                if self.store.access_key.is_none() {
+                    return Err(cerr("store.access_key", "missing for kind = \"s3\""));
+                }
+            }
+        }
+        let mut names = HashSet::new();
+        for (i, id) in self.identities.iter().enumerate() {
+            if !names.insert(id.name.as_str()) {
+                return Err(cerr(format!("identities[{i}].name"), format!("duplicate name {:?}", id.name)));
+            }
+        }
+        for (i, r) in self.recipients.iter().enumerate() {
+            if !names.insert(r.name.as_str()) {
+                return Err(cerr(format!("recipients[{i}].name"), format!("duplicate name {:?}", r.name)));
+            }
+        }
+        if self.policies.is_empty() {
+            return Err(cerr("policies", "at least one [[policies]] entry is required"));
+        }
+        for (i, p) in self.policies.iter().enumerate() {
+            if p.recipients.is_empty() {
+                return Err(cerr(format!("policies[{i}].recipients"), "must name at least one recipient"));
+            }
+            for r in &p.recipients {
+                if !names.contains(r.as_str()) {
+                    return Err(cerr(
+                        format!("policies[{i}].recipients"),
+                        format!("unknown recipient {r:?} (not an identity or recipient name)"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.server.shutdown_grace_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, s).unwrap();
+        Config::load(&p)
+    }
+
+    const OK: &str = r#"
+[[users]]
+access_key = "AKIA1"
+secret_key = "s"
+[store]
+kind = "local"
+path = "data"
+[[recipients]]
+name = "bob"
+public_key_file = "bob.pub.pem"
+[[policies]]
+bucket = "*"
+recipients = ["bob"]
+"#;
+
+    #[test]
+    fn good_config_loads() {
+        let c = parse(OK).unwrap();
+        assert!(c.store.path.unwrap().is_absolute());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = parse(&OK.replace("recipients = [\"bob\"]", "recipients = [\"eve\"]")).unwrap_err();
+        assert_eq!(e.key, "policies[0].recipients");
+        let e = parse(&OK.replace("kind = \"local\"", "kind = \"s3\"")).unwrap_err();
+        assert_eq!(e.key, "store.endpoint");
+        let e = parse(&format!("{OK}\n[server]\nlisten = \"nope\"\n")).unwrap_err();
+        assert_eq!(e.key, "server.listen");
+        let e = parse(&OK.replace("access_key = \"AKIA1\"", "access_key = \"AKIA1\"\nbogus = 1")).unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+    }
+}

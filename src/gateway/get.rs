@@ -1,0 +1,190 @@
+//! GetObject and HeadObject: resolve, evaluate conditions on the plaintext
+//! ETag, plan the ciphertext that serves the requested bytes, stream it
+//! through the decryptor.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+
+use super::body::{blob, decrypt_plan};
+use super::error::from_store;
+use super::object::Resolved;
+use super::{check_key, parse_http_date, visible_metadata, Gateway};
+
+fn secs(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(_) => 0,
+    }
+}
+
+fn ts_secs(t: &Timestamp) -> i64 {
+    let odt: time::OffsetDateTime = t.clone().into();
+    odt.unix_timestamp()
+}
+
+/// RFC 7232 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since.
+pub(crate) fn check_conditions(
+    etag: &str,
+    last_modified: SystemTime,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let matches = |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == etag);
+    let lm = secs(last_modified);
+    if let Some(c) = if_match {
+        if !matches(c) {
+            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+        }
+    } else if let Some(t) = if_unmodified_since {
+        if lm > ts_secs(t) {
+            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+        }
+    }
+    if let Some(c) = if_none_match {
+        if matches(c) {
+            return Err(s3_error!(NotModified));
+        }
+    } else if let Some(t) = if_modified_since {
+        if lm <= ts_secs(t) {
+            return Err(s3_error!(NotModified));
+        }
+    }
+    Ok(())
+}
+
+/// The plaintext byte range `[start, end)` asked for, and its Content-Range.
+fn requested_range(
+    r: &Resolved,
+    range: Option<&Range>,
+    part_number: Option<i32>,
+) -> S3Result<(u64, u64, Option<String>)> {
+    if let Some(pn) = part_number {
+        if range.is_some() {
+            return Err(s3_error!(InvalidRequest, "Range and partNumber cannot be combined"));
+        }
+        let (a, b) = match r.parts {
+            None if pn == 1 => (0, r.size),
+            Some(_) => {
+                let p = r
+                    .layout
+                    .parts
+                    .iter()
+                    .find(|p| p.number == pn as u32)
+                    .ok_or_else(|| s3_error!(InvalidArgument, "The requested partnumber is not satisfiable"))?;
+                (p.pt_offset, p.pt_offset + p.plaintext_len)
+            }
+            None => return Err(s3_error!(InvalidArgument, "The requested partnumber is not satisfiable")),
+        };
+        let cr = (b > a).then(|| format!("bytes {}-{}/{}", a, b - 1, r.size));
+        return Ok((a, b, cr));
+    }
+    match range {
+        None => Ok((0, r.size, None)),
+        Some(rg) => {
+            let rr = rg.check(r.size)?;
+            Ok((
+                rr.start,
+                rr.end,
+                Some(format!("bytes {}-{}/{}", rr.start, rr.end - 1, r.size)),
+            ))
+        }
+    }
+}
+
+fn expires(r: &Resolved) -> Option<Timestamp> {
+    r.info.headers.expires.as_deref().and_then(parse_http_date)
+}
+
+pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    let i = req.input;
+    check_key(&i.key)?;
+    let r = gw.resolve_tail(&i.bucket, &i.key).await?;
+    check_conditions(
+        &r.etag,
+        r.info.last_modified,
+        i.if_match.as_ref(),
+        i.if_none_match.as_ref(),
+        i.if_modified_since.as_ref(),
+        i.if_unmodified_since.as_ref(),
+    )?;
+    let (a, b, cr) = requested_range(&r, i.range.as_ref(), i.part_number)?;
+    let h = &r.info.headers;
+    Ok(S3Response::new(HeadObjectOutput {
+        content_length: Some((b - a) as i64),
+        content_range: cr,
+        e_tag: Some(ETag::Strong(r.etag.clone())),
+        last_modified: Some(Timestamp::from(r.info.last_modified)),
+        accept_ranges: Some("bytes".into()),
+        content_type: h.content_type.clone(),
+        content_encoding: h.content_encoding.clone(),
+        content_disposition: h.content_disposition.clone(),
+        content_language: h.content_language.clone(),
+        cache_control: h.cache_control.clone(),
+        expires: expires(&r),
+        metadata: visible_metadata(&h.metadata),
+        parts_count: i.part_number.and(r.parts.map(|n| n as i32)),
+        ..Default::default()
+    }))
+}
+
+pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    let i = req.input;
+    check_key(&i.key)?;
+    // One retry when the object changes between resolving it and reading it.
+    for attempt in 0..2 {
+        let r: Arc<Resolved> = gw.resolve_tail(&i.bucket, &i.key).await?;
+        check_conditions(
+            &r.etag,
+            r.info.last_modified,
+            i.if_match.as_ref(),
+            i.if_none_match.as_ref(),
+            i.if_modified_since.as_ref(),
+            i.if_unmodified_since.as_ref(),
+        )?;
+        let (a, b, cr) = requested_range(&r, i.range.as_ref(), i.part_number)?;
+        let plan = if cr.is_none() && i.part_number.is_none() {
+            r.layout.plan_full()
+        } else if b > a {
+            r.layout
+                .plan_range(a, b - 1)
+                .ok_or_else(|| s3_error!(InvalidRange))?
+        } else {
+            r.layout.plan_full()
+        };
+        let stream = match gw
+            .store
+            .get(&i.bucket, &i.key, Some((plan.ct_start, plan.ct_end)), Some(&r.info.etag))
+            .await
+        {
+            Ok((_, s)) => s,
+            Err(e) if e.status == 412 && attempt == 0 => continue,
+            Err(e) => return Err(from_store(e)),
+        };
+        let len = b - a;
+        let body = decrypt_plan(stream, plan, &r.layout, &r.dk);
+        let h = &r.info.headers;
+        return Ok(S3Response::new(GetObjectOutput {
+            body: Some(blob(body, len)),
+            content_length: Some(len as i64),
+            content_range: cr,
+            e_tag: Some(ETag::Strong(r.etag.clone())),
+            last_modified: Some(Timestamp::from(r.info.last_modified)),
+            accept_ranges: Some("bytes".into()),
+            content_type: h.content_type.clone(),
+            content_encoding: h.content_encoding.clone(),
+            content_disposition: h.content_disposition.clone(),
+            content_language: h.content_language.clone(),
+            cache_control: h.cache_control.clone(),
+            expires: expires(&r),
+            metadata: visible_metadata(&h.metadata),
+            parts_count: i.part_number.and(r.parts.map(|n| n as i32)),
+            ..Default::default()
+        }));
+    }
+    Err(s3_error!(InternalError, "the object kept changing while it was read"))
+}

@@ -1,0 +1,294 @@
+//! The gateway: sealgate's implementation of the S3 operations. It is the only
+//! layer that touches both the envelope format and the store.
+//!
+//! One file per operation group: `object.rs` (what a stored object is, once
+//! resolved), `get.rs`, `put.rs`, `list.rs`, `copy.rs`, `bucket.rs`,
+//! `multipart.rs`; `error.rs` maps every lower error to S3 once.
+
+pub mod body;
+pub mod bucket;
+pub mod checksum;
+pub mod copy;
+pub mod error;
+pub mod get;
+pub mod list;
+pub mod multipart;
+pub mod object;
+pub mod put;
+pub mod token;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result, S3};
+
+use crate::keyring::Keyring;
+use crate::store::{ObjectHeaders, Store};
+
+/// Metadata key holding the envelope header (or its overflow pointer).
+pub const META_KEY: &str = "sg";
+/// Keys under this prefix are sealgate's own (multipart manifests) and are
+/// hidden from clients.
+pub const HIDDEN_PREFIX: &str = ".sealgate/";
+/// S3's limit on user metadata (keys and values), in bytes.
+pub const METADATA_LIMIT: usize = 2048;
+
+pub struct Gateway {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keyring: Arc<Keyring>,
+    pub(crate) objects: moka::future::Cache<object::CacheKey, Arc<object::Resolved>>,
+    pub(crate) listing: moka::sync::Cache<(String, String, String), object::ListInfo>,
+    pub(crate) tokens: token::TokenKey,
+    pub(crate) list_concurrency: usize,
+    pub(crate) max_object_size: u64,
+    pub(crate) region: String,
+    /// Access key -> bucket patterns the user may use.
+    pub(crate) users: HashMap<String, Vec<String>>,
+}
+
+pub struct GatewaySettings {
+    pub users: HashMap<String, Vec<String>>,
+    pub object_cache_entries: u64,
+    pub list_concurrency: usize,
+    pub max_object_size: u64,
+    pub region: String,
+    pub gateway_secret: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl Gateway {
+    pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, s: GatewaySettings) -> Self {
+        Self {
+            store,
+            keyring,
+            objects: moka::future::Cache::builder()
+                .max_capacity(s.object_cache_entries / 10 + 1)
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
+            listing: moka::sync::Cache::builder()
+                .max_capacity(s.object_cache_entries)
+                .build(),
+            tokens: token::TokenKey::new(&s.gateway_secret),
+            list_concurrency: s.list_concurrency.max(1),
+            max_object_size: s.max_object_size,
+            region: s.region,
+            users: s.users,
+        }
+    }
+
+    /// Whether a user may use a bucket (`*` allows every bucket).
+    pub fn user_may_use(&self, access_key: Option<&str>, bucket: &str) -> bool {
+        let Some(ak) = access_key else { return false };
+        self.users
+            .get(ak)
+            .is_some_and(|bs| bs.iter().any(|b| b == "*" || b == bucket))
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    pub(crate) fn key_name(&self, key_id_hex: &str) -> Option<String> {
+        let id: [u8; 8] = hex::decode(key_id_hex).ok()?.try_into().ok()?;
+        self.keyring.name_of(&id).map(str::to_owned)
+    }
+
+    pub(crate) fn format_err(&self, e: crate::envelope::FormatError, bucket: &str, key: &str) -> S3Error {
+        error::from_format(e, bucket, key, &|id| self.key_name(id))
+    }
+}
+
+/// Refuses client metadata that would collide with sealgate's own.
+pub(crate) fn check_user_metadata(meta: &Option<Metadata>) -> S3Result<()> {
+    if let Some(m) = meta {
+        for k in m.keys() {
+            let k = k.to_ascii_lowercase();
+            if k == META_KEY || k.starts_with("sg-") {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "x-amz-meta-{k} is reserved by sealgate and cannot be set"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_key(key: &str) -> S3Result<()> {
+    if key.starts_with(HIDDEN_PREFIX) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "object keys under {HIDDEN_PREFIX} are reserved by sealgate"
+        ));
+    }
+    if key.len() > 1024 {
+        return Err(s3_error!(KeyTooLongError));
+    }
+    Ok(())
+}
+
+/// Size of user metadata as S3 counts it (keys and values).
+pub(crate) fn metadata_size(meta: &HashMap<String, String>) -> usize {
+    meta.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
+/// Client-visible metadata: sealgate's own keys removed.
+pub(crate) fn visible_metadata(meta: &HashMap<String, String>) -> Option<Metadata> {
+    let m: Metadata = meta
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            k != META_KEY && !k.starts_with("sg-")
+        })
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    if m.is_empty() {
+        None
+    } else {
+        Some(m)
+    }
+}
+
+pub(crate) fn strip_aws_chunked(ce: Option<String>) -> Option<String> {
+    let ce = ce?;
+    let rest: Vec<&str> = ce
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !p.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    if rest.is_empty() {
+        None
+    } else {
+        Some(rest.join(","))
+    }
+}
+
+pub(crate) fn http_date(t: &Timestamp) -> Option<String> {
+    let mut buf = Vec::new();
+    t.format(TimestampFormat::HttpDate, &mut buf).ok()?;
+    String::from_utf8(buf).ok()
+}
+
+pub(crate) fn parse_http_date(s: &str) -> Option<Timestamp> {
+    Timestamp::parse(TimestampFormat::HttpDate, s).ok()
+}
+
+/// Headers for a new object from PutObject / CreateMultipartUpload fields.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn object_headers(
+    metadata: Option<Metadata>,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<Timestamp>,
+) -> ObjectHeaders {
+    ObjectHeaders {
+        metadata: metadata
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect(),
+        content_type,
+        content_encoding: strip_aws_chunked(content_encoding),
+        content_disposition,
+        content_language,
+        cache_control,
+        expires: expires.as_ref().and_then(http_date),
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for Gateway {
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        bucket::list_buckets(self, req).await
+    }
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        bucket::create_bucket(self, req).await
+    }
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        bucket::head_bucket(self, req).await
+    }
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        bucket::delete_bucket(self, req).await
+    }
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        bucket::get_bucket_location(self, req).await
+    }
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        bucket::get_bucket_versioning(self, req).await
+    }
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        get::head_object(self, req).await
+    }
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        get::get_object(self, req).await
+    }
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        put::put_object(self, req).await
+    }
+    async fn post_object(&self, _req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
+        Err(s3_error!(NotImplemented, "browser form uploads are not supported"))
+    }
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        put::delete_object(self, req).await
+    }
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        put::delete_objects(self, req).await
+    }
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        list::list_objects(self, req).await
+    }
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        list::list_objects_v2(self, req).await
+    }
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        copy::copy_object(self, req).await
+    }
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        multipart::create(self, req).await
+    }
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        multipart::upload_part(self, req).await
+    }
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        multipart::upload_part_copy(self, req).await
+    }
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        multipart::complete(self, req).await
+    }
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        multipart::abort(self, req).await
+    }
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        multipart::list_parts(self, req).await
+    }
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        multipart::list_uploads(self, req).await
+    }
+}

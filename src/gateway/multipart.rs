@@ -1,0 +1,410 @@
+//! Stateless multipart uploads. The upload id the client holds carries the
+//! data key sealed under the gateway secret; each part is its own stream with
+//! a fresh salt (so a re-uploaded part never reuses a nonce); completion
+//! writes an authenticated manifest of the parts, then completes at the store.
+
+use std::collections::HashMap;
+
+use md5::{Digest, Md5};
+use s3s::dto::*;
+use s3s::stream::ByteStream as _;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+
+use super::checksum::{ClientChecks, Expected, Fault};
+use super::error::from_store;
+use super::object::{manifest_key, ListInfo};
+use super::put::{input_body, place_header, policy_recipients};
+use super::token::{TokenKey, UploadToken};
+use super::{check_key, check_user_metadata, object_headers, Gateway, META_KEY};
+use crate::envelope::keys::random_salt;
+use crate::envelope::manifest::{Manifest, ManifestPart, MAX_PARTS};
+use crate::envelope::size::{plaintext_len, stream_len};
+use crate::envelope::stream::adapters::{seal_stream, Md5Slot};
+use crate::envelope::stream::Sealer;
+use crate::envelope::{BodyBinding, DataKey, Header, Recipient};
+use crate::store::ByteStream;
+
+/// Upload ids of uploads listed from the store (which carry no data key)
+/// start with this; they can only be aborted.
+const STORE_ID_PREFIX: &str = "store.";
+const MIN_PART: u64 = 5 * 1024 * 1024;
+const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+
+fn open_token(gw: &Gateway, id: &str, bucket: &str, key: &str) -> S3Result<UploadToken> {
+    gw.tokens.open(id, bucket, key).ok_or_else(|| {
+        s3_error!(
+            NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        )
+    })
+}
+
+pub async fn create(
+    gw: &Gateway,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let i = req.input;
+    check_key(&i.key)?;
+    check_user_metadata(&i.metadata)?;
+    let recipients = policy_recipients(gw, &i.bucket, &i.key)?;
+    let mut headers = object_headers(
+        i.metadata,
+        i.content_type,
+        i.content_encoding,
+        i.content_disposition,
+        i.content_language,
+        i.cache_control,
+        i.expires,
+    );
+    let dk = DataKey::generate().map_err(|_| s3_error!(InternalError))?;
+    let upload_id: [u8; 16] = random_salt().map_err(|_| s3_error!(InternalError))?;
+    let refs: Vec<&dyn Recipient> = recipients.iter().map(|r| r.as_ref() as &dyn Recipient).collect();
+    let header = Header::seal(&dk, &refs, BodyBinding::Multipart { upload_id }, &i.bucket, &i.key)
+        .map_err(|e| gw.format_err(e, &i.bucket, &i.key))?;
+    let (meta, prefix) = place_header(&header, &dk, &headers.metadata, &i.bucket, &i.key)?;
+    if prefix.is_some() {
+        return Err(s3_error!(
+            NotImplemented,
+            "this policy's envelope does not fit in object metadata; multipart uploads need fewer or smaller recipient keys"
+        ));
+    }
+    headers.metadata.insert(META_KEY.to_owned(), meta);
+    let store_upload_id = gw
+        .store
+        .create_multipart(&i.bucket, &i.key, &headers)
+        .await
+        .map_err(from_store)?;
+    let token = gw.tokens.seal(
+        &UploadToken {
+            dk,
+            upload_id,
+            store_upload_id,
+        },
+        &i.bucket,
+        &i.key,
+    );
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(i.bucket),
+        key: Some(i.key),
+        upload_id: Some(token),
+        ..Default::default()
+    }))
+}
+
+fn check_part_number(n: i32) -> S3Result<u32> {
+    if (1..=MAX_PARTS as i32).contains(&n) {
+        Ok(n as u32)
+    } else {
+        Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
+    }
+}
+
+/// Encrypts one part's plaintext stream and uploads it; returns the part ETag.
+async fn upload_stream(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+    t: &UploadToken,
+    part: u32,
+    body: ByteStream,
+    len: u64,
+    checks: ClientChecks,
+    fault: &Fault,
+) -> S3Result<String> {
+    let salt = random_salt().map_err(|_| s3_error!(InternalError))?;
+    let md5_slot = Md5Slot::default();
+    let sealer = Sealer::new(&t.dk, salt, part, len);
+    let sealed: ByteStream = Box::pin(seal_stream(body, sealer, checks, md5_slot.clone()));
+    let store_etag = match gw
+        .store
+        .upload_part(bucket, key, &t.store_upload_id, part as i32, sealed, stream_len(len))
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => return Err(fault.take().unwrap_or_else(|| from_store(e))),
+    };
+    let md5 = md5_slot
+        .lock()
+        .expect("md5 slot")
+        .ok_or_else(|| s3_error!(InternalError, "part finished without a digest"))?;
+    Ok(gw.tokens.part_etag(&t.store_upload_id, part, &md5, &salt, &store_etag))
+}
+
+pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    let S3Request {
+        input: i,
+        trailing_headers,
+        ..
+    } = req;
+    let part = check_part_number(i.part_number)?;
+    let t = open_token(gw, &i.upload_id, &i.bucket, &i.key)?;
+    let body = i.body.ok_or_else(|| s3_error!(IncompleteBody))?;
+    let len = i
+        .content_length
+        .map(|l| l.max(0) as u64)
+        .or_else(|| body.remaining_length().exact().map(|n| n as u64))
+        .ok_or_else(|| s3_error!(MissingContentLength))?;
+    if len > MAX_PART {
+        return Err(s3_error!(EntityTooLarge, "a part may be at most 5 GiB"));
+    }
+    let expected = Expected::parse(
+        i.content_md5.as_deref(),
+        Checksum {
+            checksum_crc32: i.checksum_crc32,
+            checksum_crc32c: i.checksum_crc32c,
+            checksum_crc64nvme: i.checksum_crc64nvme,
+            checksum_sha1: i.checksum_sha1,
+            checksum_sha256: i.checksum_sha256,
+            ..Default::default()
+        },
+        i.checksum_algorithm.as_ref(),
+        trailing_headers.is_some(),
+    )?;
+    let fault = Fault::default();
+    let checks = ClientChecks::new(expected, trailing_headers, fault.clone());
+    let computed = checks.computed.clone();
+    let etag = upload_stream(
+        gw,
+        &i.bucket,
+        &i.key,
+        &t,
+        part,
+        input_body(body, fault.clone()),
+        len,
+        checks,
+        &fault,
+    )
+    .await?;
+    let sums = computed.lock().expect("lock").clone();
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(ETag::Strong(etag)),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        ..Default::default()
+    }))
+}
+
+pub async fn upload_part_copy(
+    gw: &Gateway,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let i = req.input;
+    let part = check_part_number(i.part_number)?;
+    let t = open_token(gw, &i.upload_id, &i.bucket, &i.key)?;
+    let CopySource::Bucket {
+        bucket: sb,
+        key: sk,
+        version_id,
+    } = &i.copy_source
+    else {
+        return Err(s3_error!(NotImplemented, "access point copy sources are not supported"));
+    };
+    if version_id.is_some() {
+        return Err(s3_error!(NotImplemented, "versioned copy sources are not supported"));
+    }
+    // The source has another data key: its plaintext passes through sealgate
+    // and is encrypted again for this upload.
+    let (stream, len) = super::copy::read_plaintext(gw, sb, sk, i.copy_source_range.as_deref()).await?;
+    let fault = Fault::default();
+    let checks = ClientChecks::new(Expected::default(), None, fault.clone());
+    let etag = upload_stream(gw, &i.bucket, &i.key, &t, part, stream, len, checks, &fault).await?;
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(ETag::Strong(etag)),
+            last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+pub async fn complete(
+    gw: &Gateway,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let i = req.input;
+    let t = open_token(gw, &i.upload_id, &i.bucket, &i.key)?;
+    let parts = i
+        .multipart_upload
+        .and_then(|m| m.parts)
+        .unwrap_or_default();
+    if parts.is_empty() {
+        return Err(s3_error!(MalformedXML, "You must specify at least one part"));
+    }
+    let stored: HashMap<i32, crate::store::PartInfo> = gw
+        .store
+        .list_parts(&i.bucket, &i.key, &t.store_upload_id)
+        .await
+        .map_err(from_store)?
+        .into_iter()
+        .map(|p| (p.part_number, p))
+        .collect();
+    let invalid = || {
+        s3_error!(
+            InvalidPart,
+            "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+        )
+    };
+    let mut prev = 0i32;
+    let mut manifest_parts = Vec::with_capacity(parts.len());
+    let mut store_parts = Vec::with_capacity(parts.len());
+    let mut md5s = Vec::with_capacity(parts.len() * 16);
+    for (idx, p) in parts.iter().enumerate() {
+        let n = p.part_number.ok_or_else(invalid)?;
+        if n <= prev {
+            return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order. The parts list must be specified in order by part number."));
+        }
+        prev = n;
+        let tag = p
+            .e_tag
+            .as_ref()
+            .and_then(|e| TokenKey::parse_part_etag(e.value()))
+            .ok_or_else(invalid)?;
+        let sp = stored.get(&n).ok_or_else(invalid)?;
+        if !gw.tokens.verify_part(&tag, &t.store_upload_id, n as u32, &sp.etag) {
+            return Err(invalid());
+        }
+        let plen = plaintext_len(sp.size).ok_or_else(invalid)?;
+        if idx + 1 < parts.len() && plen < MIN_PART {
+            return Err(s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size."));
+        }
+        md5s.extend_from_slice(&tag.md5);
+        manifest_parts.push(ManifestPart {
+            number: n as u32,
+            plaintext_len: plen,
+            salt: tag.salt,
+        });
+        store_parts.push((n, sp.etag.clone()));
+    }
+    let etag_md5: [u8; 16] = Md5::digest(&md5s).into();
+    let total: u64 = manifest_parts.iter().map(|p| p.plaintext_len).sum();
+    let manifest = Manifest::seal(&t.dk, None, manifest_parts, &etag_md5, &i.bucket, &i.key, &t.upload_id)
+        .map_err(|e| gw.format_err(e, &i.bucket, &i.key))?;
+    let mkey = manifest_key(&t.upload_id);
+    let raw = bytes::Bytes::copy_from_slice(manifest.raw());
+    let n = raw.len() as u64;
+    gw.store
+        .put(
+            &i.bucket,
+            &mkey,
+            Box::pin(futures::stream::once(async move { Ok(raw) })),
+            n,
+            &Default::default(),
+        )
+        .await
+        .map_err(from_store)?;
+    let store_etag = match gw
+        .store
+        .complete_multipart(&i.bucket, &i.key, &t.store_upload_id, &store_parts)
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = gw.store.delete(&i.bucket, &mkey).await;
+            return Err(from_store(e));
+        }
+    };
+    let etag = format!("{}-{}", hex::encode(etag_md5), store_parts.len());
+    gw.listing.insert(
+        (i.bucket.clone(), i.key.clone(), store_etag),
+        ListInfo {
+            etag: etag.clone(),
+            size: total,
+        },
+    );
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        bucket: Some(i.bucket),
+        key: Some(i.key),
+        e_tag: Some(ETag::Strong(etag)),
+        ..Default::default()
+    }))
+}
+
+pub async fn abort(
+    gw: &Gateway,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let i = req.input;
+    let store_id = match i.upload_id.strip_prefix(STORE_ID_PREFIX) {
+        Some(id) => id.to_owned(),
+        None => open_token(gw, &i.upload_id, &i.bucket, &i.key)?.store_upload_id,
+    };
+    gw.store
+        .abort_multipart(&i.bucket, &i.key, &store_id)
+        .await
+        .map_err(from_store)?;
+    Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+}
+
+pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    let i = req.input;
+    let t = open_token(gw, &i.upload_id, &i.bucket, &i.key)?;
+    let marker: i32 = i.part_number_marker.unwrap_or(0);
+    let max = i.max_parts.unwrap_or(1000).clamp(1, 1000) as usize;
+    let all = gw
+        .store
+        .list_parts(&i.bucket, &i.key, &t.store_upload_id)
+        .await
+        .map_err(from_store)?;
+    let rest: Vec<_> = all.into_iter().filter(|p| p.part_number > marker).collect();
+    let truncated = rest.len() > max;
+    let page: Vec<_> = rest.into_iter().take(max).collect();
+    let next = page.last().map(|p| p.part_number);
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(i.bucket),
+        key: Some(i.key),
+        upload_id: Some(i.upload_id),
+        part_number_marker: i.part_number_marker,
+        next_part_number_marker: if truncated { next } else { None },
+        max_parts: Some(max as i32),
+        is_truncated: Some(truncated),
+        parts: Some(
+            page.into_iter()
+                .map(|p| Part {
+                    part_number: Some(p.part_number),
+                    size: Some(plaintext_len(p.size).unwrap_or(p.size) as i64),
+                    e_tag: Some(ETag::Strong(p.etag)),
+                    last_modified: Some(Timestamp::from(p.last_modified)),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    }))
+}
+
+pub async fn list_uploads(
+    gw: &Gateway,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let i = req.input;
+    let ups = gw
+        .store
+        .list_uploads(&i.bucket, i.prefix.as_deref())
+        .await
+        .map_err(from_store)?;
+    let max = i.max_uploads.unwrap_or(1000).clamp(1, 1000) as usize;
+    let truncated = ups.len() > max;
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(i.bucket),
+        prefix: i.prefix,
+        max_uploads: Some(max as i32),
+        is_truncated: Some(truncated),
+        uploads: Some(
+            ups.into_iter()
+                .filter(|u| !u.key.starts_with(super::HIDDEN_PREFIX))
+                .take(max)
+                .map(|u| MultipartUpload {
+                    key: Some(u.key),
+                    upload_id: Some(format!("{STORE_ID_PREFIX}{}", u.upload_id)),
+                    initiated: Some(Timestamp::from(u.initiated)),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    }))
+}

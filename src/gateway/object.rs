@@ -1,0 +1,244 @@
+//! What a stored object is, once resolved: its authenticated header, data
+//! key, layout, plaintext size and ETag. Resolution costs a store round trip
+//! (and an RSA unwrap on a cold key cache); results are cached, keyed by the
+//! store's ETag and the header text, so a changed object is never served a
+//! stale view.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use s3s::S3Result;
+
+use super::error::{from_store, integrity_error, not_sealgate};
+use super::{Gateway, HIDDEN_PREFIX, META_KEY};
+use crate::envelope::header::MetaValue;
+use crate::envelope::layout::Layout;
+use crate::envelope::manifest::Manifest;
+use crate::envelope::segment::open_trailer;
+use crate::envelope::size::{plaintext_len, segments};
+use crate::envelope::{BodyBinding, DataKey, Header, TRAILER_LEN};
+use crate::store::{ListEntry, ObjectInfo};
+
+#[derive(Clone, Hash, PartialEq, Eq)]
+pub struct CacheKey {
+    bucket: String,
+    key: String,
+    store_etag: String,
+    meta: String,
+}
+
+/// What a listing shows for an object.
+#[derive(Clone, Debug)]
+pub struct ListInfo {
+    pub etag: String,
+    pub size: u64,
+}
+
+pub struct Resolved {
+    pub header: Header,
+    pub dk: Arc<DataKey>,
+    pub layout: Layout,
+    /// Plaintext ETag, unquoted.
+    pub etag: String,
+    pub size: u64,
+    /// Number of parts for a multipart object.
+    pub parts: Option<usize>,
+    pub info: ObjectInfo,
+}
+
+/// Store key of the manifest of a multipart object.
+pub fn manifest_key(upload_id: &[u8; 16]) -> String {
+    format!("{HIDDEN_PREFIX}mp/{}", hex::encode(upload_id))
+}
+
+/// Most bytes a manifest may have (10,000 parts plus an overflow header).
+const MAX_MANIFEST: u64 = 512 * 1024;
+
+impl Gateway {
+    /// Resolves an object with one tail read (metadata + trailer).
+    pub async fn resolve_tail(&self, bucket: &str, key: &str) -> S3Result<Arc<Resolved>> {
+        let (info, tail) = self
+            .store
+            .get_tail(bucket, key, TRAILER_LEN as u64)
+            .await
+            .map_err(from_store)?;
+        self.resolve(bucket, key, info, Some(tail)).await
+    }
+
+    pub async fn resolve(
+        &self,
+        bucket: &str,
+        key: &str,
+        info: ObjectInfo,
+        tail: Option<Bytes>,
+    ) -> S3Result<Arc<Resolved>> {
+        let Some(meta) = info.headers.metadata.get(META_KEY).cloned() else {
+            return Err(not_sealgate());
+        };
+        let ck = CacheKey {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            store_etag: info.etag.clone(),
+            meta: meta.clone(),
+        };
+        if let Some(r) = self.objects.get(&ck).await {
+            return Ok(r);
+        }
+        let store_etag = info.etag.clone();
+        let r = Arc::new(self.resolve_uncached(bucket, key, info, tail, &meta).await?);
+        self.objects.insert(ck, r.clone()).await;
+        self.listing.insert(
+            (bucket.to_owned(), key.to_owned(), store_etag),
+            ListInfo {
+                etag: r.etag.clone(),
+                size: r.size,
+            },
+        );
+        Ok(r)
+    }
+
+    async fn read_range(&self, bucket: &str, key: &str, start: u64, end: u64, etag: &str) -> S3Result<Bytes> {
+        let (_, mut s) = self
+            .store
+            .get(bucket, key, Some((start, end)), Some(etag))
+            .await
+            .map_err(from_store)?;
+        let mut out = Vec::with_capacity((end - start) as usize);
+        while let Some(c) = s.next().await {
+            let c = c.map_err(|e| from_store(crate::store::StoreError::unavailable(e.to_string())))?;
+            out.extend_from_slice(&c);
+            if out.len() as u64 > end - start {
+                return Err(integrity_error());
+            }
+        }
+        if out.len() as u64 != end - start {
+            return Err(integrity_error());
+        }
+        Ok(out.into())
+    }
+
+    async fn resolve_uncached(
+        &self,
+        bucket: &str,
+        key: &str,
+        info: ObjectInfo,
+        tail: Option<Bytes>,
+        meta: &str,
+    ) -> S3Result<Resolved> {
+        let fe = |e| self.format_err(e, bucket, key);
+        let (header, detached_mac, body_off) = match MetaValue::decode(meta).map_err(fe)? {
+            MetaValue::Inline(raw) => (Header::parse(&raw).map_err(fe)?, None, 0u64),
+            MetaValue::Overflow { header_len, mac } => {
+                let h = header_len as u64;
+                if h > info.size {
+                    return Err(integrity_error());
+                }
+                let raw = self.read_range(bucket, key, 0, h, &info.etag).await?;
+                (Header::parse(&raw).map_err(fe)?, Some(mac), h)
+            }
+        };
+        let dk = self.keyring.unwrap(&header).await.map_err(fe)?;
+        match &detached_mac {
+            Some(mac) => header.authenticate_detached(&dk, bucket, key, mac),
+            None => header.authenticate(&dk, bucket, key),
+        }
+        .map_err(fe)?;
+        match header.binding {
+            BodyBinding::Single { salt, plaintext_len } => {
+                let layout = Layout::single(body_off, salt, plaintext_len);
+                if layout.ct_len != info.size {
+                    tracing::error!(bucket, key, expected = layout.ct_len, stored = info.size, "stored size does not match the header");
+                    return Err(integrity_error());
+                }
+                let cached = self
+                    .listing
+                    .get(&(bucket.to_owned(), key.to_owned(), info.etag.clone()));
+                let etag = match cached {
+                    Some(li) => li.etag,
+                    None => {
+                        let t = match tail {
+                            Some(t) if t.len() == TRAILER_LEN => t,
+                            _ => {
+                                self.read_range(bucket, key, info.size - TRAILER_LEN as u64, info.size, &info.etag)
+                                    .await?
+                            }
+                        };
+                        let pk = dk.payload_key(&salt, 0, plaintext_len);
+                        hex::encode(open_trailer(&pk, segments(plaintext_len), &t).map_err(fe)?)
+                    }
+                };
+                Ok(Resolved {
+                    header,
+                    dk,
+                    layout,
+                    etag,
+                    size: plaintext_len,
+                    parts: None,
+                    info,
+                })
+            }
+            BodyBinding::Multipart { upload_id } => {
+                let mkey = manifest_key(&upload_id);
+                let (minfo, mut s) = self.store.get(bucket, &mkey, None, None).await.map_err(|e| {
+                    if e.is_not_found() {
+                        tracing::error!(bucket, key, "multipart manifest missing");
+                        integrity_error()
+                    } else {
+                        from_store(e)
+                    }
+                })?;
+                if minfo.size > MAX_MANIFEST {
+                    return Err(integrity_error());
+                }
+                let mut raw = Vec::with_capacity(minfo.size as usize);
+                while let Some(c) = s.next().await {
+                    raw.extend_from_slice(&c.map_err(|e| from_store(crate::store::StoreError::unavailable(e.to_string())))?);
+                    if raw.len() as u64 > MAX_MANIFEST {
+                        return Err(integrity_error());
+                    }
+                }
+                let manifest = Manifest::parse(&raw).map_err(fe)?;
+                let md5 = manifest.open(&dk, bucket, key, &upload_id).map_err(fe)?;
+                let layout = manifest.layout();
+                if layout.ct_len != info.size {
+                    tracing::error!(bucket, key, expected = layout.ct_len, stored = info.size, "stored size does not match the manifest");
+                    return Err(integrity_error());
+                }
+                Ok(Resolved {
+                    header,
+                    dk,
+                    etag: format!("{}-{}", hex::encode(md5), manifest.parts.len()),
+                    size: layout.plaintext_len,
+                    parts: Some(manifest.parts.len()),
+                    layout,
+                    info,
+                })
+            }
+        }
+    }
+
+    /// What a listing shows for one entry: from the cache, else resolved with
+    /// one tail read, else (an object this gateway cannot open) the store's
+    /// ETag and the size computed from the ciphertext length.
+    pub async fn list_info(&self, bucket: &str, e: &ListEntry) -> ListInfo {
+        if let Some(li) = self
+            .listing
+            .get(&(bucket.to_owned(), e.key.clone(), e.etag.clone()))
+        {
+            return li;
+        }
+        if !self.keyring.identities().is_empty() {
+            if let Ok(r) = self.resolve_tail(bucket, &e.key).await {
+                return ListInfo {
+                    etag: r.etag.clone(),
+                    size: r.size,
+                };
+            }
+        }
+        ListInfo {
+            etag: e.etag.clone(),
+            size: plaintext_len(e.size).unwrap_or(e.size),
+        }
+    }
+}

@@ -1,0 +1,564 @@
+#!/usr/bin/env python3
+"""An independent decryptor for the sealgate object format, version 1.
+
+Written from docs/FORMAT.md alone (not from the Rust sources), to prove the
+specification is complete, and to give users a second way to recover their
+data. It needs Python 3.8+ and the `cryptography` package (AES-GCM, RSA-OAEP);
+HKDF and HMAC come from the standard library.
+
+Two modes:
+
+  Check the test vectors (every pass vector must open to its plaintext, every
+  must-fail vector must be refused with its declared error):
+
+      sealgate_decrypt.py --vectors tests/vectors
+      sealgate_decrypt.py --vectors tests/vectors/pass-1-byte.json
+
+  Decrypt one object downloaded straight from the store:
+
+      sealgate_decrypt.py decrypt --identity me.pem --bucket B --key K \\
+          --meta "$(value of x-amz-meta-sg)" -o plain.bin object.bin
+
+Exit status: 0 success; 1 a vector misbehaved or the object was refused;
+2 usage error; 3 the `cryptography` package is missing.
+"""
+
+import argparse
+import base64
+import hashlib
+import hmac
+import io
+import json
+import os
+import re
+import struct
+import sys
+
+try:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+except ImportError as exc:  # pragma: no cover - exercised by CI setup only
+    sys.stderr.write(
+        "sealgate_decrypt: the Python package 'cryptography' is required "
+        "(pip install cryptography): %s\n" % exc
+    )
+    sys.exit(3)
+
+# ---------------------------------------------------------------------------
+# Constants of format v1 (FORMAT.md section 2)
+
+VERSION = 1
+SEGMENT = 65536
+SEGMENT_LOG2 = 16
+TAG = 16
+SALT = 16
+STREAM_HEADER = SALT + 8
+TRAILER = 16 + TAG
+COMMITMENT = 32
+KEY_ID = 8
+MAC = 32
+MAX_HEADER = 65536
+MAX_META_CHARS = 2 * MAX_HEADER
+FLAG_MULTIPART = 0x01
+OVERFLOW_MARKER = 0x80
+ALG_RSA_OAEP_256 = 1
+
+INFO_COMMITMENT = b"sealgate/v1/commitment"
+INFO_HEADER_MAC = b"sealgate/v1/header-mac"
+INFO_PAYLOAD = b"sealgate/v1/payload"
+MAC_CONTEXT = b"sealgate/v1/header"
+OAEP_LABEL = b"sealgate/v1/data-key"
+
+NONCE_SEGMENT, NONCE_LAST, NONCE_TRAILER = 0, 1, 2
+
+
+class FormatError(Exception):
+    """A refusal, named as in FORMAT.md section 9."""
+
+    def __init__(self, kind, detail=""):
+        super().__init__("%s%s" % (kind, ": " + detail if detail else ""))
+        self.kind = kind
+        self.detail = detail
+
+
+# ---------------------------------------------------------------------------
+# Primitives (FORMAT.md sections 2 and 3)
+
+
+def hkdf_sha256(salt, ikm, info, length=32):
+    """RFC 5869 with SHA-256; an empty salt is the same as 32 zero bytes."""
+    prk = hmac.new(salt if salt else b"\x00" * 32, ikm, hashlib.sha256).digest()
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def commitment_of(dk):
+    return hkdf_sha256(b"", dk, INFO_COMMITMENT)
+
+
+def header_mac_key(dk):
+    return hkdf_sha256(b"", dk, INFO_HEADER_MAC)
+
+
+def payload_key(dk, salt, part, plaintext_len):
+    info = INFO_PAYLOAD + struct.pack(">IQ", part, plaintext_len)
+    return hkdf_sha256(salt, dk, info)
+
+
+def nonce(counter, flag):
+    # be88(counter) || flag: three zero bytes, a 64-bit counter, the flag.
+    return b"\x00\x00\x00" + struct.pack(">QB", counter, flag)
+
+
+def mac_input(bucket, key, header_before_mac):
+    out = bytearray(MAC_CONTEXT)
+    for name in (bucket, key):
+        b = name.encode("utf-8")
+        out += struct.pack(">H", len(b)) + b
+    out += header_before_mac
+    return bytes(out)
+
+
+def segments(p):
+    return max(1, -(-p // SEGMENT))
+
+
+def stream_len(p):
+    return STREAM_HEADER + p + TAG * segments(p) + TRAILER
+
+
+def plaintext_len(c):
+    """Inverse of stream_len (FORMAT.md 8.1); None if no length gives c."""
+    if c < STREAM_HEADER + TRAILER + TAG:
+        return None
+    b = c - STREAM_HEADER - TRAILER
+    q, r = divmod(b, SEGMENT + TAG)
+    if r == 0:
+        p = q * SEGMENT
+    elif r < TAG or (r == TAG and q > 0):
+        return None
+    else:
+        p = q * SEGMENT + (r - TAG)
+    return p if stream_len(p) == c else None
+
+
+# ---------------------------------------------------------------------------
+# Identities (FORMAT.md section 5)
+
+
+class Identity:
+    def __init__(self, name, private_key):
+        if not isinstance(private_key, rsa.RSAPrivateKey):
+            raise ValueError("%s: not an RSA private key" % name)
+        self.name = name
+        self.key = private_key
+        spki = private_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.key_id = hashlib.sha256(spki).digest()[:KEY_ID]
+
+    @classmethod
+    def from_pem(cls, name, pem, password=None):
+        return cls(name, serialization.load_pem_private_key(pem, password=password))
+
+    def unwrap(self, wrapped):
+        try:
+            dk = self.key.decrypt(
+                wrapped,
+                padding.OAEP(
+                    mgf=padding.MGF1(algorithm=hashes.SHA256()),
+                    algorithm=hashes.SHA256(),
+                    label=OAEP_LABEL,
+                ),
+            )
+        except ValueError:
+            raise FormatError("Unwrap", "RSA-OAEP decryption failed")
+        if len(dk) != 32:
+            raise FormatError("Unwrap", "unwrapped key is not 32 bytes")
+        return dk
+
+
+# ---------------------------------------------------------------------------
+# Metadata value and header (FORMAT.md sections 4 and 6)
+
+
+def b64url_decode_strict(text):
+    if len(text) > MAX_META_CHARS:
+        raise FormatError("MalformedHeader", "metadata value too long")
+    t = text.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", t):
+        raise FormatError("MalformedHeader", "metadata value is not unpadded base64url")
+    if len(t) % 4 == 1:
+        raise FormatError("MalformedHeader", "impossible base64url length")
+    raw = base64.urlsafe_b64decode(t + "=" * (-len(t) % 4))
+    if base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=") != t:
+        raise FormatError("MalformedHeader", "non-canonical base64url")
+    return raw
+
+
+def decode_meta(text):
+    """Returns ("inline", header bytes) or ("overflow", header length)."""
+    raw = b64url_decode_strict(text)
+    if len(raw) < 2:
+        raise FormatError("MalformedHeader", "metadata value too short")
+    if raw[0] != VERSION:
+        raise FormatError("UnsupportedVersion", "unsupported format version %d" % raw[0])
+    if raw[1] == OVERFLOW_MARKER:
+        if len(raw) != 6:
+            raise FormatError("MalformedHeader", "bad overflow pointer")
+        (n,) = struct.unpack(">I", raw[2:6])
+        if not 1 <= n <= MAX_HEADER:
+            raise FormatError("MalformedHeader", "overflow header length out of range")
+        return "overflow", n
+    return "inline", raw
+
+
+class Header:
+    """A parsed, not yet authenticated, header."""
+
+    def __init__(self, raw):
+        if len(raw) > MAX_HEADER:
+            raise FormatError("MalformedHeader", "header too long")
+        self.raw = bytes(raw)
+        pos = 0
+
+        def take(n):
+            nonlocal pos
+            if pos + n > len(self.raw):
+                raise FormatError("MalformedHeader", "header truncated")
+            s = self.raw[pos : pos + n]
+            pos += n
+            return s
+
+        self.version = take(1)[0]
+        if self.version != VERSION:
+            raise FormatError(
+                "UnsupportedVersion", "unsupported format version %d" % self.version
+            )
+        self.flags = take(1)[0]
+        if self.flags & ~FLAG_MULTIPART:
+            raise FormatError("MalformedHeader", "unknown flags 0x%02x" % self.flags)
+        if take(1)[0] != SEGMENT_LOG2:
+            raise FormatError("MalformedHeader", "unsupported segment size")
+        self.commitment = take(COMMITMENT)
+        self.multipart = bool(self.flags & FLAG_MULTIPART)
+        if self.multipart:
+            self.upload_id = take(16)
+            self.salt, self.plaintext_len = None, None
+        else:
+            self.salt = take(SALT)
+            (self.plaintext_len,) = struct.unpack(">Q", take(8))
+        count = take(1)[0]
+        if count == 0:
+            raise FormatError("MalformedHeader", "no recipients")
+        self.stanzas = []
+        for _ in range(count):
+            alg = take(1)[0]
+            kid = take(KEY_ID)
+            (n,) = struct.unpack(">H", take(2))
+            self.stanzas.append((alg, kid, take(n)))
+        self.mac = take(MAC)
+        if pos != len(self.raw):
+            raise FormatError("MalformedHeader", "trailing bytes after MAC")
+
+    def key_ids(self):
+        return [kid.hex() for _, kid, _ in self.stanzas]
+
+    def unwrap(self, identities):
+        for alg, kid, wrapped in self.stanzas:
+            if alg != ALG_RSA_OAEP_256:
+                continue  # unknown algorithms are skipped (FORMAT.md 5)
+            for ident in identities:
+                if ident.key_id == kid:
+                    return ident.unwrap(wrapped)
+        raise FormatError(
+            "NoMatchingRecipient", "object is for key ids " + ", ".join(self.key_ids())
+        )
+
+    def authenticate(self, dk, bucket, key):
+        if not hmac.compare_digest(commitment_of(dk), self.commitment):
+            raise FormatError("Commitment", "key commitment mismatch")
+        expected = hmac.new(
+            header_mac_key(dk), mac_input(bucket, key, self.raw[:-MAC]), hashlib.sha256
+        ).digest()
+        if not hmac.compare_digest(expected, self.mac):
+            raise FormatError("HeaderMac", "header authentication failed")
+
+
+# ---------------------------------------------------------------------------
+# Streams (FORMAT.md section 7)
+
+
+def read_exact(f, n):
+    out = bytearray()
+    while len(out) < n:
+        chunk = f.read(n - len(out))
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
+
+
+def open_stream(f, dk, part, expected, out):
+    """Decrypts one stream from file `f` into `out`; returns the trailer MD5."""
+    sh = read_exact(f, STREAM_HEADER)
+    if len(sh) < STREAM_HEADER:
+        raise FormatError("Truncated", "stream header")
+    salt = sh[:SALT]
+    (p,) = struct.unpack(">Q", sh[SALT:])
+    if expected is not None and (salt, p) != expected:
+        raise FormatError("StreamMismatch", "stream header does not match the envelope")
+    aead = AESGCM(payload_key(dk, salt, part, p))
+    n = segments(p)
+    md5 = hashlib.md5()
+    for i in range(n):
+        seg_pt = min(SEGMENT, p - i * SEGMENT)
+        ct = read_exact(f, seg_pt + TAG)
+        if len(ct) < seg_pt + TAG:
+            raise FormatError("Truncated", "segment %d" % i)
+        flag = NONCE_LAST if i == n - 1 else NONCE_SEGMENT
+        try:
+            pt = aead.decrypt(nonce(i, flag), ct, None)
+        except InvalidTag:
+            raise FormatError("SegmentAuth", "segment %d" % i)
+        md5.update(pt)
+        out.write(pt)
+    t = read_exact(f, TRAILER)
+    if len(t) < TRAILER:
+        raise FormatError("Truncated", "trailer")
+    try:
+        trailer_md5 = aead.decrypt(nonce(n, NONCE_TRAILER), t, None)
+    except InvalidTag:
+        raise FormatError("SegmentAuth", "trailer")
+    if not hmac.compare_digest(trailer_md5, md5.digest()):
+        raise FormatError("TrailerMismatch", "trailer MD5 differs from the plaintext's")
+    if f.read(1):
+        raise FormatError("TrailingData", "bytes after the trailer")
+    return trailer_md5
+
+
+def open_object(meta, body, identities, bucket, key, out):
+    """FORMAT.md section 9: metadata value + body file -> plaintext in `out`.
+
+    Returns (header, data key, trailer MD5)."""
+    form, value = decode_meta(meta)
+    if form == "overflow":
+        raw = read_exact(body, value)
+        if len(raw) < value:
+            raise FormatError("Truncated", "overflow header longer than the body")
+    else:
+        raw = value
+    header = Header(raw)
+    dk = header.unwrap(identities)
+    header.authenticate(dk, bucket, key)
+    if header.multipart:
+        raise FormatError("Unsupported", "multipart objects need their manifest")
+    md5 = open_stream(body, dk, 0, (header.salt, header.plaintext_len), out)
+    return header, dk, md5
+
+
+# ---------------------------------------------------------------------------
+# Vector mode
+
+
+def load_vector_keys(path):
+    with open(path) as fh:
+        doc = json.load(fh)
+    keys = {}
+    for k in doc["keys"]:
+        ident = Identity.from_pem(k["name"], k["private_key_pkcs8_pem"].encode())
+        if ident.key_id.hex() != k["key_id"]:
+            raise SystemExit("keys.json: key id of %s does not match its key" % k["name"])
+        keys[k["name"]] = ident
+    return keys
+
+
+def vector_plaintext(spec):
+    mul, add = spec["generator_mul"], spec["generator_add"]
+    return bytes((mul * i + add) % 256 for i in range(spec["len"]))
+
+
+def check_pass(v, pt, dk, header, md5):
+    """Problems with an opened pass vector, as a list of strings."""
+    problems = []
+    spec = v["plaintext"]
+    want = vector_plaintext(spec)
+    if hashlib.sha256(want).hexdigest() != spec["sha256"]:
+        problems.append("plaintext generator does not give the declared sha256")
+    if "hex" in spec and spec["hex"] != want.hex():
+        problems.append("plaintext hex differs from the generator")
+    if pt != want:
+        problems.append("plaintext differs (%d bytes, want %d)" % (len(pt), len(want)))
+    if md5.hex() != spec["md5"]:
+        problems.append("trailer MD5 differs")
+    im = v.get("intermediate", {})
+    checks = {
+        "data_key": dk.hex(),
+        "commitment": commitment_of(dk).hex(),
+        "header_mac_key": header_mac_key(dk).hex(),
+        "payload_key": payload_key(dk, header.salt, 0, header.plaintext_len).hex(),
+        "header_hex": header.raw.hex(),
+        "mac_input_hex": mac_input(v["bucket"], v["key"], header.raw[:-MAC]).hex(),
+    }
+    for name, value in checks.items():
+        if name in im and im[name] != value:
+            problems.append("intermediate %s differs" % name)
+    if "stream_len" in im:
+        if stream_len(header.plaintext_len) != im["stream_len"]:
+            problems.append("stream_len formula differs")
+        if plaintext_len(im["stream_len"]) != header.plaintext_len:
+            problems.append("plaintext_len inverse differs")
+        if im.get("stream_offset", 0) + im["stream_len"] != len(bytes.fromhex(v["body_hex"])):
+            problems.append("body length is not stream offset + stream_len")
+    return problems
+
+
+def run_vector(path, keys):
+    """Returns (ok, message)."""
+    with open(path) as fh:
+        v = json.load(fh)
+    name = v["name"]
+    body = bytes.fromhex(v["body_hex"])
+    if hashlib.sha256(body).hexdigest() != v["body_sha256"] or len(body) != v["body_len"]:
+        return False, "%s: body does not match its declared sha256/length" % name
+    meta = v["metadata"]["x-amz-meta-sg"]
+    problems = []
+    for id_set in v["identity_sets"]:
+        idents = [keys[n] for n in id_set]
+        out = io.BytesIO()
+        try:
+            header, dk, md5 = open_object(
+                meta, io.BytesIO(body), idents, v["bucket"], v["key"], out
+            )
+            outcome = None
+        except FormatError as e:
+            outcome = e
+        if v["expect"] == "pass":
+            if outcome is not None:
+                problems.append("%s: refused (%s)" % (id_set, outcome))
+            else:
+                problems += ["%s: %s" % (id_set, p) for p in check_pass(v, out.getvalue(), dk, header, md5)]
+        else:
+            if outcome is None:
+                problems.append("%s: opened, but must fail with %s" % (id_set, v["error"]))
+            elif outcome.kind != v["error"]:
+                problems.append(
+                    "%s: refused with %s, declared %s" % (id_set, outcome, v["error"])
+                )
+    if problems:
+        return False, "%s: %s" % (name, "; ".join(problems))
+    if v["expect"] == "pass":
+        return True, "%s: opened (%d bytes)" % (name, v["plaintext"]["len"])
+    return True, "%s: refused with %s" % (name, v["error"])
+
+
+def vectors_main(target):
+    if os.path.isdir(target):
+        directory = target
+        files = sorted(
+            os.path.join(target, f)
+            for f in os.listdir(target)
+            if f.endswith(".json") and f != "keys.json"
+        )
+    else:
+        directory = os.path.dirname(target) or "."
+        files = [target]
+    keys = load_vector_keys(os.path.join(directory, "keys.json"))
+    counts = {"pass": 0, "fail": 0, "wrong": 0}
+    for path in files:
+        try:
+            ok, msg = run_vector(path, keys)
+        except Exception as e:  # a crash on a vector is a wrong verdict
+            ok, msg = False, "%s: crashed: %r" % (os.path.basename(path), e)
+        if ok:
+            with open(path) as fh:
+                counts[json.load(fh)["expect"]] += 1
+            print("ok     " + msg)
+        else:
+            counts["wrong"] += 1
+            print("WRONG  " + msg)
+    print(
+        "sealgate_decrypt: %d pass vectors opened, %d must-fail vectors refused, %d wrong"
+        % (counts["pass"], counts["fail"], counts["wrong"])
+    )
+    print("RESULT pass=%d fail=%d wrong=%d" % (counts["pass"], counts["fail"], counts["wrong"]))
+    return 0 if counts["wrong"] == 0 and files else 1
+
+
+# ---------------------------------------------------------------------------
+# Decrypt mode
+
+
+def decrypt_main(args):
+    password = None
+    if args.passphrase_env:
+        if args.passphrase_env not in os.environ:
+            sys.stderr.write("environment variable %s is not set\n" % args.passphrase_env)
+            return 2
+        password = os.environ[args.passphrase_env].encode()
+    elif args.passphrase_file:
+        with open(args.passphrase_file, "rb") as fh:
+            password = fh.read().rstrip(b"\r\n")
+    identities = []
+    for path in args.identity:
+        with open(path, "rb") as fh:
+            pem = fh.read()
+        try:
+            identities.append(Identity.from_pem(path, pem, password))
+        except (TypeError, ValueError) as e:
+            sys.stderr.write("%s: cannot load private key: %s\n" % (path, e))
+            return 2
+    if args.meta_file:
+        with open(args.meta_file) as fh:
+            meta = fh.read()
+    else:
+        meta = args.meta
+    out_path = args.output
+    out = open(out_path + ".partial", "wb") if out_path and out_path != "-" else sys.stdout.buffer
+    try:
+        with open(args.body, "rb") as body:
+            _, _, md5 = open_object(meta, body, identities, args.bucket, args.key, out)
+    except FormatError as e:
+        if out is not sys.stdout.buffer:
+            out.close()
+            os.unlink(out_path + ".partial")
+        sys.stderr.write("sealgate_decrypt: refused: %s\n" % e)
+        return 1
+    if out is not sys.stdout.buffer:
+        out.close()
+        os.replace(out_path + ".partial", out_path)
+    sys.stderr.write("sealgate_decrypt: ok, plaintext MD5 %s\n" % md5.hex())
+    return 0
+
+
+def main(argv):
+    if len(argv) >= 1 and argv[0] == "decrypt":
+        p = argparse.ArgumentParser(prog="sealgate_decrypt.py decrypt")
+        p.add_argument("body", help="object body as downloaded from the store")
+        p.add_argument("--identity", "-i", action="append", required=True,
+                       help="PKCS#8 PEM private key (repeatable)")
+        p.add_argument("--passphrase-env", help="env var holding the key passphrase")
+        p.add_argument("--passphrase-file", help="file holding the key passphrase")
+        g = p.add_mutually_exclusive_group(required=True)
+        g.add_argument("--meta", help="value of the x-amz-meta-sg metadata entry")
+        g.add_argument("--meta-file", help="file holding that value")
+        p.add_argument("--bucket", required=True)
+        p.add_argument("--key", required=True, help="object key")
+        p.add_argument("--output", "-o", help="plaintext file (default: stdout)")
+        return decrypt_main(p.parse_args(argv[1:]))
+    p = argparse.ArgumentParser(
+        description="Independent decryptor for sealgate format v1 (see docs/FORMAT.md)."
+    )
+    p.add_argument("--vectors", required=True, help="vector directory or one vector file")
+    args = p.parse_args(argv)
+    return vectors_main(args.vectors)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
