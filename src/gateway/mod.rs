@@ -199,6 +199,26 @@ pub(crate) fn object_headers(
     }
 }
 
+fn owner_acl() -> GetBucketAclOutput {
+    let owner = Owner {
+        display_name: Some("sealgate".into()),
+        id: Some("sealgate".into()),
+    };
+    GetBucketAclOutput {
+        grants: Some(vec![Grant {
+            grantee: Some(Grantee {
+                display_name: owner.display_name.clone(),
+                id: owner.id.clone(),
+                type_: Type::from_static(Type::CANONICAL_USER),
+                email_address: None,
+                uri: None,
+            }),
+            permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
+        }]),
+        owner: Some(owner),
+    }
+}
+
 #[async_trait::async_trait]
 impl S3 for Gateway {
     async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
@@ -224,6 +244,39 @@ impl S3 for Gateway {
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         bucket::get_bucket_versioning(self, req).await
+    }
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        // Tags are not supported; clients that copy tags see an empty set.
+        self.store
+            .head(&req.input.bucket, &req.input.key)
+            .await
+            .map_err(error::from_store)?;
+        Ok(S3Response::new(GetObjectTaggingOutput {
+            tag_set: Vec::new(),
+            version_id: None,
+        }))
+    }
+    async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.store
+            .head_bucket(&req.input.bucket)
+            .await
+            .map_err(error::from_store)?;
+        Ok(S3Response::new(owner_acl()))
+    }
+    async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
+        self.store
+            .head(&req.input.bucket, &req.input.key)
+            .await
+            .map_err(error::from_store)?;
+        let a = owner_acl();
+        Ok(S3Response::new(GetObjectAclOutput {
+            grants: a.grants,
+            owner: a.owner,
+            ..Default::default()
+        }))
     }
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         get::head_object(self, req).await
