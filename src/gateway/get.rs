@@ -11,7 +11,7 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use super::body::{blob, decrypt_plan};
 use super::error::from_store;
 use super::object::Resolved;
-use super::{check_key, parse_http_date, visible_metadata, Gateway};
+use super::{check_key, parse_http_date, visible_metadata, Gateway, META_KEY};
 
 fn secs(t: SystemTime) -> i64 {
     match t.duration_since(SystemTime::UNIX_EPOCH) {
@@ -135,9 +135,22 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
 pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let i = req.input;
     check_key(&i.key)?;
-    // One retry when the object changes between resolving it and reading it.
-    for attempt in 0..2 {
-        let r: Arc<Resolved> = gw.resolve_tail(&i.bucket, &i.key).await?;
+    let conditional = i.if_match.is_some()
+        || i.if_none_match.is_some()
+        || i.if_modified_since.is_some()
+        || i.if_unmodified_since.is_some();
+    let id = (i.bucket.clone(), i.key.clone());
+    // Warm path: one store request. The last resolved view of this object is
+    // used optimistically; the store's If-Match on its ETag guarantees the
+    // bytes we decrypt are the ones that view describes. Conditional requests
+    // always resolve afresh, so a 304 is never answered from a stale view.
+    for attempt in 0..3 {
+        let cached = if attempt == 0 && !conditional { gw.latest.get(&id) } else { None };
+        let from_cache = cached.is_some();
+        let r: Arc<Resolved> = match cached {
+            Some(r) => r,
+            None => gw.resolve_tail(&i.bucket, &i.key).await?,
+        };
         check_conditions(
             &r.etag,
             r.info.last_modified,
@@ -147,40 +160,48 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
             i.if_unmodified_since.as_ref(),
         )?;
         let (a, b, cr) = requested_range(&r, i.range.as_ref(), i.part_number)?;
-        let plan = if cr.is_none() && i.part_number.is_none() {
+        let plan = if cr.is_none() && i.part_number.is_none() || b <= a {
             r.layout.plan_full()
-        } else if b > a {
+        } else {
             r.layout
                 .plan_range(a, b - 1)
                 .ok_or_else(|| s3_error!(InvalidRange))?
-        } else {
-            r.layout.plan_full()
         };
-        let stream = match gw
+        let (info, stream) = match gw
             .store
             .get(&i.bucket, &i.key, Some((plan.ct_start, plan.ct_end)), Some(&r.info.etag))
             .await
         {
-            Ok((_, s)) => s,
-            Err(e) if e.status == 412 && attempt == 0 => continue,
+            Ok(x) => x,
+            Err(e) if (e.status == 412 || (from_cache && e.is_not_found())) && attempt < 2 => {
+                gw.latest.invalidate(&id);
+                continue;
+            }
             Err(e) => return Err(from_store(e)),
         };
+        // Metadata may change without the content (a copy onto itself): the
+        // envelope must be the one we resolved, and headers come from this
+        // response.
+        if info.headers.metadata.get(META_KEY) != r.info.headers.metadata.get(META_KEY) {
+            gw.latest.invalidate(&id);
+            continue;
+        }
         let len = b - a;
         let body = decrypt_plan(stream, plan, &r.layout, &r.dk);
-        let h = &r.info.headers;
+        let h = &info.headers;
         return Ok(S3Response::new(GetObjectOutput {
             body: Some(blob(body, len)),
             content_length: Some(len as i64),
             content_range: cr,
             e_tag: Some(ETag::Strong(r.etag.clone())),
-            last_modified: Some(Timestamp::from(r.info.last_modified)),
+            last_modified: Some(Timestamp::from(info.last_modified)),
             accept_ranges: Some("bytes".into()),
             content_type: h.content_type.clone(),
             content_encoding: h.content_encoding.clone(),
             content_disposition: h.content_disposition.clone(),
             content_language: h.content_language.clone(),
             cache_control: h.cache_control.clone(),
-            expires: expires(&r),
+            expires: h.expires.as_deref().and_then(parse_http_date),
             metadata: visible_metadata(&h.metadata),
             parts_count: i.part_number.and(r.parts.map(|n| n as i32)),
             ..Default::default()

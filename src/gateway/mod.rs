@@ -39,6 +39,8 @@ pub struct Gateway {
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) objects: moka::future::Cache<object::CacheKey, Arc<object::Resolved>>,
     pub(crate) listing: moka::sync::Cache<(String, String, String), object::ListInfo>,
+    /// The last resolved view of each object, for one-request GETs.
+    pub(crate) latest: moka::sync::Cache<(String, String), Arc<object::Resolved>>,
     pub(crate) tokens: token::TokenKey,
     pub(crate) list_concurrency: usize,
     pub(crate) max_object_size: u64,
@@ -62,6 +64,10 @@ impl Gateway {
             store,
             keyring,
             objects: moka::future::Cache::builder()
+                .max_capacity(s.object_cache_entries / 10 + 1)
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
+            latest: moka::sync::Cache::builder()
                 .max_capacity(s.object_cache_entries / 10 + 1)
                 .time_to_idle(std::time::Duration::from_secs(600))
                 .build(),

@@ -83,11 +83,13 @@ impl Gateway {
             meta: meta.clone(),
         };
         if let Some(r) = self.objects.get(&ck).await {
+            self.latest.insert((bucket.to_owned(), key.to_owned()), r.clone());
             return Ok(r);
         }
         let store_etag = info.etag.clone();
         let r = Arc::new(self.resolve_uncached(bucket, key, info, tail, &meta).await?);
         self.objects.insert(ck, r.clone()).await;
+        self.latest.insert((bucket.to_owned(), key.to_owned()), r.clone());
         self.listing.insert(
             (bucket.to_owned(), key.to_owned(), store_etag),
             ListInfo {

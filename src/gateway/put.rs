@@ -172,6 +172,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         .expect("md5 slot")
         .ok_or_else(|| s3_error!(InternalError, "upload finished without a digest"))?;
     let etag = hex::encode(md5);
+    gw.latest.invalidate(&(bucket.clone(), key.clone()));
     gw.listing.insert(
         (bucket, key, store_etag),
         ListInfo {
@@ -212,6 +213,7 @@ pub async fn delete_object(
     check_key(&key)?;
     let manifest = manifest_of(gw, &bucket, &key).await;
     gw.store.delete(&bucket, &key).await.map_err(from_store)?;
+    gw.latest.invalidate(&(bucket.clone(), key.clone()));
     if let Some(m) = manifest {
         if let Err(e) = gw.store.delete(&bucket, &m).await {
             tracing::warn!(bucket, key, error = %e, "could not delete a multipart manifest");
