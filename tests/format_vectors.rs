@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use aws_lc_rs::{aead, hkdf, hmac};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use md5::{Digest, Md5};
@@ -253,17 +254,24 @@ fn open_object(
     key: &str,
     chunk: usize,
 ) -> Result<Opened, FormatError> {
-    let (header_bytes, stream) = match MetaValue::decode(meta)? {
-        MetaValue::Inline(raw) => (raw, body),
-        MetaValue::Overflow { header_len } => {
+    let (header_bytes, detached_mac, stream) = match MetaValue::decode(meta)? {
+        MetaValue::Inline(raw) => (raw, None, body),
+        MetaValue::Overflow { header_len, mac } => {
             let n = header_len as usize;
             if body.len() < n {
                 return Err(FormatError::Truncated);
             }
-            (body[..n].to_vec(), &body[n..])
+            (body[..n].to_vec(), Some(mac), &body[n..])
         }
     };
-    let (header, dk) = Header::open(&header_bytes, identities, bucket, key)?;
+    let header = Header::parse(&header_bytes)?;
+    let dk = header.unwrap_with(identities)?;
+    match detached_mac {
+        // Overflow: the pointer's MAC is authoritative; the MAC field inside
+        // the body's header is ignored (a rename cannot rewrite the body).
+        Some(mac) => header.authenticate_detached(&dk, bucket, key, &mac)?,
+        None => header.authenticate(&dk, bucket, key)?,
+    }
     let expected = match header.binding {
         BodyBinding::Single {
             salt,
@@ -410,6 +418,14 @@ impl Recipient for CachedRecipient<'_> {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Overflow {
+    No,
+    Yes,
+    /// Overflow, with the body's header sealed for another (earlier) name.
+    RenamedFrom(&'static str),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Expect {
     Pass,
     Fail(&'static str),
@@ -495,6 +511,15 @@ impl Obj {
     fn inline_meta(&self) -> String {
         MetaValue::Inline(self.header.clone()).encode()
     }
+    fn overflow_meta(&self, bucket: &str, key: &str) -> String {
+        MetaValue::Overflow {
+            header_len: self.header.len() as u32,
+            mac: Header::parse(&self.header)
+                .unwrap()
+                .mac_for(&self.dk, bucket, key),
+        }
+        .encode()
+    }
     fn seg_start(&self, i: usize) -> usize {
         size::segment_offset(i as u64) as usize
     }
@@ -529,7 +554,7 @@ impl<'a> Gen<'a> {
             let body = hex::decode(v["body_hex"].as_str().unwrap_or("")).unwrap_or_default();
             let raw = match MetaValue::decode(meta) {
                 Ok(MetaValue::Inline(raw)) => raw,
-                Ok(MetaValue::Overflow { header_len }) if body.len() >= header_len as usize => {
+                Ok(MetaValue::Overflow { header_len, .. }) if body.len() >= header_len as usize => {
                     body[..header_len as usize].to_vec()
                 }
                 _ => continue,
@@ -610,12 +635,19 @@ impl<'a> Gen<'a> {
         rcpts: &[&str],
         identity_sets: &[&[&str]],
         key: &str,
-        overflow: bool,
+        overflow: Overflow,
     ) -> Vector {
-        let o = self.object(name, name, len, 7, rcpts, BUCKET, key);
-        let (meta, body, offset) = if overflow {
+        let sealed_for = match overflow {
+            Overflow::RenamedFrom(old) => old.to_string(),
+            _ => key.to_string(),
+        };
+        let o = self.object(name, name, len, 7, rcpts, BUCKET, &sealed_for);
+        let (meta, body, offset) = if overflow != Overflow::No {
             let meta = MetaValue::Overflow {
                 header_len: o.header.len() as u32,
+                mac: Header::parse(&o.header)
+                    .unwrap()
+                    .mac_for(&o.dk, BUCKET, key),
             }
             .encode();
             let mut body = o.header.clone();
@@ -654,7 +686,8 @@ impl<'a> Gen<'a> {
                 "salt": hex::encode(o.salt),
                 "part": 0,
                 "recipients": rcpts,
-                "overflow": overflow,
+                "overflow": overflow != Overflow::No,
+                "header_sealed_for_key": sealed_for,
             })),
             intermediate: Some(intermediate),
         }
@@ -703,7 +736,7 @@ impl<'a> Gen<'a> {
             a,
             &[a],
             &object_key("pass-empty"),
-            false,
+            Overflow::No,
         ));
         v.push(self.pass(
             "pass-1-byte",
@@ -712,7 +745,7 @@ impl<'a> Gen<'a> {
             a,
             &[a],
             &object_key("pass-1-byte"),
-            false,
+            Overflow::No,
         ));
         v.push(self.pass(
             "pass-65535",
@@ -721,7 +754,7 @@ impl<'a> Gen<'a> {
             a,
             &[a],
             &object_key("pass-65535"),
-            false,
+            Overflow::No,
         ));
         v.push(self.pass(
             "pass-65536",
@@ -730,7 +763,7 @@ impl<'a> Gen<'a> {
             a,
             &[a],
             &object_key("pass-65536"),
-            false,
+            Overflow::No,
         ));
         v.push(self.pass(
             "pass-65537",
@@ -739,7 +772,7 @@ impl<'a> Gen<'a> {
             a,
             &[a],
             &object_key("pass-65537"),
-            false,
+            Overflow::No,
         ));
         v.push(self.pass(
             "pass-3-segments-plus-5",
@@ -748,7 +781,7 @@ impl<'a> Gen<'a> {
             a,
             &[a],
             &object_key("pass-3-segments-plus-5"),
-            false,
+            Overflow::No,
         ));
         v.push(self.pass(
             "pass-rsa3072",
@@ -757,7 +790,7 @@ impl<'a> Gen<'a> {
             &["rsa3072-a"],
             &[&["rsa3072-a"]],
             &object_key("pass-rsa3072"),
-            false,
+            Overflow::No,
         ));
         v.push(self.pass(
             "pass-3-recipients",
@@ -772,7 +805,7 @@ impl<'a> Gen<'a> {
                 &["rsa2048-outsider", "rsa2048-b"],
             ],
             &object_key("pass-3-recipients"),
-            false,
+            Overflow::No,
         ));
         v.push(self.pass(
             "pass-overflow",
@@ -789,7 +822,25 @@ impl<'a> Gen<'a> {
             ],
             &[&["rsa4096-a"], &["rsa2048-c"]],
             &object_key("pass-overflow"),
-            true,
+            Overflow::Yes,
+        ));
+        v.push(self.pass(
+            "pass-overflow-renamed",
+            "An overflow object after a server-side copy or rename: the header in the body (and \
+             the MAC field inside it) is still the one written for the source name \
+             vectors/pass-overflow-renamed-source; the pointer in metadata carries the MAC for \
+             the current name, which is the one a reader checks.",
+            1000,
+            &[
+                "rsa4096-a",
+                "rsa3072-a",
+                "rsa2048-a",
+                "rsa2048-b",
+                "rsa2048-c",
+            ],
+            &[&["rsa2048-a"]],
+            &object_key("pass-overflow-renamed"),
+            Overflow::RenamedFrom("vectors/pass-overflow-renamed-source"),
         ));
         v.push(self.pass(
             "pass-unicode-key",
@@ -799,7 +850,7 @@ impl<'a> Gen<'a> {
             a,
             &[a],
             "dir/ünïcødé name 😀.txt",
-            false,
+            Overflow::No,
         ));
 
         // ---- must-fail: segment and trailer bits
@@ -982,11 +1033,12 @@ impl<'a> Gen<'a> {
             let o = self.small(n);
             let mut f = self.fail(
                 n,
-                "An overflow pointer with version byte 2 ([2, 0x80, be32 len]).",
+                "An overflow pointer with version byte 2 ([2, 0x80, be32 len, MAC]).",
                 "UnsupportedVersion",
             );
             let mut ptr = vec![2u8, 0x80];
             ptr.extend_from_slice(&(o.header.len() as u32).to_be_bytes());
+            ptr.extend_from_slice(&o.header[o.header.len() - 32..]);
             f.meta = meta_of(&ptr);
             f.body = [o.header.clone(), o.stream.clone()].concat();
             v.push(f);
@@ -1046,11 +1098,55 @@ impl<'a> Gen<'a> {
                 "Overflow pointer declares the whole header but the body ends 10 bytes into it.",
                 "Truncated",
             );
-            f.meta = MetaValue::Overflow {
-                header_len: o.header.len() as u32,
-            }
-            .encode();
+            f.meta = o.overflow_meta(BUCKET, &object_key(n));
             f.body = o.header[..o.header.len() - 10].to_vec();
+            v.push(f);
+        }
+        {
+            let n = "fail-overflow-pointer-mac-bit";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "An overflow object whose pointer MAC (the last byte of the 38-byte pointer) is \
+                 flipped; the MAC field inside the body's header is intact but is not what a \
+                 reader checks.",
+                "HeaderMac",
+            );
+            let mut ptr = URL_SAFE_NO_PAD
+                .decode(o.overflow_meta(BUCKET, &object_key(n)))
+                .unwrap();
+            ptr[37] ^= 0x01;
+            f.meta = URL_SAFE_NO_PAD.encode(&ptr);
+            f.body = [o.header.clone(), o.stream.clone()].concat();
+            v.push(f);
+        }
+        {
+            let n = "fail-overflow-wrong-key";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "An intact overflow object (pointer MAC'd for its name) read under another \
+                 object key.",
+                "HeaderMac",
+            );
+            f.meta = o.overflow_meta(BUCKET, &object_key(n));
+            f.body = [o.header.clone(), o.stream.clone()].concat();
+            f.key = object_key("fail-overflow-wrong-key-elsewhere");
+            v.push(f);
+        }
+        {
+            let n = "fail-overflow-pointer-short";
+            let o = self.small(n);
+            let mut f = self.fail(
+                n,
+                "A 6-byte overflow pointer [1, 0x80, be32 len] without its MAC: v1 pointers are \
+                 exactly 38 bytes.",
+                "MalformedHeader",
+            );
+            let mut ptr = vec![1u8, 0x80];
+            ptr.extend_from_slice(&(o.header.len() as u32).to_be_bytes());
+            f.meta = meta_of(&ptr);
+            f.body = [o.header.clone(), o.stream.clone()].concat();
             v.push(f);
         }
 
@@ -1461,11 +1557,12 @@ fn check_reencrypt(keys: &Keys, v: &Value, meta: &str, body: &[u8]) {
     // The stored header, and the stream after it.
     let (header, stream) = match MetaValue::decode(meta).unwrap() {
         MetaValue::Inline(raw) => (raw, body),
-        MetaValue::Overflow { header_len } => {
+        MetaValue::Overflow { header_len, .. } => {
             let (h, s) = body.split_at(header_len as usize);
             (h.to_vec(), s)
         }
     };
+    let sealed_for = inputs["header_sealed_for_key"].as_str().unwrap();
     // Stream: library, library in ragged chunks, naive.
     assert!(
         seal_all(&dk, salt, 0, &pt).unwrap() == stream,
@@ -1509,17 +1606,22 @@ fn check_reencrypt(keys: &Keys, v: &Value, meta: &str, body: &[u8]) {
         salt,
         plaintext_len: pt.len() as u64,
     };
-    let resealed = Header::seal(&dk, &refs, binding, bucket, key).unwrap();
+    let resealed = Header::seal(&dk, &refs, binding, bucket, sealed_for).unwrap();
     assert_eq!(resealed.raw(), &header[..], "{name}: header differs");
     if inputs["overflow"] == true {
+        let (before, _) = header.split_at(header.len() - 32);
+        let mac = naive::header_mac(&dkb, &naive::mac_input(bucket, key, before));
         assert_eq!(
             meta,
             MetaValue::Overflow {
-                header_len: header.len() as u32
+                header_len: header.len() as u32,
+                mac: mac.clone().try_into().unwrap(),
             }
             .encode()
         );
+        assert_eq!(resealed.mac_for(&dk, bucket, key).to_vec(), mac);
     } else {
+        assert_eq!(sealed_for, key);
         assert_eq!(meta, resealed.to_meta_inline(), "{name}: metadata differs");
     }
     // Naive header pieces.
@@ -1527,7 +1629,7 @@ fn check_reencrypt(keys: &Keys, v: &Value, meta: &str, body: &[u8]) {
     assert_eq!(dk.commitment(), naive::commitment(&dkb));
     let (before, mac) = header.split_at(header.len() - 32);
     assert_eq!(
-        naive::header_mac(&dkb, &naive::mac_input(bucket, key, before)),
+        naive::header_mac(&dkb, &naive::mac_input(bucket, sealed_for, before)),
         mac,
         "{name}: naive MAC differs"
     );

@@ -75,7 +75,11 @@ fn check_meta(text: &str) {
     }
 }
 
-fn open(ct: &[u8], chunk: usize, expected: Option<([u8; 16], u64)>) -> Result<Vec<u8>, FormatError> {
+fn open(
+    ct: &[u8],
+    chunk: usize,
+    expected: Option<([u8; 16], u64)>,
+) -> Result<Vec<u8>, FormatError> {
     let mut o = Opener::full(DataKey::from_bytes([0x42; 32]), 0, expected);
     let mut out = Vec::new();
     for piece in ct.chunks(chunk.max(1)) {

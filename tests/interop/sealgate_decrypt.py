@@ -63,6 +63,7 @@ MAX_HEADER = 65536
 MAX_META_CHARS = 2 * MAX_HEADER
 FLAG_MULTIPART = 0x01
 OVERFLOW_MARKER = 0x80
+OVERFLOW_POINTER = 2 + 4 + MAC  # version, marker, be32 header length, MAC
 ALG_RSA_OAEP_256 = 1
 
 INFO_COMMITMENT = b"sealgate/v1/commitment"
@@ -203,20 +204,20 @@ def b64url_decode_strict(text):
 
 
 def decode_meta(text):
-    """Returns ("inline", header bytes) or ("overflow", header length)."""
+    """Returns ("inline", header bytes, None) or ("overflow", header length, MAC)."""
     raw = b64url_decode_strict(text)
     if len(raw) < 2:
         raise FormatError("MalformedHeader", "metadata value too short")
     if raw[0] != VERSION:
         raise FormatError("UnsupportedVersion", "unsupported format version %d" % raw[0])
     if raw[1] == OVERFLOW_MARKER:
-        if len(raw) != 6:
+        if len(raw) != OVERFLOW_POINTER:
             raise FormatError("MalformedHeader", "bad overflow pointer")
         (n,) = struct.unpack(">I", raw[2:6])
         if not 1 <= n <= MAX_HEADER:
             raise FormatError("MalformedHeader", "overflow header length out of range")
-        return "overflow", n
-    return "inline", raw
+        return "overflow", n, raw[6:]
+    return "inline", raw, None
 
 
 class Header:
@@ -281,13 +282,16 @@ class Header:
             "NoMatchingRecipient", "object is for key ids " + ", ".join(self.key_ids())
         )
 
-    def authenticate(self, dk, bucket, key):
+    def authenticate(self, dk, bucket, key, detached_mac=None):
+        """Commitment, then MAC. For an overflow object the MAC is the one in
+        the metadata pointer, and the MAC field of the header is ignored."""
         if not hmac.compare_digest(commitment_of(dk), self.commitment):
             raise FormatError("Commitment", "key commitment mismatch")
         expected = hmac.new(
             header_mac_key(dk), mac_input(bucket, key, self.raw[:-MAC]), hashlib.sha256
         ).digest()
-        if not hmac.compare_digest(expected, self.mac):
+        mac = self.mac if detached_mac is None else detached_mac
+        if not hmac.compare_digest(expected, mac):
             raise FormatError("HeaderMac", "header authentication failed")
 
 
@@ -347,7 +351,7 @@ def open_object(meta, body, identities, bucket, key, out):
     """FORMAT.md section 9: metadata value + body file -> plaintext in `out`.
 
     Returns (header, data key, trailer MD5)."""
-    form, value = decode_meta(meta)
+    form, value, detached_mac = decode_meta(meta)
     if form == "overflow":
         raw = read_exact(body, value)
         if len(raw) < value:
@@ -356,7 +360,7 @@ def open_object(meta, body, identities, bucket, key, out):
         raw = value
     header = Header(raw)
     dk = header.unwrap(identities)
-    header.authenticate(dk, bucket, key)
+    header.authenticate(dk, bucket, key, detached_mac)
     if header.multipart:
         raise FormatError("Unsupported", "multipart objects need their manifest")
     md5 = open_stream(body, dk, 0, (header.salt, header.plaintext_len), out)
