@@ -9,9 +9,9 @@
 //! - `blobs/<id>`: immutable content files; an object is one or more blobs
 //! - `tmp/`: files being written
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -101,6 +101,85 @@ struct PartRecord {
 pub struct LocalStore {
     root: PathBuf,
     db: Arc<Database>,
+    pins: Arc<Pins>,
+}
+
+/// Blobs that readers hold. A blob replaced or deleted while it is being read
+/// is removed when its last reader lets go, so every read sees one whole
+/// version of an object.
+#[derive(Default)]
+struct Pins {
+    state: Mutex<PinState>,
+}
+
+#[derive(Default)]
+struct PinState {
+    readers: HashMap<String, usize>,
+    /// Pinned blobs that no object references any more.
+    doomed: HashSet<String>,
+}
+
+impl Pins {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PinState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Holds a set of blobs for a reader.
+struct PinGuard {
+    pins: Arc<Pins>,
+    blobs_dir: PathBuf,
+    ids: Vec<String>,
+}
+
+impl PinGuard {
+    fn new(pins: &Arc<Pins>, blobs_dir: PathBuf, ids: Vec<String>) -> Self {
+        let mut st = pins.lock();
+        for id in &ids {
+            *st.readers.entry(id.clone()).or_default() += 1;
+        }
+        drop(st);
+        Self {
+            pins: pins.clone(),
+            blobs_dir,
+            ids,
+        }
+    }
+}
+
+impl Drop for PinGuard {
+    fn drop(&mut self) {
+        let mut remove = Vec::new();
+        {
+            let mut st = self.pins.lock();
+            for id in &self.ids {
+                if let Some(n) = st.readers.get_mut(id) {
+                    *n -= 1;
+                    if *n == 0 {
+                        st.readers.remove(id);
+                        if st.doomed.remove(id) {
+                            remove.push(id.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for id in remove {
+            let _ = std::fs::remove_file(self.blobs_dir.join(id));
+        }
+    }
+}
+
+/// Removes a temporary file unless disarmed (a write that fails or is
+/// cancelled leaves nothing behind).
+struct TmpFile(Option<PathBuf>);
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 fn now_ms() -> u64 {
@@ -155,6 +234,7 @@ impl LocalStore {
         Ok(Self {
             root: root.to_owned(),
             db: Arc::new(db),
+            pins: Arc::default(),
         })
     }
 
@@ -190,10 +270,35 @@ impl LocalStore {
         serde_json::from_slice(v.value()).map_err(internal)
     }
 
+    /// Reads an object's record and pins its blobs: they stay on disk until
+    /// the guard is dropped, even if the object is replaced meanwhile.
+    async fn read_pinned(&self, bucket: &str, key: &str) -> StoreResult<(ObjectRecord, PinGuard)> {
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let (pins, dir) = (self.pins.clone(), self.root.join("blobs"));
+        self.db(move |db| loop {
+            let rec = Self::read_object(db, &b, &k)?;
+            let ids = rec.blobs.iter().map(|(id, _)| id.clone()).collect();
+            let guard = PinGuard::new(&pins, dir.clone(), ids);
+            // Blobs are removed only after the commit that unlinks them, and
+            // then only if unpinned: if the record still names them after
+            // pinning, they are safe.
+            let again = Self::read_object(db, &b, &k)?;
+            if again.blobs == rec.blobs {
+                return Ok((again, guard));
+            }
+        })
+        .await
+    }
+
     /// Streams `body` into a new blob; returns (blob id, length, md5 hex).
-    async fn write_blob(&self, mut body: ByteStream, len: u64) -> StoreResult<(String, u64, [u8; 16])> {
+    async fn write_blob(
+        &self,
+        mut body: ByteStream,
+        len: u64,
+    ) -> StoreResult<(String, u64, [u8; 16])> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let tmp = self.root.join("tmp").join(&id);
+        let mut guard = TmpFile(Some(tmp.clone()));
         let res: StoreResult<(u64, [u8; 16])> = async {
             let mut f = tokio::fs::File::create(&tmp).await.map_err(internal)?;
             let mut md5 = Md5::new();
@@ -204,34 +309,48 @@ impl LocalStore {
                 })?;
                 n += chunk.len() as u64;
                 if n > len {
-                    return Err(StoreError::new(400, "IncompleteBody", "body longer than declared"));
+                    return Err(StoreError::new(
+                        400,
+                        "IncompleteBody",
+                        "body longer than declared",
+                    ));
                 }
                 md5.update(&chunk);
                 f.write_all(&chunk).await.map_err(internal)?;
             }
             if n != len {
-                return Err(StoreError::new(400, "IncompleteBody", "body shorter than declared"));
+                return Err(StoreError::new(
+                    400,
+                    "IncompleteBody",
+                    "body shorter than declared",
+                ));
             }
             f.sync_all().await.map_err(internal)?;
             Ok((n, md5.finalize().into()))
         }
         .await;
-        match res {
-            Ok((n, md5)) => {
-                tokio::fs::rename(&tmp, self.blob_path(&id))
-                    .await
-                    .map_err(internal)?;
-                Ok((id, n, md5))
-            }
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                Err(e)
-            }
-        }
+        let (n, md5) = res?;
+        tokio::fs::rename(&tmp, self.blob_path(&id))
+            .await
+            .map_err(internal)?;
+        guard.0 = None;
+        Ok((id, n, md5))
     }
 
+    /// Removes blobs no object references any more (later, for those being read).
     fn remove_blobs(&self, blobs: &[(String, u64)]) {
-        for (b, _) in blobs {
+        let mut now = Vec::new();
+        {
+            let mut st = self.pins.lock();
+            for (b, _) in blobs {
+                if st.readers.contains_key(b) {
+                    st.doomed.insert(b.clone());
+                } else {
+                    now.push(b);
+                }
+            }
+        }
+        for b in now {
             let _ = std::fs::remove_file(self.blob_path(b));
         }
     }
@@ -287,8 +406,8 @@ impl LocalStore {
     }
 }
 
-/// Reads `[start, end)` across a list of blob files.
-fn blob_stream(paths: Vec<(PathBuf, u64)>, start: u64, end: u64) -> ByteStream {
+/// Reads `[start, end)` across a list of blob files, holding them pinned.
+fn blob_stream(pin: PinGuard, paths: Vec<(PathBuf, u64)>, start: u64, end: u64) -> ByteStream {
     let s = futures::stream::unfold(
         (paths, 0usize, 0u64, start, None::<tokio::fs::File>),
         move |(paths, mut idx, mut base, mut pos, mut file)| async move {
@@ -326,7 +445,9 @@ fn blob_stream(paths: Vec<(PathBuf, u64)>, start: u64, end: u64) -> ByteStream {
             }
         },
     );
-    Box::pin(s)
+    Box::pin(s.inspect(move |_| {
+        let _ = &pin;
+    }))
 }
 
 #[async_trait]
@@ -421,16 +542,26 @@ impl Store for LocalStore {
         range: Option<(u64, u64)>,
         if_match: Option<&str>,
     ) -> StoreResult<(ObjectInfo, ByteStream)> {
-        let (b, k) = (bucket.to_owned(), key.to_owned());
-        let rec = self.db(move |db| Self::read_object(db, &b, &k)).await?;
+        let (rec, pin) = self.read_pinned(bucket, key).await?;
         if let Some(m) = if_match {
             if m != rec.etag {
-                return Err(StoreError::new(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"));
+                return Err(StoreError::new(
+                    412,
+                    "PreconditionFailed",
+                    "At least one of the pre-conditions you specified did not hold",
+                ));
             }
         }
+        // An end past the object's end is cut to it, as HTTP ranges are.
         let (start, end) = match range {
-            Some((a, b)) if a < b && b <= rec.size => (a, b),
-            Some(_) => return Err(StoreError::new(416, "InvalidRange", "The requested range is not satisfiable")),
+            Some((a, b)) if a < b && a < rec.size => (a, b.min(rec.size)),
+            Some(_) => {
+                return Err(StoreError::new(
+                    416,
+                    "InvalidRange",
+                    "The requested range is not satisfiable",
+                ))
+            }
             None => (0, rec.size),
         };
         let paths = rec
@@ -438,19 +569,23 @@ impl Store for LocalStore {
             .iter()
             .map(|(id, len)| (self.blob_path(id), *len))
             .collect();
-        Ok((Self::info(&rec), blob_stream(paths, start, end)))
+        Ok((Self::info(&rec), blob_stream(pin, paths, start, end)))
     }
 
-    async fn get_tail(&self, bucket: &str, key: &str, n: u64) -> StoreResult<(ObjectInfo, bytes::Bytes)> {
-        let (b, k) = (bucket.to_owned(), key.to_owned());
-        let rec = self.db(move |db| Self::read_object(db, &b, &k)).await?;
+    async fn get_tail(
+        &self,
+        bucket: &str,
+        key: &str,
+        n: u64,
+    ) -> StoreResult<(ObjectInfo, bytes::Bytes)> {
+        let (rec, pin) = self.read_pinned(bucket, key).await?;
         let start = rec.size.saturating_sub(n);
         let paths = rec
             .blobs
             .iter()
             .map(|(id, len)| (self.blob_path(id), *len))
             .collect();
-        let mut s = blob_stream(paths, start, rec.size);
+        let mut s = blob_stream(pin, paths, start, rec.size);
         let mut out = Vec::with_capacity((rec.size - start) as usize);
         while let Some(c) = s.next().await {
             out.extend_from_slice(&c.map_err(internal)?);
@@ -577,15 +712,22 @@ impl Store for LocalStore {
                 }
                 let key = &full[base.len()..];
                 if let Some(a) = &after {
-                    if key <= a.as_str() || (a.ends_with(req.delimiter.as_deref().unwrap_or("\u{0}")) && key.starts_with(a.as_str())) {
+                    if key <= a.as_str()
+                        || (a.ends_with(req.delimiter.as_deref().unwrap_or("\u{0}"))
+                            && key.starts_with(a.as_str()))
+                    {
                         continue;
                     }
                 }
-                let cp = req.delimiter.as_deref().filter(|d| !d.is_empty()).and_then(|d| {
-                    key[prefix.len()..]
-                        .find(d)
-                        .map(|i| key[..prefix.len() + i + d.len()].to_owned())
-                });
+                let cp = req
+                    .delimiter
+                    .as_deref()
+                    .filter(|d| !d.is_empty())
+                    .and_then(|d| {
+                        key[prefix.len()..]
+                            .find(d)
+                            .map(|i| key[..prefix.len() + i + d.len()].to_owned())
+                    });
                 if let Some(cp) = cp {
                     if last_cp.as_deref() == Some(cp.as_str()) {
                         continue;
@@ -616,9 +758,8 @@ impl Store for LocalStore {
             }
             if page.is_truncated {
                 use base64::Engine;
-                page.next_continuation_token = last_returned.map(|k| {
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k.as_bytes())
-                });
+                page.next_continuation_token = last_returned
+                    .map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k.as_bytes()));
             }
             Ok(page)
         })
@@ -634,11 +775,14 @@ impl Store for LocalStore {
         headers: &ObjectHeaders,
         if_match: Option<&str>,
     ) -> StoreResult<(String, SystemTime)> {
-        let (b, k) = (src_bucket.to_owned(), src_key.to_owned());
-        let src = self.db(move |db| Self::read_object(db, &b, &k)).await?;
+        let (src, _pin) = self.read_pinned(src_bucket, src_key).await?;
         if let Some(m) = if_match {
             if m != src.etag {
-                return Err(StoreError::new(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"));
+                return Err(StoreError::new(
+                    412,
+                    "PreconditionFailed",
+                    "At least one of the pre-conditions you specified did not hold",
+                ));
             }
         }
         // Blobs are immutable: the copy links them under new ids.
@@ -750,20 +894,36 @@ impl Store for LocalStore {
         let mut prev = 0;
         for (i, (n, etag)) in parts.iter().enumerate() {
             if *n <= prev {
-                return Err(StoreError::new(400, "InvalidPartOrder", "The list of parts was not in ascending order."));
+                return Err(StoreError::new(
+                    400,
+                    "InvalidPartOrder",
+                    "The list of parts was not in ascending order.",
+                ));
             }
             prev = *n;
             let p = by_num.get(n).filter(|p| &p.etag == etag).ok_or_else(|| {
-                StoreError::new(400, "InvalidPart", "One or more of the specified parts could not be found.")
+                StoreError::new(
+                    400,
+                    "InvalidPart",
+                    "One or more of the specified parts could not be found.",
+                )
             })?;
             if i + 1 < parts.len() && p.size < 5 * 1024 * 1024 {
-                return Err(StoreError::new(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size."));
+                return Err(StoreError::new(
+                    400,
+                    "EntityTooSmall",
+                    "Your proposed upload is smaller than the minimum allowed object size.",
+                ));
             }
             md5s.extend(hex::decode(&p.etag).map_err(internal)?);
             blobs.push((p.blob.clone(), p.size));
         }
         if parts.is_empty() {
-            return Err(StoreError::new(400, "MalformedXML", "You must specify at least one part"));
+            return Err(StoreError::new(
+                400,
+                "MalformedXML",
+                "You must specify at least one part",
+            ));
         }
         let etag = format!("{}-{}", hex::encode(Md5::digest(&md5s)), parts.len());
         let size = blobs.iter().map(|(_, l)| l).sum();
@@ -775,7 +935,8 @@ impl Store for LocalStore {
             blobs: blobs.clone(),
         };
         // Keep the blobs used by the object; drop the upload and other parts.
-        let used: std::collections::HashSet<String> = blobs.iter().map(|(b, _)| b.clone()).collect();
+        let used: std::collections::HashSet<String> =
+            blobs.iter().map(|(b, _)| b.clone()).collect();
         self.commit_object(bucket, key, rec).await?;
         let leftovers = self.drop_upload(upload_id).await?;
         for b in leftovers.into_iter().filter(|b| !used.contains(b)) {
@@ -792,7 +953,12 @@ impl Store for LocalStore {
         Ok(())
     }
 
-    async fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<Vec<PartInfo>> {
+    async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> StoreResult<Vec<PartInfo>> {
         self.check_upload(bucket, key, upload_id).await?;
         Ok(self
             .list_parts_records(upload_id)
@@ -807,7 +973,11 @@ impl Store for LocalStore {
             .collect())
     }
 
-    async fn list_uploads(&self, bucket: &str, prefix: Option<&str>) -> StoreResult<Vec<UploadInfo>> {
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: Option<&str>,
+    ) -> StoreResult<Vec<UploadInfo>> {
         let (b, p) = (bucket.to_owned(), prefix.unwrap_or_default().to_owned());
         self.db(move |db| {
             if !Self::bucket_exists(db, &b)? {
@@ -835,13 +1005,21 @@ impl Store for LocalStore {
 }
 
 impl LocalStore {
-    async fn check_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<UploadRecord> {
+    async fn check_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> StoreResult<UploadRecord> {
         let id = upload_id.to_owned();
         let rec = self
             .db(move |db| {
                 let r = db.begin_read().map_err(internal)?;
                 let t = r.open_table(UPLOADS).map_err(internal)?;
-                let v = t.get(id.as_str()).map_err(internal)?.ok_or_else(no_upload)?;
+                let v = t
+                    .get(id.as_str())
+                    .map_err(internal)?
+                    .ok_or_else(no_upload)?;
                 serde_json::from_slice::<UploadRecord>(v.value()).map_err(internal)
             })
             .await?;
@@ -913,7 +1091,9 @@ impl LocalStore {
             let mut out = Vec::new();
             for e in t.range(start.as_str()..).map_err(internal)? {
                 let (k, v) = e.map_err(internal)?;
-                let Some(n) = k.value().strip_prefix(&start) else { break };
+                let Some(n) = k.value().strip_prefix(&start) else {
+                    break;
+                };
                 let n: i32 = n.parse().map_err(internal)?;
                 out.push((n, serde_json::from_slice(v.value()).map_err(internal)?));
             }

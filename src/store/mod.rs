@@ -216,6 +216,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<String>;
     async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<()>;
     /// Every part of an upload, in part-number order.
-    async fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<Vec<PartInfo>>;
-    async fn list_uploads(&self, bucket: &str, prefix: Option<&str>) -> StoreResult<Vec<UploadInfo>>;
+    async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> StoreResult<Vec<PartInfo>>;
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: Option<&str>,
+    ) -> StoreResult<Vec<UploadInfo>>;
 }
