@@ -1082,7 +1082,7 @@ impl<'a> Gen<'a> {
             // Pad the text as a padded encoder would (the 359-byte header
             // leaves 2 bytes in its last group, hence one '=').
             let mut m = o.inline_meta();
-            while m.len() % 4 != 0 {
+            while !m.len().is_multiple_of(4) {
                 m.push('=');
             }
             assert_ne!(m, o.inline_meta(), "header length needs padding");

@@ -17,7 +17,8 @@ fn open(ct: &[u8], chunk: usize, expected: Option<([u8; 16], u64)>) -> Result<Ve
     let mut o = Opener::full(DataKey::from_bytes([0x42; 32]), 0, expected);
     let mut out = Vec::new();
     for piece in ct.chunks(chunk) {
-        o.push(Bytes::copy_from_slice(piece), &mut out).map_err(|_| ())?;
+        o.push(Bytes::copy_from_slice(piece), &mut out)
+            .map_err(|_| ())?;
     }
     o.finish().map_err(|_| ())?;
     Ok(out.concat())
@@ -27,19 +28,26 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let chunk = (mode as usize >> 1) * 257 + 1;
     if mode & 1 == 0 {
+        let chunk = (mode as usize >> 1) * 67 + 1;
         assert!(open(rest, chunk, None).is_err());
         return;
     }
+    // Real streams reach 200 KB: feed them in chunks of at least 1 KiB.
+    let chunk = (mode as usize >> 1) * 1031 + 1024;
     // rest = op (1) || position (2) || length / 4 (2) || plaintext seed
     if rest.len() < 5 {
         return;
     }
     let op = rest[0] % 4;
     let pos = u16::from_be_bytes([rest[1], rest[2]]) as usize;
-    let len = u16::from_be_bytes([rest[3], rest[4]]) as usize * 4;
-    let seed = if rest.len() > 5 { &rest[5..] } else { &[0u8][..] };
+    // Up to three segments and a bit: every segment-boundary case.
+    let len = u16::from_be_bytes([rest[3], rest[4]]) as usize * 3;
+    let seed = if rest.len() > 5 {
+        &rest[5..]
+    } else {
+        &[0u8][..]
+    };
     let pt: Vec<u8> = seed.iter().copied().cycle().take(len).collect();
     let salt = [7u8; 16];
     let mut sealer = Sealer::new(&DataKey::from_bytes([0x42; 32]), salt, 0, len as u64);
