@@ -155,6 +155,42 @@ async fn with_request_id(
     http::Response::from_parts(parts, s3s::Body::from(text))
 }
 
+/// A request with `Expect: 100-continue` that may be answered without a
+/// `100 Continue`: its body is empty (hyper never asks for it), or the answer
+/// is an error that can come before the body is read. botocore (boto3, the aws
+/// cli) then keeps that early answer's status line for the next request on the
+/// same connection and waits for a response it has already consumed: a
+/// read timeout (60 s in the aws cli) on e.g. the PutObject after an empty
+/// one. Closing such connections after the answer avoids it.
+struct EarlyAnswer {
+    expects_continue: bool,
+    empty_body: bool,
+}
+
+impl EarlyAnswer {
+    fn of(req: &http::Request<hyper::body::Incoming>) -> Self {
+        use hyper::body::Body as _;
+        let h1 = matches!(
+            req.version(),
+            http::Version::HTTP_11 | http::Version::HTTP_10
+        );
+        let expects_continue = h1
+            && req
+                .headers()
+                .get(http::header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        Self {
+            expects_continue,
+            empty_body: req.body().is_end_stream(),
+        }
+    }
+
+    fn must_close(&self, status: http::StatusCode) -> bool {
+        let error = status.is_client_error() || status.is_server_error();
+        self.expects_continue && (self.empty_body || error)
+    }
+}
+
 /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish for
 /// up to the grace period.
 pub async fn serve(service: S3Service, settings: ServerSettings) -> anyhow::Result<()> {
@@ -183,10 +219,15 @@ pub async fn serve(service: S3Service, settings: ServerSettings) -> anyhow::Resu
             let start = Instant::now();
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
+            let early = EarlyAnswer::of(&req);
             req.extensions_mut().insert(RequestId(id.clone()));
             let resp = s3.call(req.map(s3s::Body::from)).await?;
             let status = resp.status();
-            let resp = with_request_id(resp, &id).await;
+            let mut resp = with_request_id(resp, &id).await;
+            if early.must_close(status) {
+                let close = http::HeaderValue::from_static("close");
+                resp.headers_mut().insert(http::header::CONNECTION, close);
+            }
             tracing::info!(
                 target: "sealgate::request",
                 request_id = %id,
