@@ -67,6 +67,68 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Show an object's envelope (version, sizes, recipients) without decrypting it.
+    Inspect {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// s3://BUCKET/KEY
+        object: String,
+    },
+    /// Add or remove recipients of existing objects by rewriting only their
+    /// envelope (a server-side copy onto itself; no content passes through).
+    Rewrap {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Recipient (or identity) name from the config to add; repeatable.
+        #[arg(long)]
+        add: Vec<String>,
+        /// Recipient name to remove; repeatable. Does not revoke what the
+        /// recipient already has: use `reencrypt` for that.
+        #[arg(long)]
+        remove: Vec<String>,
+        /// Concurrent objects.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// s3://BUCKET[/PREFIX] or s3://BUCKET/KEY
+        target: String,
+    },
+    /// Encrypt objects again under a fresh data key for the current policy
+    /// (real revocation; content passes through sealgate).
+    Reencrypt {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// s3://BUCKET[/PREFIX] or s3://BUCKET/KEY
+        target: String,
+    },
+    /// Decrypt an object downloaded straight from the store, with only a
+    /// private key: no config, no running gateway (disaster recovery).
+    Decrypt {
+        /// Private key file (encrypted PKCS#8 PEM).
+        #[arg(long)]
+        identity: PathBuf,
+        /// The object's metadata: the JSON `aws s3api head-object` prints, or
+        /// the bare `sg` value.
+        #[arg(long)]
+        metadata: PathBuf,
+        /// s3://BUCKET/KEY the object was stored under (checks the header MAC).
+        #[arg(long)]
+        name: Option<String>,
+        /// Skip the name check when the name is not known.
+        #[arg(long, conflicts_with = "name")]
+        no_name_check: bool,
+        /// For a multipart object: its manifest (`.sealgate/mp/...` in the same bucket).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// Read the passphrase from this file (else SEALGATE_PASSPHRASE, else a prompt).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// The raw object.
+        input: PathBuf,
+        /// Where to write the plaintext.
+        output: PathBuf,
+    },
 }
 
 fn init_logs(format: LogFormat) {
@@ -181,10 +243,121 @@ async fn main() {
             Ok(())
         })(),
         Command::CheckConfig { config } => check_config(&config),
+        Command::Inspect { config, object } => (async {
+            let rt = app::build(&Config::load(&config)?)?;
+            let (b, k) = sealgate::admin::parse_s3_url(&object)?;
+            print!("{}", sealgate::admin::inspect(&rt.gateway, &b, &k).await?);
+            Ok(())
+        })
+        .await,
+        Command::Rewrap {
+            config,
+            add,
+            remove,
+            concurrency,
+            target,
+        } => (async {
+            if add.is_empty() && remove.is_empty() {
+                anyhow::bail!("nothing to do: give --add NAME and/or --remove NAME");
+            }
+            let rt = app::build(&Config::load(&config)?)?;
+            let (b, p) = sealgate::admin::parse_s3_url(&target)?;
+            let s = sealgate::admin::rewrap(&rt.gateway, &b, &p, &add, &remove, concurrency).await?;
+            print!("{s}");
+            if !s.failed.is_empty() {
+                anyhow::bail!("{} object(s) failed", s.failed.len());
+            }
+            Ok(())
+        })
+        .await,
+        Command::Reencrypt {
+            config,
+            concurrency,
+            target,
+        } => (async {
+            let rt = app::build(&Config::load(&config)?)?;
+            let (b, p) = sealgate::admin::parse_s3_url(&target)?;
+            let s = sealgate::admin::reencrypt(&rt.gateway, &b, &p, concurrency).await?;
+            print!("{s}");
+            if !s.failed.is_empty() {
+                anyhow::bail!("{} object(s) failed", s.failed.len());
+            }
+            Ok(())
+        })
+        .await,
+        Command::Decrypt {
+            identity,
+            metadata,
+            name,
+            no_name_check,
+            manifest,
+            passphrase_file,
+            input,
+            output,
+        } => decrypt(identity, metadata, name, no_name_check, manifest, passphrase_file, input, output),
     };
     if let Err(e) = res {
         eprintln!("sealgate: {e:#}");
         std::process::exit(1);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decrypt(
+    identity: PathBuf,
+    metadata: PathBuf,
+    name: Option<String>,
+    no_name_check: bool,
+    manifest: Option<PathBuf>,
+    passphrase_file: Option<PathBuf>,
+    input: PathBuf,
+    output: PathBuf,
+) -> anyhow::Result<()> {
+    use sealgate::envelope::Identity;
+    if name.is_none() && !no_name_check {
+        anyhow::bail!("give --name s3://BUCKET/KEY (the header is bound to it), or --no-name-check");
+    }
+    let pass = match &passphrase_file {
+        Some(f) => app::passphrase_for("the identity", None, Some(f))?,
+        None if std::env::var("SEALGATE_PASSPHRASE").is_ok() => {
+            app::passphrase_for("the identity", Some("SEALGATE_PASSPHRASE"), None)?
+        }
+        None => app::passphrase_for(&identity.display().to_string(), None, None)?,
+    };
+    let id = sealgate::keyring::load_identity(&identity, &pass)?;
+    let meta_text = std::fs::read_to_string(&metadata).with_context(|| metadata.display().to_string())?;
+    let meta = sealgate::recover::meta_value_from_json(&meta_text)?;
+    let name = name.map(|n| sealgate::admin::parse_s3_url(&n)).transpose()?;
+    let manifest = manifest.map(std::fs::read).transpose()?;
+    let inp = std::io::BufReader::new(std::fs::File::open(&input).with_context(|| input.display().to_string())?);
+    // Write to a temporary file and rename: a failed decryption leaves no output.
+    let tmp = output.with_extension("sealgate-partial");
+    let out = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?);
+    let ids: [&dyn Identity; 1] = [&id];
+    let res = sealgate::recover::decrypt(
+        &ids,
+        &meta,
+        name.as_ref().map(|(b, k)| (b.as_str(), k.as_str())),
+        manifest.as_deref(),
+        inp,
+        out,
+    );
+    match res {
+        Ok(r) => {
+            std::fs::rename(&tmp, &output)?;
+            eprintln!(
+                "decrypted {} bytes ({} part(s)){}{}",
+                r.plaintext_len,
+                r.parts,
+                r.md5.map(|m| format!(", MD5 {}", hex::encode(m))).unwrap_or_default(),
+                if r.name_checked { "" } else { "; WARNING: the object's name (and, for multipart, its part list) was not verified" }
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(anyhow::anyhow!("decryption failed: {e}"))
+        }
     }
 }
 

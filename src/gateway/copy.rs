@@ -19,7 +19,7 @@ use crate::keyring::Keyring;
 use crate::store::{ByteStream, ObjectHeaders};
 
 /// Largest object a single store CopyObject may copy.
-const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
+pub(crate) const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
 /// Part size for copies through the multipart path.
 const COPY_PART: u64 = 1024 * 1024 * 1024;
 
@@ -229,7 +229,7 @@ async fn rebind(
 
 /// Copies an object over 5 GiB through a multipart copy at the store (still
 /// server-side: no content passes through sealgate).
-async fn copy_large(
+pub(crate) async fn copy_large(
     gw: &Gateway,
     sb: &str,
     sk: &str,

@@ -90,6 +90,10 @@ impl Gateway {
             .is_some_and(|bs| bs.iter().any(|b| b == "*" || b == bucket))
     }
 
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
     }

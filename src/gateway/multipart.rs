@@ -16,6 +16,7 @@ use super::object::{manifest_key, ListInfo};
 use super::put::{input_body, place_header, policy_recipients};
 use super::token::{TokenKey, UploadToken};
 use super::{check_key, check_user_metadata, object_headers, Gateway, META_KEY};
+use crate::envelope::header::MetaValue;
 use crate::envelope::keys::random_salt;
 use crate::envelope::manifest::{Manifest, ManifestPart, MAX_PARTS};
 use crate::envelope::size::{plaintext_len, stream_len};
@@ -100,6 +101,7 @@ fn check_part_number(n: i32) -> S3Result<u32> {
 }
 
 /// Encrypts one part's plaintext stream and uploads it; returns the part ETag.
+#[allow(clippy::too_many_arguments)]
 async fn upload_stream(
     gw: &Gateway,
     bucket: &str,
@@ -234,14 +236,23 @@ pub async fn complete(
     if parts.is_empty() {
         return Err(s3_error!(MalformedXML, "You must specify at least one part"));
     }
-    let stored: HashMap<i32, crate::store::PartInfo> = gw
+    let stored: HashMap<i32, crate::store::PartInfo> = match gw
         .store
         .list_parts(&i.bucket, &i.key, &t.store_upload_id)
         .await
-        .map_err(from_store)?
-        .into_iter()
-        .map(|p| (p.part_number, p))
-        .collect();
+    {
+        Ok(ps) => ps.into_iter().map(|p| (p.part_number, p)).collect(),
+        Err(e) => {
+            // A retry of a Complete that succeeded (its answer lost): the same
+            // answer again, as S3 gives.
+            if e.code == "NoSuchUpload" {
+                if let Some(etag) = completed_as(gw, &i.bucket, &i.key, &t, &parts).await {
+                    return Ok(completed(i.bucket, i.key, etag));
+                }
+            }
+            return Err(from_store(e));
+        }
+    };
     let invalid = || {
         s3_error!(
             InvalidPart,
@@ -303,7 +314,15 @@ pub async fn complete(
     {
         Ok(e) => e,
         Err(e) => {
-            let _ = gw.store.delete(&i.bucket, &mkey).await;
+            // Another Complete of this upload (a client's retry, another
+            // gateway) may have won at the store: the manifest is then the
+            // object's own and must stay.
+            if let Some(etag) = completed_as(gw, &i.bucket, &i.key, &t, &parts).await {
+                return Ok(completed(i.bucket, i.key, etag));
+            }
+            if bound_to(gw, &i.bucket, &i.key, &t.upload_id).await == Some(false) {
+                let _ = gw.store.delete(&i.bucket, &mkey).await;
+            }
             return Err(from_store(e));
         }
     };
@@ -315,12 +334,58 @@ pub async fn complete(
             size: total,
         },
     );
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
-        bucket: Some(i.bucket),
-        key: Some(i.key),
+    Ok(completed(i.bucket, i.key, etag))
+}
+
+fn completed(bucket: String, key: String, etag: String) -> S3Response<CompleteMultipartUploadOutput> {
+    S3Response::new(CompleteMultipartUploadOutput {
+        bucket: Some(bucket),
+        key: Some(key),
         e_tag: Some(ETag::Strong(etag)),
         ..Default::default()
-    }))
+    })
+}
+
+/// Whether the object at `bucket/key` is the one of this upload (its header
+/// names the upload id); `None` when the store cannot tell.
+async fn bound_to(gw: &Gateway, bucket: &str, key: &str, upload_id: &[u8; 16]) -> Option<bool> {
+    let info = match gw.store.head(bucket, key).await {
+        Ok(info) => info,
+        Err(e) if e.is_not_found() => return Some(false),
+        Err(_) => return None,
+    };
+    let header = info
+        .headers
+        .metadata
+        .get(META_KEY)
+        .and_then(|m| match MetaValue::decode(m) {
+            Ok(MetaValue::Inline(raw)) => Header::parse(&raw).ok(),
+            _ => None,
+        });
+    Some(header.is_some_and(|h| h.binding == BodyBinding::Multipart { upload_id: *upload_id }))
+}
+
+/// The ETag of the object at `bucket/key` when it is this upload completed
+/// with exactly these parts (numbers and stream salts): by an earlier
+/// Complete whose answer was lost, or by a concurrent one.
+async fn completed_as(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+    t: &UploadToken,
+    parts: &[CompletedPart],
+) -> Option<String> {
+    let want = parts
+        .iter()
+        .map(|p| {
+            let tag = TokenKey::parse_part_etag(p.e_tag.as_ref()?.value())?;
+            Some((u32::try_from(p.part_number?).ok()?, tag.salt))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let r = gw.resolve_tail(bucket, key).await.ok()?;
+    let have: Vec<_> = r.layout.parts.iter().map(|p| (p.number, p.salt)).collect();
+    (r.header.binding == BodyBinding::Multipart { upload_id: t.upload_id } && have == want)
+        .then(|| r.etag.clone())
 }
 
 pub async fn abort(

@@ -24,7 +24,7 @@ use crate::store::ByteStream;
 /// Decides where the header goes: inline in metadata when it fits S3's 2 KB
 /// budget together with the user's metadata, else at the head of the body
 /// with an overflow pointer in metadata. Returns (metadata value, body prefix).
-pub(crate) fn place_header(
+pub fn place_header(
     header: &Header,
     dk: &DataKey,
     user_meta: &HashMap<String, String>,
@@ -51,7 +51,7 @@ pub(crate) fn place_header(
 }
 
 /// The recipients of a new object, or AccessDenied when no policy covers it.
-pub(crate) fn policy_recipients(
+pub fn policy_recipients(
     gw: &Gateway,
     bucket: &str,
     key: &str,
@@ -69,6 +69,69 @@ pub(crate) fn input_body(body: StreamingBlob, fault: Fault) -> ByteStream {
         fault.set(body_error(&*e));
         std::io::Error::other(e)
     }))
+}
+
+/// Encrypts `body` (exactly `len` plaintext bytes) under a fresh data key for
+/// `recipients` and stores it at bucket/key. Returns the plaintext ETag.
+#[allow(clippy::too_many_arguments)]
+pub async fn seal_and_store(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+    mut headers: crate::store::ObjectHeaders,
+    body: ByteStream,
+    len: u64,
+    recipients: &[Arc<crate::envelope::RsaOaepRecipient>],
+    checks: ClientChecks,
+    fault: &Fault,
+) -> S3Result<String> {
+    let dk = DataKey::generate().map_err(|_| s3_error!(InternalError))?;
+    let salt = random_salt().map_err(|_| s3_error!(InternalError))?;
+    let refs: Vec<&dyn Recipient> = recipients.iter().map(|r| r.as_ref() as &dyn Recipient).collect();
+    let header = Header::seal(
+        &dk,
+        &refs,
+        BodyBinding::Single {
+            salt,
+            plaintext_len: len,
+        },
+        bucket,
+        key,
+    )
+    .map_err(|e| gw.format_err(e, bucket, key))?;
+    let (meta_value, prefix) = place_header(&header, &dk, &headers.metadata, bucket, key)?;
+    headers.metadata.insert(META_KEY.to_owned(), meta_value);
+    let md5_slot = Md5Slot::default();
+    let sealer = Sealer::new(&dk, salt, 0, len);
+    let sealed: ByteStream = Box::pin(seal_stream(body, sealer, checks, md5_slot.clone()));
+    let (store_body, store_len): (ByteStream, u64) = match prefix {
+        Some(h) => {
+            let n = h.len() as u64;
+            (
+                Box::pin(futures::stream::once(async move { Ok(h) }).chain(sealed)),
+                n + stream_len(len),
+            )
+        }
+        None => (sealed, stream_len(len)),
+    };
+    let store_etag = match gw.store.put(bucket, key, store_body, store_len, &headers).await {
+        Ok(e) => e,
+        Err(e) => return Err(fault.take().unwrap_or_else(|| from_store(e))),
+    };
+    let md5 = md5_slot
+        .lock()
+        .expect("md5 slot")
+        .ok_or_else(|| s3_error!(InternalError, "upload finished without a digest"))?;
+    let etag = hex::encode(md5);
+    gw.latest.invalidate(&(bucket.to_owned(), key.to_owned()));
+    gw.listing.insert(
+        (bucket.to_owned(), key.to_owned(), store_etag),
+        ListInfo {
+            etag: etag.clone(),
+            size: len,
+        },
+    );
+    Ok(etag)
 }
 
 pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
@@ -111,7 +174,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         input.checksum_algorithm.as_ref(),
         trailing_headers.is_some(),
     )?;
-    let mut headers = object_headers(
+    let headers = object_headers(
         input.metadata,
         input.content_type,
         input.content_encoding,
@@ -120,66 +183,21 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         input.cache_control,
         input.expires,
     );
-    let dk = DataKey::generate().map_err(|_| s3_error!(InternalError))?;
-    let salt = random_salt().map_err(|_| s3_error!(InternalError))?;
-    let refs: Vec<&dyn Recipient> = recipients.iter().map(|r| r.as_ref() as &dyn Recipient).collect();
-    let header = Header::seal(
-        &dk,
-        &refs,
-        BodyBinding::Single {
-            salt,
-            plaintext_len: len,
-        },
-        &bucket,
-        &key,
-    )
-    .map_err(|e| gw.format_err(e, &bucket, &key))?;
-    let (meta_value, prefix) = place_header(&header, &dk, &headers.metadata, &bucket, &key)?;
-    headers.metadata.insert(META_KEY.to_owned(), meta_value);
-
     let fault = Fault::default();
     let checks = ClientChecks::new(expected, trailing_headers, fault.clone());
     let computed = checks.computed.clone();
-    let md5_slot = Md5Slot::default();
-    let sealer = Sealer::new(&dk, salt, 0, len);
-    let sealed: ByteStream = Box::pin(seal_stream(
+    let etag = seal_and_store(
+        gw,
+        &bucket,
+        &key,
+        headers,
         input_body(body, fault.clone()),
-        sealer,
+        len,
+        &recipients,
         checks,
-        md5_slot.clone(),
-    ));
-    let (store_body, store_len): (ByteStream, u64) = match prefix {
-        Some(h) => {
-            let n = h.len() as u64;
-            (
-                Box::pin(futures::stream::once(async move { Ok(h) }).chain(sealed)),
-                n + stream_len(len),
-            )
-        }
-        None => (sealed, stream_len(len)),
-    };
-    let store_etag = match gw.store.put(&bucket, &key, store_body, store_len, &headers).await {
-        Ok(e) => e,
-        Err(e) => {
-            if let Some(f) = fault.take() {
-                return Err(f);
-            }
-            return Err(from_store(e));
-        }
-    };
-    let md5 = md5_slot
-        .lock()
-        .expect("md5 slot")
-        .ok_or_else(|| s3_error!(InternalError, "upload finished without a digest"))?;
-    let etag = hex::encode(md5);
-    gw.latest.invalidate(&(bucket.clone(), key.clone()));
-    gw.listing.insert(
-        (bucket, key, store_etag),
-        ListInfo {
-            etag: etag.clone(),
-            size: len,
-        },
-    );
+        &fault,
+    )
+    .await?;
     let sums = computed.lock().expect("lock").clone();
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(ETag::Strong(etag)),

@@ -87,7 +87,10 @@ impl S3Store {
     }
 
     /// Bounds the time to the response headers of a non-upload request.
-    async fn timed<T, F: std::future::Future<Output = StoreResult<T>>>(&self, f: F) -> StoreResult<T> {
+    async fn timed<T, F: std::future::Future<Output = StoreResult<T>>>(
+        &self,
+        f: F,
+    ) -> StoreResult<T> {
         match tokio::time::timeout(self.request_timeout, f).await {
             Ok(r) => r,
             Err(_) => Err(StoreError::unavailable("the store did not answer in time")),
@@ -139,6 +142,18 @@ where
     }
 }
 
+fn precondition_failed() -> StoreError {
+    StoreError::new(
+        412,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold",
+    )
+}
+
+fn nonempty(s: &Option<String>) -> Option<String> {
+    s.clone().filter(|s| !s.is_empty())
+}
+
 fn to_system_time(d: Option<&DateTime>) -> SystemTime {
     d.and_then(|d| SystemTime::try_from(*d).ok())
         .unwrap_or(SystemTime::UNIX_EPOCH)
@@ -162,9 +177,19 @@ fn copy_source(bucket: &str, key: &str) -> String {
 
 /// A request body of exactly `len` bytes. The SDK needs `Sync`; the mutex only
 /// provides it (`get_mut` never locks).
+///
+/// The chunk that completes the declared length is held back until the source
+/// stream has ended cleanly: once the last byte is on the wire the store
+/// commits the object, so an error the source reports after its last byte
+/// (or extra bytes) must abort the request before that byte is sent.
 struct ExactBody {
     inner: std::sync::Mutex<ByteStream>,
+    /// Bytes still to come from the source.
     remaining: u64,
+    /// The final chunk, waiting for the source's end.
+    held: Option<Bytes>,
+    /// The source ended cleanly.
+    ended: bool,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -178,31 +203,53 @@ impl http_body::Body for ExactBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(this.held.take().map(|b| Ok(http_body::Frame::data(b))));
+        }
         let st = this.inner.get_mut().unwrap_or_else(|p| p.into_inner());
-        match st.as_mut().poll_next(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(b))) => {
-                let n = b.len() as u64;
-                if n > this.remaining {
-                    return Poll::Ready(Some(Err("body longer than its declared length".into())));
+        loop {
+            match st.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(b))) if b.is_empty() => continue,
+                Poll::Ready(Some(Ok(b))) => {
+                    let n = b.len() as u64;
+                    if n > this.remaining {
+                        this.held = None;
+                        return Poll::Ready(Some(Err(
+                            "body longer than its declared length".into()
+                        )));
+                    }
+                    this.remaining -= n;
+                    if this.remaining == 0 {
+                        // Keep it until the source says it is done.
+                        this.held = Some(b);
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(http_body::Frame::data(b))));
                 }
-                this.remaining -= n;
-                Poll::Ready(Some(Ok(http_body::Frame::data(b))))
+                Poll::Ready(Some(Err(e))) => {
+                    this.held = None;
+                    return Poll::Ready(Some(Err(Box::new(e))));
+                }
+                Poll::Ready(None) if this.remaining != 0 => {
+                    return Poll::Ready(Some(Err("body shorter than its declared length".into())))
+                }
+                Poll::Ready(None) => {
+                    this.ended = true;
+                    return Poll::Ready(this.held.take().map(|b| Ok(http_body::Frame::data(b))));
+                }
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
-            Poll::Ready(None) if this.remaining != 0 => {
-                Poll::Ready(Some(Err("body shorter than its declared length".into())))
-            }
-            Poll::Ready(None) => Poll::Ready(None),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.remaining == 0
+        self.ended && self.held.is_none()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.remaining)
+        http_body::SizeHint::with_exact(
+            self.remaining + self.held.as_ref().map_or(0, |b| b.len() as u64),
+        )
     }
 }
 
@@ -210,6 +257,8 @@ fn exact_body(body: ByteStream, len: u64) -> SdkByteStream {
     SdkByteStream::new(SdkBody::from_body_1_x(ExactBody {
         inner: std::sync::Mutex::new(body),
         remaining: len,
+        held: None,
+        ended: false,
     }))
 }
 
@@ -314,6 +363,23 @@ impl Store for S3Store {
     }
 
     async fn delete_bucket(&self, bucket: &str) -> StoreResult<()> {
+        // Some stores (s3s-fs) delete a bucket with everything in it: look first.
+        let page = self
+            .list(
+                bucket,
+                &ListRequest {
+                    max_keys: 1,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if !page.entries.is_empty() || !page.common_prefixes.is_empty() {
+            return Err(StoreError::new(
+                409,
+                "BucketNotEmpty",
+                "The bucket you tried to delete is not empty",
+            ));
+        }
         self.timed(async {
             self.client
                 .delete_bucket()
@@ -379,6 +445,12 @@ impl Store for S3Store {
                 req = req.if_match(format!("\"{m}\""));
             }
             let o = req.send().await.map_err(map_err)?;
+            if let Some(m) = if_match {
+                // Not every store honours If-Match on GET (s3s-fs ignores it).
+                if unquote(o.e_tag()) != m {
+                    return Err(precondition_failed());
+                }
+            }
             let total = match (range, o.content_range()) {
                 (Some(_), Some(cr)) => cr
                     .rsplit('/')
@@ -427,10 +499,43 @@ impl Store for S3Store {
             .await;
         let o = match o {
             Ok(o) => o,
-            // An empty object has no satisfiable suffix range.
-            Err(e) if e.status == 416 => {
-                let info = self.head(bucket, key).await?;
-                return Ok((info, Bytes::new()));
+            // An empty object has no satisfiable suffix range, and s3s-fs
+            // fails a suffix longer than the object: ask for the size, then
+            // for an explicit range of that version.
+            Err(e) if e.status == 416 || (e.status == 500 && !e.unavailable) => {
+                let mut attempt = 0;
+                loop {
+                    let info = self.head(bucket, key).await?;
+                    let start = info.size.saturating_sub(n);
+                    if start == info.size {
+                        return Ok((info, Bytes::new()));
+                    }
+                    let got = self
+                        .get(bucket, key, Some((start, info.size)), Some(&info.etag))
+                        .await;
+                    match got {
+                        Ok((info, body)) => {
+                            let data = self
+                                .timed(async {
+                                    let mut out = bytes::BytesMut::new();
+                                    let mut body = body;
+                                    while let Some(c) = body.try_next().await.map_err(|e| {
+                                        StoreError::unavailable(format!(
+                                            "reading from the store: {e}"
+                                        ))
+                                    })? {
+                                        out.extend_from_slice(&c);
+                                    }
+                                    Ok(out.freeze())
+                                })
+                                .await?;
+                            return Ok((info, data));
+                        }
+                        // Replaced between the two requests: again.
+                        Err(e) if e.status == 412 && attempt < 3 => attempt += 1,
+                        Err(e) => return Err(e),
+                    }
+                }
             }
             Err(e) => return Err(e),
         };
@@ -504,69 +609,72 @@ impl Store for S3Store {
         bucket: &str,
         keys: &[String],
     ) -> StoreResult<Vec<(String, Option<StoreError>)>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids = keys
-            .iter()
-            .map(|k| ObjectIdentifier::builder().key(k).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::new(400, "InvalidRequest", e.to_string()))?;
-        let del = Delete::builder()
-            .set_objects(Some(ids))
-            .quiet(true)
-            .build()
-            .map_err(|e| StoreError::new(400, "InvalidRequest", e.to_string()))?;
-        let out = self
-            .timed(async {
-                self.client
-                    .delete_objects()
-                    .bucket(bucket)
-                    .delete(del)
-                    .customize()
-                    .mutate_request(|req| {
-                        // Many S3-compatible stores still require Content-MD5 here.
-                        if let Some(b) = req.body().bytes() {
-                            use base64::Engine;
-                            use md5::Digest;
-                            let md5 = base64::engine::general_purpose::STANDARD
-                                .encode(md5::Md5::digest(b));
-                            req.headers_mut().insert("content-md5", md5);
-                        }
-                    })
-                    .send()
-                    .await
-                    .map_err(map_err)
-            })
-            .await?;
+        // One DeleteObjects request takes at most 1,000 keys.
         let mut failed: HashMap<String, StoreError> = HashMap::new();
-        for e in out.errors() {
-            failed.insert(
-                e.key().unwrap_or_default().to_owned(),
-                StoreError::new(
-                    500,
-                    e.code().unwrap_or("InternalError"),
-                    e.message().unwrap_or_default(),
-                ),
-            );
+        for chunk in keys.chunks(1000) {
+            let ids = chunk
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::new(400, "InvalidRequest", e.to_string()))?;
+            let del = Delete::builder()
+                .set_objects(Some(ids))
+                .quiet(true)
+                .build()
+                .map_err(|e| StoreError::new(400, "InvalidRequest", e.to_string()))?;
+            let out = self
+                .timed(async {
+                    self.client
+                        .delete_objects()
+                        .bucket(bucket)
+                        .delete(del)
+                        .customize()
+                        .mutate_request(|req| {
+                            // Many S3-compatible stores still require Content-MD5 here.
+                            if let Some(b) = req.body().bytes() {
+                                use base64::Engine;
+                                use md5::Digest;
+                                let md5 = base64::engine::general_purpose::STANDARD
+                                    .encode(md5::Md5::digest(b));
+                                req.headers_mut().insert("content-md5", md5);
+                            }
+                        })
+                        .send()
+                        .await
+                        .map_err(map_err)
+                })
+                .await?;
+            for e in out.errors() {
+                failed.insert(
+                    e.key().unwrap_or_default().to_owned(),
+                    StoreError::new(
+                        500,
+                        e.code().unwrap_or("InternalError"),
+                        e.message().unwrap_or_default(),
+                    ),
+                );
+            }
         }
-        Ok(keys
-            .iter()
-            .map(|k| (k.clone(), failed.remove(k)))
-            .collect())
+        Ok(keys.iter().map(|k| (k.clone(), failed.remove(k))).collect())
     }
 
     async fn list(&self, bucket: &str, r: &ListRequest) -> StoreResult<ListPage> {
+        // A start-after below the prefix excludes nothing; Garage answers it
+        // with an empty listing, so leave it out.
+        let start_after = nonempty(&r.start_after)
+            .filter(|a| r.prefix.as_deref().is_none_or(|p| a.as_str() >= p));
         self.timed(async {
             let o = self
                 .client
                 .list_objects_v2()
                 .bucket(bucket)
-                .set_prefix(r.prefix.clone())
-                .set_delimiter(r.delimiter.clone())
+                .set_prefix(nonempty(&r.prefix))
+                // An empty delimiter means none (AWS); some stores (s3s-fs)
+                // take it literally.
+                .set_delimiter(nonempty(&r.delimiter))
                 .max_keys(r.max_keys)
-                .set_continuation_token(r.continuation_token.clone())
-                .set_start_after(r.start_after.clone())
+                .set_continuation_token(nonempty(&r.continuation_token))
+                .set_start_after(start_after.clone())
                 .send()
                 .await
                 .map_err(map_err)?;
@@ -626,7 +734,11 @@ impl Store for S3Store {
         key: &str,
         headers: &ObjectHeaders,
     ) -> StoreResult<String> {
-        let req = self.client.create_multipart_upload().bucket(bucket).key(key);
+        let req = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key);
         let req = apply_headers!(req, headers);
         let o = self
             .timed(async { req.send().await.map_err(map_err) })
@@ -735,7 +847,12 @@ impl Store for S3Store {
         .await
     }
 
-    async fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<Vec<PartInfo>> {
+    async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> StoreResult<Vec<PartInfo>> {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -769,7 +886,11 @@ impl Store for S3Store {
         Ok(out)
     }
 
-    async fn list_uploads(&self, bucket: &str, prefix: Option<&str>) -> StoreResult<Vec<UploadInfo>> {
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: Option<&str>,
+    ) -> StoreResult<Vec<UploadInfo>> {
         let mut out = Vec::new();
         let mut key_marker: Option<String> = None;
         let mut id_marker: Option<String> = None;
