@@ -256,7 +256,7 @@ pub fn embedded_default(dir: &Path, listen: &str) -> anyhow::Result<(Config, Str
     let sk = Zeroizing::new(lines.next().unwrap_or_default().to_owned());
     let gs = lines.next().unwrap_or_default().to_owned();
     let passphrase = if env_pass.is_some() {
-        format!("passphrase_env = \"SEALGATE_PASSPHRASE\"")
+        "passphrase_env = \"SEALGATE_PASSPHRASE\"".to_owned()
     } else {
         format!("passphrase_file = {:?}", pass_file.display().to_string())
     };

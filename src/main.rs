@@ -158,7 +158,7 @@ fn keygen_passphrase(file: Option<&PathBuf>) -> anyhow::Result<zeroize::Zeroizin
     Ok(zeroize::Zeroizing::new(a.as_bytes().to_vec()))
 }
 
-fn check_config(path: &PathBuf) -> anyhow::Result<()> {
+fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     let cfg = Config::load(path)?;
     let kr = app::build_keyring(&cfg)?;
     println!("config {} is valid", path.display());

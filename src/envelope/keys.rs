@@ -3,8 +3,8 @@
 //! All subkeys come from HKDF-SHA256 over the 256-bit data key:
 //! - commitment  = HKDF(salt = empty, ikm = DK, info = "sealgate/v1/commitment")
 //! - header MAC  = HKDF(salt = empty, ikm = DK, info = "sealgate/v1/header-mac")
-//! - payload key = HKDF(salt = stream salt, ikm = DK,
-//!                      info = "sealgate/v1/payload" || be32(part) || be64(plaintext length))
+//! - payload key = HKDF(salt = stream salt, ikm = DK, info = "sealgate/v1/payload"
+//!   || be32(part) || be64(plaintext length))
 //!
 //! The info strings are fixed in v1.
 

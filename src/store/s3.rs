@@ -142,6 +142,16 @@ where
     }
 }
 
+/// The text of the first `<name>` element of a small XML answer.
+fn xml_text(body: &[u8], name: &str) -> Option<String> {
+    let s = std::str::from_utf8(body).ok()?;
+    let open = format!("<{name}>");
+    let start = s.find(&open)? + open.len();
+    let len = s[start..].find(&format!("</{name}>"))?;
+    let text = s[start..start + len].trim();
+    (!text.is_empty() && !text.contains('<') && !text.contains('&')).then(|| text.to_owned())
+}
+
 fn precondition_failed() -> StoreError {
     StoreError::new(
         412,
@@ -740,11 +750,29 @@ impl Store for S3Store {
             .bucket(bucket)
             .key(key);
         let req = apply_headers!(req, headers);
-        let o = self
-            .timed(async { req.send().await.map_err(map_err) })
+        let id = self
+            .timed(async {
+                match req.send().await {
+                    Ok(o) => Ok(o.upload_id().map(str::to_owned)),
+                    // rclone serve s3 names the answer's root element
+                    // InitiateMultipartUpload (not ...Result), which the SDK
+                    // refuses: read the upload id from the answer itself.
+                    Err(SdkError::ServiceError(se)) if se.raw().status().is_success() => {
+                        match se
+                            .raw()
+                            .body()
+                            .bytes()
+                            .and_then(|b| xml_text(b, "UploadId"))
+                        {
+                            Some(id) => Ok(Some(id)),
+                            None => Err(map_err(SdkError::ServiceError(se))),
+                        }
+                    }
+                    Err(e) => Err(map_err(e)),
+                }
+            })
             .await?;
-        o.upload_id()
-            .map(str::to_owned)
+        id.filter(|id| !id.is_empty())
             .ok_or_else(|| StoreError::new(500, "InternalError", "store returned no upload id"))
     }
 
@@ -796,7 +824,17 @@ impl Store for S3Store {
             .send()
             .await
             .map_err(map_err)?;
-        Ok(unquote(o.copy_part_result().and_then(|r| r.e_tag())))
+        let etag = unquote(o.copy_part_result().and_then(|r| r.e_tag()));
+        if etag.is_empty() {
+            // rclone serve s3 takes an UploadPartCopy for an UploadPart with
+            // an empty body: the part it stored is not the copy.
+            return Err(StoreError::new(
+                501,
+                "NotImplemented",
+                "the store did not copy the part (no CopyPartResult in its answer)",
+            ));
+        }
+        Ok(etag)
     }
 
     async fn complete_multipart(

@@ -18,7 +18,11 @@ pub fn tools() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A port whose neighbours (port+1, +3: Garage's RPC and admin) are free too.
@@ -56,8 +60,13 @@ pub struct Store {
 
 /// Kills `cmd` when this test process exits (statics are never dropped).
 fn reap_on_exit(stop: &str) {
-    let script = format!("while kill -0 {} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1", std::process::id());
-    Command::new("sh")
+    let script = format!(
+        "while kill -0 {} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1",
+        std::process::id()
+    );
+    // The reaper outlives this process by design; it is never waited for.
+    #[allow(clippy::zombie_processes)]
+    let _reaper = Command::new("sh")
         .arg("-c")
         .arg(script)
         .stdin(Stdio::null())
@@ -80,13 +89,26 @@ pub fn start_store(kind: &str) -> Store {
         let mut it = s.split_whitespace();
         (it.next().unwrap().to_owned(), it.next().unwrap().to_owned())
     } else {
-        ("storeaccesskey".to_owned(), "storesecretkey12345".to_owned())
+        (
+            "storeaccesskey".to_owned(),
+            "storesecretkey12345".to_owned(),
+        )
     };
-    let dir = std::env::temp_dir().join(format!("sealgate-store-{kind}-{}-{port}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "sealgate-store-{kind}-{}-{port}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new("bash")
         .arg(tools().join("backend.sh"))
-        .args(["start", &port.to_string(), &ak, &sk, dir.to_str().unwrap(), kind])
+        .args([
+            "start",
+            &port.to_string(),
+            &ak,
+            &sk,
+            dir.to_str().unwrap(),
+            kind,
+        ])
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .stdout(Stdio::piped())
@@ -97,7 +119,10 @@ pub fn start_store(kind: &str) -> Store {
         "could not start the {kind} store (is it installed? `../shared/tools/backend.sh install {kind}`): {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    reap_on_exit(&format!("bash {} stop {port}", tools().join("backend.sh").display()));
+    reap_on_exit(&format!(
+        "bash {} stop {port}",
+        tools().join("backend.sh").display()
+    ));
     Store {
         endpoint: format!("http://127.0.0.1:{port}"),
         access_key: ak,
@@ -136,7 +161,8 @@ pub fn keys_dir() -> PathBuf {
 
 /// Generates (once per process) a key pair named `name`.
 pub fn key(name: &str, bits: usize) -> Key {
-    static KEYS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Key>>> = OnceLock::new();
+    static KEYS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Key>>> =
+        OnceLock::new();
     let m = KEYS.get_or_init(Default::default);
     let mut m = m.lock().unwrap();
     if let Some(k) = m.get(name) {
@@ -217,7 +243,17 @@ pub fn bin() -> &'static str {
 pub fn test_cert(dir: &Path) -> (PathBuf, PathBuf) {
     let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
         .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
         .arg("-keyout")
         .arg(&k)
@@ -225,7 +261,11 @@ pub fn test_cert(dir: &Path) -> (PathBuf, PathBuf) {
         .arg(&c)
         .output()
         .expect("openssl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (c, k)
 }
 
@@ -241,11 +281,16 @@ impl Gw {
             let (c, k) = test_cert(&dir);
             let tp = free_port();
             tls_port = Some(tp);
-            t += &format!("tls_listen = \"127.0.0.1:{tp}\"\ntls_cert = {:?}\ntls_key = {:?}\n", c, k);
+            t += &format!(
+                "tls_listen = \"127.0.0.1:{tp}\"\ntls_cert = {:?}\ntls_key = {:?}\n",
+                c, k
+            );
         }
         t += &format!("[[users]]\naccess_key = \"{AK}\"\nsecret_key = \"{SK}\"\n");
         for (ak, sk, buckets) in &spec.extra_users {
-            t += &format!("[[users]]\naccess_key = \"{ak}\"\nsecret_key = \"{sk}\"\nbuckets = {buckets:?}\n");
+            t += &format!(
+                "[[users]]\naccess_key = \"{ak}\"\nsecret_key = \"{sk}\"\nbuckets = {buckets:?}\n"
+            );
         }
         match spec.store {
             Some(s) => {
@@ -255,7 +300,10 @@ impl Gw {
                 );
             }
             None => {
-                t += &format!("[store]\nkind = \"local\"\npath = {:?}\n", dir.join("store"));
+                t += &format!(
+                    "[store]\nkind = \"local\"\npath = {:?}\n",
+                    dir.join("store")
+                );
             }
         }
         t += &format!("[gateway]\nsecret = \"{GATEWAY_SECRET}\"\n");
@@ -266,7 +314,10 @@ impl Gw {
             );
         }
         for k in &spec.recipients {
-            t += &format!("[[recipients]]\nname = \"{}\"\npublic_key_file = {:?}\n", k.name, k.pub_file);
+            t += &format!(
+                "[[recipients]]\nname = \"{}\"\npublic_key_file = {:?}\n",
+                k.name, k.pub_file
+            );
         }
         for (b, p, r) in &spec.policies {
             t += &format!("[[policies]]\nbucket = \"{b}\"\nprefix = \"{p}\"\nrecipients = {r:?}\n");
@@ -282,7 +333,10 @@ impl Gw {
         let child = Command::new(bin())
             .args(["serve", "--config"])
             .arg(&config)
-            .env("SEALGATE_LOG", std::env::var("SEALGATE_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "SEALGATE_LOG",
+                std::env::var("SEALGATE_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.join("stdout.log")).unwrap())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -304,7 +358,12 @@ impl Gw {
     pub fn restart(mut self) -> Gw {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (config, dir, port, tls) = (self.config.clone(), self.dir.clone(), self.port, self.tls_port);
+        let (config, dir, port, tls) = (
+            self.config.clone(),
+            self.dir.clone(),
+            self.port,
+            self.tls_port,
+        );
         std::mem::forget(self);
         std::thread::sleep(Duration::from_millis(200));
         Gw::spawn(config, dir, port, tls)
@@ -328,7 +387,8 @@ pub fn run(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         c.env(k, v);
     }
-    c.output().unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+    c.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
 }
 
 pub fn ok(out: &Output, what: &str) -> String {
