@@ -127,13 +127,24 @@ impl TokenKey {
         tag.as_ref()[..8].try_into().expect("8 bytes")
     }
 
+    /// `hex(md5)-hex(salt)hex(mac)`. The dash tells clients that compare a
+    /// part's ETag with the MD5 of what they sent (s3cmd) that it is not a
+    /// plain MD5, as with SSE-KMS at AWS; without it s3cmd retries every part
+    /// and gives up.
     pub fn part_etag(&self, store_upload_id: &str, part: u32, md5: &[u8; 16], salt: &[u8; 16], store_etag: &str) -> String {
         let mac = self.part_mac(store_upload_id, part, md5, salt, store_etag);
-        format!("{}{}{}", hex::encode(md5), hex::encode(salt), hex::encode(mac))
+        format!("{}-{}{}", hex::encode(md5), hex::encode(salt), hex::encode(mac))
     }
 
+    /// Also accepts the dashless form of earlier releases (uploads in flight
+    /// across an upgrade).
     pub fn parse_part_etag(etag: &str) -> Option<PartTag> {
         let e = etag.trim().trim_matches('"');
+        let e = match e.split_once('-') {
+            Some((md5, rest)) if md5.len() == 32 => format!("{md5}{rest}"),
+            Some(_) => return None,
+            None => e.to_owned(),
+        };
         if e.len() != 80 {
             return None;
         }
@@ -172,8 +183,12 @@ mod tests {
         assert!(k.open(&s, "b", "other").is_none());
         assert!(TokenKey::new(b"other").open(&s, "b", "k").is_none());
         let e = k.part_etag("abc", 3, &[1; 16], &[2; 16], "st");
+        assert_eq!(e.find('-'), Some(32), "{e}");
         let p = TokenKey::parse_part_etag(&e).unwrap();
         assert!(k.verify_part(&p, "abc", 3, "st"));
+        let dashless = e.replace('-', "");
+        assert!(k.verify_part(&TokenKey::parse_part_etag(&dashless).unwrap(), "abc", 3, "st"));
+        assert!(TokenKey::parse_part_etag(&format!("{}-{}", &dashless[..31], &dashless[31..])).is_none());
         assert!(!k.verify_part(&p, "abc", 4, "st"));
         assert!(!k.verify_part(&p, "abc", 3, "st2"));
     }
