@@ -52,6 +52,8 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Optional https listener alongside the http one.
     pub tls_listen: Option<String>,
+    /// Optional admin listener: /health, /ready, /metrics (Prometheus).
+    pub admin_listen: Option<String>,
     /// Base domains for virtual-hosted-style requests (`BUCKET.DOMAIN`).
     #[serde(default = "default_domains")]
     pub domains: Vec<String>,
@@ -92,6 +94,7 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             tls_listen: None,
+            admin_listen: None,
             domains: default_domains(),
             region: default_region(),
             shutdown_grace_secs: default_grace(),
@@ -361,6 +364,10 @@ impl Config {
                     "needs server.tls_cert and server.tls_key",
                 ));
             }
+        }
+        if let Some(l) = &self.server.admin_listen {
+            l.parse::<std::net::SocketAddr>()
+                .map_err(|e| cerr("server.admin_listen", format!("{l:?}: {e}")))?;
         }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err(cerr("server.tls_cert", "tls_cert and tls_key go together"));

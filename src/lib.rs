@@ -8,6 +8,7 @@ pub mod config;
 pub mod envelope;
 pub mod gateway;
 pub mod keyring;
+pub mod metrics;
 pub mod recover;
 pub mod server;
 pub mod store;

@@ -133,7 +133,10 @@ enum Command {
 
 fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_env("SEALGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => b.init(),
         LogFormat::Json => b.json().init(),
@@ -384,6 +387,11 @@ async fn serve(config: Option<PathBuf>, listen: Option<String>, data_dir: Option
             sk = sk.as_str(),
             listen = cfg.server.listen
         );
+    }
+    if let Some(a) = &cfg.server.admin_listen {
+        let addr = a.parse()?;
+        sealgate::metrics::serve_admin(addr, rt.gateway.admin_view()).await?;
+        tracing::info!(admin = %addr, "admin listener: /health /ready /metrics");
     }
     let service = sealgate::server::build_service(rt.gateway, rt.users, &rt.server)?;
     sealgate::server::serve(service, rt.server).await

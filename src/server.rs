@@ -52,6 +52,10 @@ fn denied() -> s3s::S3Error {
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let name = cx.s3_op().name().to_owned();
+        if let Some(slot) = cx.extensions_mut().get::<crate::metrics::OpSlot>() {
+            *slot.0.lock().expect("op slot") = Some(name);
+        }
         let Some(cred) = cx.credentials() else {
             return Err(s3_error!(AccessDenied, "Anonymous requests are not accepted; sign your request."));
         };
@@ -221,8 +225,35 @@ pub async fn serve(service: S3Service, settings: ServerSettings) -> anyhow::Resu
             let path = req.uri().path().to_owned();
             let early = EarlyAnswer::of(&req);
             req.extensions_mut().insert(RequestId(id.clone()));
-            let resp = s3.call(req.map(s3s::Body::from)).await?;
+            let op = crate::metrics::OpSlot::default();
+            req.extensions_mut().insert(op.clone());
+            let m = crate::metrics::global();
+            let declared_in = req
+                .headers()
+                .get("x-amz-decoded-content-length")
+                .or_else(|| req.headers().get(http::header::CONTENT_LENGTH))
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            m.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let resp = s3.call(req.map(s3s::Body::from)).await;
+            m.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            let resp = resp?;
             let status = resp.status();
+            let op_name = op.0.lock().expect("op slot").clone().unwrap_or_else(|| "Unknown".to_owned());
+            m.request(&op_name, status.as_u16(), start.elapsed());
+            if status.is_success() {
+                m.bytes_in.fetch_add(declared_in, std::sync::atomic::Ordering::Relaxed);
+                if method != http::Method::HEAD {
+                    let out = resp
+                        .headers()
+                        .get(http::header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    m.bytes_out.fetch_add(out, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             let mut resp = with_request_id(resp, &id).await;
             if early.must_close(status) {
                 let close = http::HeaderValue::from_static("close");
@@ -231,6 +262,7 @@ pub async fn serve(service: S3Service, settings: ServerSettings) -> anyhow::Resu
             tracing::info!(
                 target: "sealgate::request",
                 request_id = %id,
+                op = %op_name,
                 method = %method,
                 path = %path,
                 status = status.as_u16(),

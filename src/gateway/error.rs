@@ -8,6 +8,7 @@ use crate::store::StoreError;
 /// A store error keeps its S3 code, message and the store's request id (in
 /// the message, for the operator); an unreachable store is 503.
 pub fn from_store(e: StoreError) -> S3Error {
+    crate::metrics::global().store_error(&e.code);
     if e.unavailable && e.status == 503 && e.code == "ServiceUnavailable" {
         tracing::warn!(error = %e.message, "store unavailable");
         return S3Error::with_message(

@@ -90,6 +90,14 @@ impl Gateway {
             .is_some_and(|bs| bs.iter().any(|b| b == "*" || b == bucket))
     }
 
+    /// What the admin listener needs, shared with the running gateway.
+    pub fn admin_view(&self) -> Arc<dyn crate::metrics::AdminView> {
+        Arc::new(AdminState {
+            store: self.store.clone(),
+            keyring: self.keyring.clone(),
+        })
+    }
+
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
     }
@@ -105,6 +113,26 @@ impl Gateway {
 
     pub(crate) fn format_err(&self, e: crate::envelope::FormatError, bucket: &str, key: &str) -> S3Error {
         error::from_format(e, bucket, key, &|id| self.key_name(id))
+    }
+}
+
+struct AdminState {
+    store: Arc<dyn Store>,
+    keyring: Arc<Keyring>,
+}
+
+#[async_trait::async_trait]
+impl crate::metrics::AdminView for AdminState {
+    async fn ready(&self) -> Result<(), String> {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), self.store.list_buckets()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("store: {} {}", e.code, e.message)),
+            Err(_) => Err("store: no answer within 5 s".into()),
+        }
+    }
+    fn key_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.keyring.stats.hits.load(Relaxed), self.keyring.stats.unwraps.load(Relaxed))
     }
 }
 
