@@ -230,7 +230,11 @@ impl http_body::Body for ExactBody {
                         )));
                     }
                     this.remaining -= n;
-
+                    if this.remaining == 0 {
+                        // Keep it until the source says it is done.
+                        this.held = Some(b);
+                        continue;
+                    }
                     return Poll::Ready(Some(Ok(http_body::Frame::data(b))));
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -249,7 +253,7 @@ impl http_body::Body for ExactBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.remaining == 0
+        self.ended && self.held.is_none()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
