@@ -257,6 +257,40 @@ pub struct PolicyConfig {
     pub recipients: Vec<String>,
 }
 
+/// Sections whose scalar keys may be set from the environment.
+const ENV_SECTIONS: [&str; 3] = ["server", "store", "gateway"];
+
+/// Applies `SEALGATE_<SECTION>_<KEY>` environment variables (for containers)
+/// over the file: `SEALGATE_STORE_ENDPOINT`, `SEALGATE_SERVER_LISTEN`,
+/// `SEALGATE_GATEWAY_SECRET_FILE`, ... A value is read as a TOML value when it
+/// parses as one (numbers, booleans, arrays), else as a string. Lists of
+/// tables (users, identities, recipients, policies) come from the file only.
+pub fn apply_env_overrides(
+    table: &mut toml::Table,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("SEALGATE_") else { continue };
+        let rest = rest.to_ascii_lowercase();
+        let Some(section) = ENV_SECTIONS.iter().find(|s| rest.starts_with(&format!("{s}_"))) else {
+            continue;
+        };
+        let key = &rest[section.len() + 1..];
+        let v: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.clone()));
+        let sect = table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+        let Some(sect) = sect.as_table_mut() else {
+            return Err(cerr(*section, "must be a table"));
+        };
+        sect.insert(key.to_owned(), v);
+    }
+    Ok(())
+}
+
 /// Reads a secret from exactly one of: inline value, file, environment variable.
 pub fn resolve_secret(
     key: &str,
@@ -297,7 +331,9 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| cerr("(file)", format!("{}: {e}", path.display())))?;
-        let mut cfg: Config = toml::from_str(&text).map_err(|e| {
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| cerr("(syntax)", e.to_string()))?;
+        apply_env_overrides(&mut table, std::env::vars())?;
+        let mut cfg: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = e
                 .message()
                 .split('`')
@@ -475,6 +511,26 @@ recipients = ["bob"]
     fn good_config_loads() {
         let c = parse(OK).unwrap();
         assert!(c.store.path.unwrap().is_absolute());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut t: toml::Table = toml::from_str(OK).unwrap();
+        apply_env_overrides(
+            &mut t,
+            vec![
+                ("SEALGATE_SERVER_LISTEN".to_owned(), "0.0.0.0:9999".to_owned()),
+                ("SEALGATE_STORE_MAX_ATTEMPTS".to_owned(), "7".to_owned()),
+                ("SEALGATE_GATEWAY_SECRET_ENV".to_owned(), "GW_SECRET".to_owned()),
+                ("UNRELATED".to_owned(), "x".to_owned()),
+            ]
+            .into_iter(),
+        )
+        .unwrap();
+        let c = Config::deserialize(toml::Value::Table(t)).unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:9999");
+        assert_eq!(c.store.max_attempts, 7);
+        assert_eq!(c.gateway.secret_env.as_deref(), Some("GW_SECRET"));
     }
 
     #[test]
