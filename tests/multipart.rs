@@ -555,7 +555,10 @@ fn boto3_parts_out_of_order_and_reuploaded() {
         // hex(md5) "-" hex(salt) hex(mac): the dash keeps s3cmd from taking it for an MD5.
         assert_eq!(e.len(), 81, "part ETag {e}");
         assert_eq!(e.find('-'), Some(32), "part ETag {e}");
-        assert!(e.chars().all(|c| c.is_ascii_hexdigit() || c == '-'), "part ETag {e}");
+        assert!(
+            e.chars().all(|c| c.is_ascii_hexdigit() || c == '-'),
+            "part ETag {e}"
+        );
     }
     assert_eq!(e2a[..32], md5_hex(&p2a));
     assert_eq!(e2b[..32], md5_hex(&p2b));
@@ -1100,7 +1103,15 @@ fn refused(py: &mut Boto, gw: &Gw, b: &str, k: &str, dir: &Path, what: &str, goo
         );
     }
     match py.get(&via(gw), json!({"Bucket": b, "Key": k}), &out) {
-        Err(_) => {}
+        // Refused before the body (the integrity error), or the body cut
+        // where a segment fails: nothing else (say NoSuchKey) counts here.
+        Err(e) => {
+            eprintln!("{what}: refused: {} {}", e.code, e.message);
+            assert!(
+                e.code == "InternalError" || e.code.starts_with("Client:"),
+                "{what}: {e:?}"
+            );
+        }
         Ok((_, got)) => panic!(
             "{what}: boto3 got {} bytes (equal to the original: {})",
             got.len(),
@@ -1318,7 +1329,14 @@ fn tampering_with_a_multipart_object_at_the_store() {
         "copy_object",
         json!({"Bucket": b, "Key": "moved", "CopySource": format!("{b}/donor")}),
     );
-    // A gateway that has not read these objects before.
+    // The gateway that wrote them may still serve them from its cache of
+    // authenticated views, but only the original bytes.
+    for k in ["nomanifest", "othermanifest"] {
+        if let Ok((_, got)) = py.get(&g, json!({"Bucket": b, "Key": k}), &dir.join("w")) {
+            assert!(got == all, "{k}: wrong bytes from the cache");
+        }
+    }
+    // A gateway that has not read these objects before refuses them.
     let gw = gw.restart();
     refused(
         &mut py,
@@ -1412,11 +1430,16 @@ fn listing_multipart_objects_cold_and_warm() {
             assert_eq!(&unquote(&o["ETag"]), etag, "{what}: {k}");
         }
     };
+    // (The first call of a boto3 client builds it: not part of the figures.)
+    py.ok(&at_store(store), "head_bucket", json!({"Bucket": b}));
     let t = Instant::now();
     let (l, _) = list_all(&mut py, &at_store(store), &b, 1000);
     let direct = t.elapsed();
     assert_eq!(l.len(), 2 * n, "objects and manifests at the store");
+    // Cold: a restarted gateway, caches empty (its first request, after one
+    // that reads no object).
     let gw = gw.restart();
+    py.ok(&g, "head_bucket", json!({"Bucket": b}));
     let t = Instant::now();
     let (l, pages) = list_all(&mut py, &g, &b, 1000);
     let cold = t.elapsed();
@@ -1517,4 +1540,112 @@ fn concurrent_completes_of_one_upload_leave_a_readable_object() {
             assert!(got == all, "round {round}");
         }
     }
+}
+
+/// Sparse part numbers up to 10,000, an empty last part, an object of one
+/// empty part, and a part upload that fails its Content-MD5 (the part it
+/// would replace stays).
+#[test]
+fn boto3_sparse_and_empty_parts() {
+    let store = garage();
+    let gw = Gw::start(&GwSpec::simple(store));
+    let g = via(&gw);
+    let b = bucket("edges");
+    mb(&gw, &b);
+    let dir = tmpdir("edges");
+    let mut py = Boto::start();
+    let p1 = random_bytes(5 * MIB, 101);
+    let p7 = random_bytes(5 * MIB + 3, 107);
+    let other = random_bytes(5 * MIB + 3, 108);
+    let (f1, f7, fo, f0) = (
+        file(&dir, "p1", &p1),
+        file(&dir, "p7", &p7),
+        file(&dir, "other", &other),
+        file(&dir, "empty", b""),
+    );
+    let k = "sparse";
+    let id = py.create(&g, &b, k);
+    let e1 = py.part(&g, &b, k, &id, 1, &f1);
+    let e7 = py.part(&g, &b, k, &id, 7, &f7);
+    let e_last = py.part(&g, &b, k, &id, 10000, &f0);
+    for n in [0, 10001] {
+        py.fails(
+            &g,
+            "upload_part",
+            json!({"Bucket": b, "Key": k, "UploadId": id, "PartNumber": n, "Body": "x"}),
+            "InvalidArgument",
+            "part number out of range",
+        );
+    }
+    // Content-MD5 of p7 over other bytes: refused, and part 7 stays p7.
+    use base64::Engine as _;
+    let md5_p7 = base64::engine::general_purpose::STANDARD.encode(md5_of(&[&p7]));
+    py.fails(
+        &g,
+        "upload_part",
+        json!({"Bucket": b, "Key": k, "UploadId": id, "PartNumber": 7,
+               "Body": {"$file": fo}, "ContentMD5": md5_p7}),
+        "BadDigest",
+        "wrong Content-MD5",
+    );
+    // S3 keeps the part the failed upload would have replaced. Garage 2.5
+    // refuses it at completion after an interrupted part upload (as it does
+    // without sealgate); the client then uploads the part again. Either
+    // way, never the refused bytes.
+    let parts = [(1, e1.as_str()), (7, e7.as_str()), (10000, e_last.as_str())];
+    let v = match py.complete(&g, &b, k, &id, &parts) {
+        Ok(v) => v,
+        Err(e) => {
+            assert_eq!(e.code, "InvalidPart", "{e:?}");
+            let e7 = py.part(&g, &b, k, &id, 7, &f7);
+            let parts = [(1, e1.as_str()), (7, e7.as_str()), (10000, e_last.as_str())];
+            py.complete(&g, &b, k, &id, &parts).unwrap()
+        }
+    };
+    let want_etag = multipart_etag(&[&p1, &p7, b""]);
+    assert_eq!(unquote(&v["ETag"]), want_etag);
+    let all = [&p1[..], &p7].concat();
+    let n = all.len();
+    let out = dir.join("out");
+    let (v, got) = py.get(&g, json!({"Bucket": b, "Key": k}), &out).unwrap();
+    assert!(got == all, "sparse object");
+    assert_eq!(unquote(&v["ETag"]), want_etag);
+    for (a, z) in [(0, n - 1), (5 * MIB - 2, 5 * MIB + 1), (n - 1, n - 1)] {
+        let range = format!("bytes={a}-{z}");
+        let (_, got) = py
+            .get(&g, json!({"Bucket": b, "Key": k, "Range": range}), &out)
+            .unwrap();
+        assert!(got == all[a..=z], "{range}");
+    }
+    for (pn, want) in [(1, &p1[..]), (7, &p7[..]), (10000, &b""[..])] {
+        let (v, got) = py
+            .get(&g, json!({"Bucket": b, "Key": k, "PartNumber": pn}), &out)
+            .unwrap_or_else(|e| panic!("part {pn}: {e:?}"));
+        assert!(got == want, "part {pn}: {} bytes", got.len());
+        assert_eq!(v["PartsCount"], 3, "part {pn}");
+    }
+    py.fails(
+        &g,
+        "get_object",
+        json!({"Bucket": b, "Key": k, "PartNumber": 2}),
+        "InvalidArgument",
+        "a part number the object does not have",
+    );
+
+    // One empty part: an empty object.
+    let k = "empty";
+    let id = py.create(&g, &b, k);
+    let e = py.part(&g, &b, k, &id, 1, &f0);
+    let v = py.complete(&g, &b, k, &id, &[(1, &e)]).unwrap();
+    assert_eq!(unquote(&v["ETag"]), multipart_etag(&[b""]));
+    let (v, got) = py.get(&g, json!({"Bucket": b, "Key": k}), &out).unwrap();
+    assert!(got.is_empty());
+    assert_eq!(v["ContentLength"], 0);
+    let l = py.ok(
+        &g,
+        "list_objects_v2",
+        json!({"Bucket": b, "Prefix": "empty"}),
+    );
+    assert_eq!(l["Contents"][0]["Size"], 0, "{l}");
+    assert_eq!(unquote(&l["Contents"][0]["ETag"]), multipart_etag(&[b""]));
 }

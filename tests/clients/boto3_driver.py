@@ -72,7 +72,9 @@ def plain(v):
 def call(req):
     c = client(req["endpoint"], req["ak"], req["sk"])
     try:
-        r = getattr(c, req["op"])(**resolve(req.get("args", {})))
+        # A null argument is an absent one.
+        args = {k: v for k, v in resolve(req.get("args", {})).items() if v is not None}
+        r = getattr(c, req["op"])(**args)
         body = r.pop("Body", None)
         if body is not None:
             data = body.read()
