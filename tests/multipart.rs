@@ -1649,3 +1649,49 @@ fn boto3_sparse_and_empty_parts() {
     assert_eq!(l["Contents"][0]["Size"], 0, "{l}");
     assert_eq!(unquote(&l["Contents"][0]["ETag"]), multipart_etag(&[b""]));
 }
+
+/// A multipart object replaced by another multipart upload leaves one
+/// manifest at the store, not one per version ever written (they would pile
+/// up and slow every listing, where they sort first).
+#[test]
+fn replacing_a_multipart_object_removes_its_manifest() {
+    let store = garage();
+    let gw = Gw::start(&GwSpec::simple(store));
+    let g = via(&gw);
+    let b = bucket("replace");
+    mb(&gw, &b);
+    let dir = tmpdir("replace");
+    let mut py = Boto::start();
+    let manifests = || -> Vec<String> {
+        store_keys(store, &b)
+            .into_iter()
+            .filter(|k| k.starts_with(".sealgate/"))
+            .collect()
+    };
+    let k = "rewritten";
+    let mut last = Vec::new();
+    for round in 0..3u64 {
+        let data = random_bytes(1000 + round as usize, 110 + round);
+        let f = file(&dir, "p", &data);
+        let id = py.create(&g, &b, k);
+        let e = py.part(&g, &b, k, &id, 1, &f);
+        py.complete(&g, &b, k, &id, &[(1, &e)]).unwrap();
+        assert_eq!(manifests().len(), 1, "round {round}: {:?}", manifests());
+        last = data;
+    }
+    let (_, got) = py
+        .get(&g, json!({"Bucket": b, "Key": k}), &dir.join("out"))
+        .unwrap();
+    assert!(got == last);
+    // Another key's manifest is not touched; deleting removes the last one.
+    let id = py.create(&g, &b, "other");
+    let e = py.part(&g, &b, "other", &id, 1, &file(&dir, "o", b"other"));
+    py.complete(&g, &b, "other", &id, &[(1, &e)]).unwrap();
+    assert_eq!(manifests().len(), 2);
+    py.ok(&g, "delete_object", json!({"Bucket": b, "Key": k}));
+    assert_eq!(manifests().len(), 1);
+    let (_, got) = py
+        .get(&g, json!({"Bucket": b, "Key": "other"}), &dir.join("out"))
+        .unwrap();
+    assert!(got == b"other");
+}

@@ -236,11 +236,13 @@ pub async fn complete(
     if parts.is_empty() {
         return Err(s3_error!(MalformedXML, "You must specify at least one part"));
     }
-    let stored: HashMap<i32, crate::store::PartInfo> = match gw
-        .store
-        .list_parts(&i.bucket, &i.key, &t.store_upload_id)
-        .await
-    {
+    // The object this upload replaces: its manifest goes once this one is
+    // in place (asked alongside the part list, so at no extra latency).
+    let (listed, previous) = futures::join!(
+        gw.store.list_parts(&i.bucket, &i.key, &t.store_upload_id),
+        upload_id_at(gw, &i.bucket, &i.key)
+    );
+    let stored: HashMap<i32, crate::store::PartInfo> = match listed {
         Ok(ps) => ps.into_iter().map(|p| (p.part_number, p)).collect(),
         Err(e) => {
             // A retry of a Complete that succeeded (its answer lost): the same
@@ -320,12 +322,23 @@ pub async fn complete(
             if let Some(etag) = completed_as(gw, &i.bucket, &i.key, &t, &parts).await {
                 return Ok(completed(i.bucket, i.key, etag));
             }
-            if bound_to(gw, &i.bucket, &i.key, &t.upload_id).await == Some(false) {
-                let _ = gw.store.delete(&i.bucket, &mkey).await;
+            match upload_id_at(gw, &i.bucket, &i.key).await {
+                Ok(Some(id)) if id == t.upload_id => {}
+                Ok(_) => {
+                    let _ = gw.store.delete(&i.bucket, &mkey).await;
+                }
+                Err(()) => {}
             }
             return Err(from_store(e));
         }
     };
+    if let Ok(Some(old)) = previous {
+        if old != t.upload_id {
+            if let Err(e) = gw.store.delete(&i.bucket, &manifest_key(&old)).await {
+                tracing::warn!(bucket = i.bucket, key = i.key, error = %e, "could not delete the manifest of a replaced object");
+            }
+        }
+    }
     let etag = format!("{}-{}", hex::encode(etag_md5), store_parts.len());
     gw.listing.insert(
         (i.bucket.clone(), i.key.clone(), store_etag),
@@ -346,13 +359,14 @@ fn completed(bucket: String, key: String, etag: String) -> S3Response<CompleteMu
     })
 }
 
-/// Whether the object at `bucket/key` is the one of this upload (its header
-/// names the upload id); `None` when the store cannot tell.
-async fn bound_to(gw: &Gateway, bucket: &str, key: &str, upload_id: &[u8; 16]) -> Option<bool> {
+/// The upload id of the object at `bucket/key` when it is a multipart
+/// object, `Ok(None)` when there is none or it is not one; `Err` when the
+/// store cannot tell.
+async fn upload_id_at(gw: &Gateway, bucket: &str, key: &str) -> Result<Option<[u8; 16]>, ()> {
     let info = match gw.store.head(bucket, key).await {
         Ok(info) => info,
-        Err(e) if e.is_not_found() => return Some(false),
-        Err(_) => return None,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(_) => return Err(()),
     };
     let header = info
         .headers
@@ -362,7 +376,10 @@ async fn bound_to(gw: &Gateway, bucket: &str, key: &str, upload_id: &[u8; 16]) -
             Ok(MetaValue::Inline(raw)) => Header::parse(&raw).ok(),
             _ => None,
         });
-    Some(header.is_some_and(|h| h.binding == BodyBinding::Multipart { upload_id: *upload_id }))
+    Ok(match header.map(|h| h.binding) {
+        Some(BodyBinding::Multipart { upload_id }) => Some(upload_id),
+        _ => None,
+    })
 }
 
 /// The ETag of the object at `bucket/key` when it is this upload completed
