@@ -1323,6 +1323,19 @@ fn tampering_with_a_multipart_object_at_the_store() {
         "copy_object",
         json!({"Bucket": b, "Key": m2, "CopySource": format!("{b}/{m3}")}),
     );
+    // One bit of the manifest's part table flipped (the first salt).
+    let (_, m4) = honest(&mut py, "badmanifest");
+    let mf = dir.join("manifest");
+    py.request(&s, "get_object", json!({"Bucket": b, "Key": m4}), Some(&mf))
+        .unwrap();
+    let mut raw = std::fs::read(&mf).unwrap();
+    raw[17 + 12] ^= 0x01;
+    std::fs::write(&mf, &raw).unwrap();
+    py.ok(
+        &s,
+        "put_object",
+        json!({"Bucket": b, "Key": m4, "Body": {"$file": mf}}),
+    );
     // A multipart object moved to another key (its manifest stays in place).
     py.ok(
         &s,
@@ -1331,7 +1344,7 @@ fn tampering_with_a_multipart_object_at_the_store() {
     );
     // The gateway that wrote them may still serve them from its cache of
     // authenticated views, but only the original bytes.
-    for k in ["nomanifest", "othermanifest"] {
+    for k in ["nomanifest", "othermanifest", "badmanifest"] {
         if let Ok((_, got)) = py.get(&g, json!({"Bucket": b, "Key": k}), &dir.join("w")) {
             assert!(got == all, "{k}: wrong bytes from the cache");
         }
@@ -1354,6 +1367,15 @@ fn tampering_with_a_multipart_object_at_the_store() {
         "othermanifest",
         &dir,
         "manifest substituted",
+        &all,
+    );
+    refused(
+        &mut py,
+        &gw,
+        &b,
+        "badmanifest",
+        &dir,
+        "manifest bit flipped",
         &all,
     );
     refused(
