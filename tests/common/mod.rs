@@ -78,6 +78,22 @@ fn reap_on_exit(stop: &str) {
 
 /// Starts a store of `kind` (garage, s3s-fs, rclone, moto) for this test process.
 pub fn start_store(kind: &str) -> Store {
+    // A loaded machine sometimes loses Garage's first start (its layout
+    // command reaches the node's RPC port before it listens); try again on
+    // fresh ports before failing.
+    let mut last = String::new();
+    for _ in 0..3 {
+        match try_start_store(kind) {
+            Ok(s) => return s,
+            Err(e) => last = e,
+        }
+    }
+    panic!(
+        "could not start the {kind} store (is it installed? `../shared/tools/backend.sh install {kind}`): {last}"
+    );
+}
+
+fn try_start_store(kind: &str) -> Result<Store, String> {
     let port = free_port_block();
     let (ak, sk) = if kind == "garage" {
         let out = Command::new("bash")
@@ -114,22 +130,24 @@ pub fn start_store(kind: &str) -> Store {
         .stdout(Stdio::piped())
         .output()
         .expect("run backend.sh");
-    assert!(
-        out.status.success(),
-        "could not start the {kind} store (is it installed? `../shared/tools/backend.sh install {kind}`): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if !out.status.success() {
+        let _ = Command::new("bash")
+            .arg(tools().join("backend.sh"))
+            .args(["stop", &port.to_string()])
+            .output();
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
     reap_on_exit(&format!(
         "bash {} stop {port}",
         tools().join("backend.sh").display()
     ));
-    Store {
+    Ok(Store {
         endpoint: format!("http://127.0.0.1:{port}"),
         access_key: ak,
         secret_key: sk,
         port,
         kind: kind.to_owned(),
-    }
+    })
 }
 
 /// The Garage store shared by the tests of one test binary.
