@@ -388,6 +388,21 @@ async fn serve(config: Option<PathBuf>, listen: Option<String>, data_dir: Option
             listen = cfg.server.listen
         );
     }
+    // Say early, and plainly, when the store cannot be reached: the gateway
+    // still starts (the store may come up later; /ready reports it).
+    match tokio::time::timeout(std::time::Duration::from_secs(10), rt.gateway.store().list_buckets()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) if e.unavailable => tracing::warn!(
+            "the store is unreachable ({}); check store.endpoint and that the store is running",
+            e.message
+        ),
+        Ok(Err(e)) => tracing::warn!(
+            "the store refused a test request ({} {}); check store.access_key and store.secret_key",
+            e.code,
+            e.message
+        ),
+        Err(_) => tracing::warn!("the store did not answer within 10 s; check store.endpoint"),
+    }
     if let Some(a) = &cfg.server.admin_listen {
         let addr = a.parse()?;
         sealgate::metrics::serve_admin(addr, rt.gateway.admin_view()).await?;
