@@ -94,6 +94,9 @@ pub struct ServerSettings {
     pub max_connections: usize,
 }
 
+/// Time allowed for a request's head (request line and headers).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Request id, visible to handlers through request extensions.
 #[derive(Clone)]
 pub struct RequestId(pub String);
@@ -213,7 +216,14 @@ pub async fn serve(service: S3Service, settings: ServerSettings) -> anyhow::Resu
     let acceptor = settings.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     // With a certificate but no separate TLS port, the main port speaks https.
     let main_is_tls = acceptor.is_some() && tls_listener.is_none();
-    let http = ConnBuilder::new(TokioExecutor::new());
+    let mut http = ConnBuilder::new(TokioExecutor::new());
+    // A client must send its whole request head within this time (and an
+    // idle keep-alive connection is closed after it): otherwise connections
+    // that never finish their headers (slowloris) hold server.max_connections
+    // slots for ever. hyper applies it only with a timer.
+    http.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let limit = Arc::new(tokio::sync::Semaphore::new(settings.max_connections.max(1)));
     let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
