@@ -257,8 +257,33 @@ pub struct PolicyConfig {
     pub recipients: Vec<String>,
 }
 
-/// Sections whose scalar keys may be set from the environment.
-const ENV_SECTIONS: [&str; 3] = ["server", "store", "gateway"];
+/// Sections and keys that may be set from the environment. Only these: a
+/// variable such as `SEALGATE_STORE_SECRET` that a config names in a
+/// `*_env` key is not mistaken for an override.
+const ENV_KEYS: [(&str, &[&str]); 3] = [
+    (
+        "server",
+        &[
+            "listen", "tls_cert", "tls_key", "tls_listen", "admin_listen", "domains", "region",
+            "shutdown_grace_secs", "max_object_size", "max_connections",
+        ],
+    ),
+    (
+        "store",
+        &[
+            "kind", "path", "endpoint", "region", "access_key", "secret_key", "secret_key_file",
+            "secret_key_env", "path_style", "connect_timeout_secs", "request_timeout_secs",
+            "max_attempts",
+        ],
+    ),
+    (
+        "gateway",
+        &[
+            "secret", "secret_file", "secret_env", "key_cache_entries", "key_cache_idle_secs",
+            "object_cache_entries", "list_concurrency",
+        ],
+    ),
+];
 
 /// Applies `SEALGATE_<SECTION>_<KEY>` environment variables (for containers)
 /// over the file: `SEALGATE_STORE_ENDPOINT`, `SEALGATE_SERVER_LISTEN`,
@@ -272,10 +297,12 @@ pub fn apply_env_overrides(
     for (name, value) in vars {
         let Some(rest) = name.strip_prefix("SEALGATE_") else { continue };
         let rest = rest.to_ascii_lowercase();
-        let Some(section) = ENV_SECTIONS.iter().find(|s| rest.starts_with(&format!("{s}_"))) else {
+        let Some((section, key)) = ENV_KEYS.iter().find_map(|(s, keys)| {
+            let k = rest.strip_prefix(s)?.strip_prefix('_')?;
+            keys.contains(&k).then_some((*s, k))
+        }) else {
             continue;
         };
-        let key = &rest[section.len() + 1..];
         let v: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
             .ok()
             .and_then(|mut t| t.remove("v"))
@@ -284,7 +311,7 @@ pub fn apply_env_overrides(
             .entry(section.to_string())
             .or_insert_with(|| toml::Value::Table(Default::default()));
         let Some(sect) = sect.as_table_mut() else {
-            return Err(cerr(*section, "must be a table"));
+            return Err(cerr(section, "must be a table"));
         };
         sect.insert(key.to_owned(), v);
     }
@@ -523,6 +550,8 @@ recipients = ["bob"]
                 ("SEALGATE_STORE_MAX_ATTEMPTS".to_owned(), "7".to_owned()),
                 ("SEALGATE_GATEWAY_SECRET_ENV".to_owned(), "GW_SECRET".to_owned()),
                 ("UNRELATED".to_owned(), "x".to_owned()),
+                ("SEALGATE_STORE_SECRET".to_owned(), "not a key".to_owned()),
+                ("SEALGATE_PASSPHRASE".to_owned(), "not a key".to_owned()),
             ]
             .into_iter(),
         )
