@@ -930,3 +930,322 @@ fn connections_that_never_send_their_headers_are_closed() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// Starts the gateway of `config` again with its log at `level`.
+fn respawn_with_log(gw: Gw, level: &str) -> Gw {
+    let (config, dir, port) = (gw.config.clone(), gw.dir.clone(), gw.port);
+    drop(gw);
+    std::thread::sleep(Duration::from_millis(200));
+    let log = dir.join("sealgate.log");
+    let child = std::process::Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("SEALGATE_LOG", level)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.join("stdout.log")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start sealgate");
+    wait_port(port, "sealgate", &log);
+    Gw {
+        child,
+        port,
+        tls_port: None,
+        endpoint: format!("http://127.0.0.1:{port}"),
+        dir,
+        log,
+        config,
+    }
+}
+
+/// Text forms in which `secret` could show up in a log.
+fn forms(secret: &[u8]) -> Vec<String> {
+    let mut v = vec![
+        String::from_utf8_lossy(secret).into_owned(),
+        hex::encode(secret),
+        hex::encode_upper(secret),
+    ];
+    // Base64 at each alignment, without the edge characters that depend on
+    // the neighbouring bytes.
+    for pad in 0..3 {
+        let mut b = vec![0u8; pad];
+        b.extend_from_slice(secret);
+        for e in [STANDARD.encode(&b), URL_SAFE_NO_PAD.encode(&b)] {
+            let core = e.trim_end_matches('=');
+            if core.len() > 12 {
+                v.push(core[4..core.len() - 4].to_owned());
+            }
+        }
+    }
+    v.retain(|s| s.len() >= 12);
+    v
+}
+
+#[test]
+fn secrets_and_plaintext_never_reach_the_log_even_at_trace() {
+    let store = garage();
+    let gw = respawn_with_log(Gw::start(&GwSpec::simple(store)), "trace");
+    let port = gw.port;
+    let s = Signer::new(AK, SK);
+    let b = bucket("logs");
+    let dir = tmpdir("hostile-logs");
+    ok(
+        &aws2(&gw.endpoint, &["s3", "mb", &format!("s3://{b}")]),
+        "mb",
+    );
+    // Content with a marker in every 4 KiB, so any logged piece of a body
+    // shows one.
+    let marker = b"PLAINTEXT-MARKER-c0ffee-5ea1ed";
+    let content = |n: usize, seed: u64| {
+        let mut d = random_bytes(n, seed);
+        for off in (0..n.saturating_sub(marker.len())).step_by(4096) {
+            d[off..off + marker.len()].copy_from_slice(marker);
+        }
+        d
+    };
+    let small = content(100_000, 1);
+    let tiny = content(200, 2);
+    let big = content(9 * 1024 * 1024 + 5, 3);
+    for (k, d) in [("small", &small), ("tiny", &tiny), ("big", &big)] {
+        let f = dir.join(k);
+        std::fs::write(&f, d).unwrap();
+        ok(
+            &aws2(
+                &gw.endpoint,
+                &[
+                    "s3",
+                    "cp",
+                    "--only-show-errors",
+                    f.to_str().unwrap(),
+                    &format!("s3://{b}/{k}"),
+                ],
+            ),
+            "cp up",
+        );
+    }
+    // aws cli v1 (boto3: x-amz-checksum-crc32), raw requests with Content-MD5.
+    let f = dir.join("tiny");
+    ok(
+        &aws1(
+            &gw.endpoint,
+            &[
+                "s3api",
+                "put-object",
+                "--bucket",
+                &b,
+                "--key",
+                "v1",
+                "--body",
+                f.to_str().unwrap(),
+            ],
+        ),
+        "aws1 put",
+    );
+    let r = raw::send(
+        port,
+        &s,
+        &Req::new("PUT", &format!("/{b}/raw"))
+            .header("content-md5", &md5_b64(&tiny))
+            .body(tiny.clone()),
+    );
+    assert_eq!(r.status, 200);
+    for k in ["small", "tiny", "big", "v1", "raw"] {
+        let out = dir.join(format!("{k}.back"));
+        ok(
+            &aws2(
+                &gw.endpoint,
+                &[
+                    "s3api",
+                    "get-object",
+                    "--bucket",
+                    &b,
+                    "--key",
+                    k,
+                    out.to_str().unwrap(),
+                ],
+            ),
+            "get",
+        );
+        ok(
+            &aws2(
+                &gw.endpoint,
+                &[
+                    "s3api",
+                    "get-object",
+                    "--bucket",
+                    &b,
+                    "--key",
+                    k,
+                    "--range",
+                    "bytes=10-5000",
+                    out.to_str().unwrap(),
+                ],
+            ),
+            "ranged get",
+        );
+    }
+    ok(
+        &aws2(
+            &gw.endpoint,
+            &[
+                "s3api",
+                "copy-object",
+                "--bucket",
+                &b,
+                "--key",
+                "copy",
+                "--copy-source",
+                &format!("{b}/small"),
+            ],
+        ),
+        "copy",
+    );
+    ok(
+        &aws2(
+            &gw.endpoint,
+            &[
+                "s3",
+                "cp",
+                "--only-show-errors",
+                &format!("s3://{b}/big"),
+                &format!("s3://{b}/big-copy"),
+            ],
+        ),
+        "multipart copy",
+    );
+    let url = ok(
+        &aws2(&gw.endpoint, &["s3", "presign", &format!("s3://{b}/tiny")]),
+        "presign",
+    );
+    let got = std::process::Command::new("curl")
+        .args(["-s", "-f", url.trim()])
+        .output()
+        .unwrap();
+    assert_eq!(got.stdout, tiny);
+    ok(
+        &aws2(&gw.endpoint, &["s3", "ls", &format!("s3://{b}")]),
+        "ls",
+    );
+    // Failed authentication, a failed digest, a denied bucket.
+    let r = put(
+        port,
+        &Signer::new(AK, "wrong-secret-but-long-enough"),
+        &b,
+        "denied",
+        &tiny,
+    );
+    assert_eq!(r.code(), "SignatureDoesNotMatch");
+    let r = raw::send(
+        port,
+        &s,
+        &Req::new("PUT", &format!("/{b}/bad"))
+            .header("content-md5", &md5_b64(b"x"))
+            .body(small.clone()),
+    );
+    assert_eq!(r.code(), "BadDigest");
+    ok(
+        &aws2(
+            &gw.endpoint,
+            &["s3", "rm", "--only-show-errors", &format!("s3://{b}/raw")],
+        ),
+        "rm",
+    );
+
+    // What must never be in the log: every secret of the configuration, the
+    // data keys of the objects written, the plaintext.
+    let alice = key("alice", 2048);
+    let pass = std::fs::read(&alice.pass_file).unwrap();
+    let id = sealgate::keyring::load_identity(&alice.key_file, &pass).unwrap();
+    let mut secrets: Vec<(String, Vec<u8>)> = vec![
+        ("user secret key".into(), SK.as_bytes().to_vec()),
+        (
+            "store secret key".into(),
+            store.secret_key.as_bytes().to_vec(),
+        ),
+        ("gateway secret".into(), GATEWAY_SECRET.as_bytes().to_vec()),
+        ("identity passphrase".into(), pass.clone()),
+        ("plaintext marker".into(), marker.to_vec()),
+    ];
+    let pem = std::fs::read_to_string(&alice.key_file).unwrap();
+    for (i, line) in pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .take(3)
+        .enumerate()
+    {
+        secrets.push((
+            format!("private key file line {i}"),
+            line.as_bytes().to_vec(),
+        ));
+    }
+    for k in ["small", "tiny", "big", "v1", "copy", "big-copy"] {
+        let (sg, _) = raw_object(store, &b, k, &dir);
+        let sealgate::envelope::header::MetaValue::Inline(raw_header) =
+            sealgate::envelope::header::MetaValue::decode(&sg).unwrap()
+        else {
+            panic!("{k}: expected an inline header");
+        };
+        let h = sealgate::envelope::Header::parse(&raw_header).unwrap();
+        let dk = h
+            .unwrap_with(&[&id as &dyn sealgate::envelope::Identity])
+            .unwrap();
+        secrets.push((format!("data key of {k}"), dk.expose().to_vec()));
+    }
+    let mut log = gw.log_text();
+    log += &std::fs::read_to_string(gw.dir.join("stdout.log")).unwrap_or_default();
+    drop(gw);
+    // The log really is at trace level (or the test would prove nothing).
+    let trace_lines = log.lines().filter(|l| l.contains("TRACE")).count();
+    let debug_lines = log.lines().filter(|l| l.contains("DEBUG")).count();
+    eprintln!(
+        "trace log: {} bytes, {} lines ({trace_lines} TRACE, {debug_lines} DEBUG)",
+        log.len(),
+        log.lines().count()
+    );
+    // sealgate's own targets may log at trace; dependencies are capped
+    // (debug at most, info for s3s and aws-sigv4, which print signatures).
+    assert!(
+        debug_lines > 0,
+        "the gateway did not log at debug/trace level"
+    );
+    for l in log.lines() {
+        let dependency_trace = l.contains(" TRACE ") && !l.contains(" sealgate::");
+        let noisy_debug =
+            l.contains(" DEBUG ") && (l.contains(" s3s::") || l.contains(" aws_sigv4::"));
+        assert!(
+            !dependency_trace && !noisy_debug,
+            "a dependency logged above its cap: {}",
+            &l[..l.len().min(300)]
+        );
+    }
+    let mut leaks = Vec::new();
+    for (what, secret) in &secrets {
+        for f in forms(secret) {
+            if let Some(at) = log.find(&f) {
+                let line_start = log[..at].rfind('\n').map_or(0, |i| i + 1);
+                let line = log[line_start..].lines().next().unwrap_or_default();
+                leaks.push(format!(
+                    "{what} (as {f:?}) in: {}",
+                    &line[..line.len().min(300)]
+                ));
+                break;
+            }
+        }
+    }
+    // Request signatures could be replayed for 15 minutes: not in the log either.
+    for needle in ["Signature=", "X-Amz-Signature", "signature="] {
+        if let Some(at) = log.find(needle) {
+            let line_start = log[..at].rfind('\n').map_or(0, |i| i + 1);
+            let line = log[line_start..].lines().next().unwrap_or_default();
+            leaks.push(format!(
+                "a request signature in: {}",
+                &line[..line.len().min(300)]
+            ));
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "secrets in the trace log:\n{}",
+        leaks.join("\n")
+    );
+}

@@ -149,6 +149,7 @@ fn canonical_query(q: &[(String, String)]) -> String {
         .join("&")
 }
 
+#[allow(clippy::too_many_arguments)]
 fn signature(
     s: &Signer,
     method: &str,
@@ -332,19 +333,9 @@ pub fn parse_response(buf: &[u8]) -> Resp {
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(p) = b.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
-        let n = usize::from_str_radix(
-            String::from_utf8_lossy(&b[..p])
-                .split(';')
-                .next()
-                .unwrap()
-                .trim(),
-            16,
-        )
-        .unwrap_or(0);
+    while let Some(p) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&b[..p]);
+        let n = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap_or(0);
         if n == 0 || b.len() < p + 2 + n {
             break;
         }
