@@ -203,6 +203,15 @@ impl Policy {
     }
 }
 
+/// The data-key cache's key for one recipient stanza.
+fn dk_cache_key(st: &RecipientStanza) -> Vec<u8> {
+    let mut k = Vec::with_capacity(st.wrapped.len() + 9);
+    k.push(st.algorithm);
+    k.extend_from_slice(&st.key_id);
+    k.extend_from_slice(&st.wrapped);
+    k
+}
+
 /// Everything key-related a running gateway holds.
 pub struct Keyring {
     identities: Vec<(String, Arc<RsaOaepIdentity>)>,
@@ -305,10 +314,7 @@ impl Keyring {
             else {
                 continue;
             };
-            let mut cache_key = Vec::with_capacity(st.wrapped.len() + 9);
-            cache_key.push(st.algorithm);
-            cache_key.extend_from_slice(&st.key_id);
-            cache_key.extend_from_slice(&st.wrapped);
+            let cache_key = dk_cache_key(st);
             let id = id.clone();
             let stanza: RecipientStanza = st.clone();
             let stats = &self.stats;
@@ -334,6 +340,21 @@ impl Keyring {
         Err(FormatError::NoMatchingRecipient {
             key_ids: header.key_ids_hex(),
         })
+    }
+
+    /// Caches the data key of an object this gateway has just sealed, so that
+    /// reading it back costs no RSA operation: the same cache, bounds and
+    /// expiry as keys unwrapped for reads.
+    pub async fn remember(&self, header: &Header, dk: &Arc<DataKey>) {
+        for st in &header.recipients {
+            let ours = self
+                .identities
+                .iter()
+                .any(|(_, id)| id.key_id() == st.key_id && id.algorithm() as u8 == st.algorithm);
+            if ours {
+                self.dk_cache.insert(dk_cache_key(st), dk.clone()).await;
+            }
+        }
     }
 
     /// Wraps `dk` for each of `recipients` (rewrap, copy into another policy).

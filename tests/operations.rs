@@ -46,10 +46,17 @@ fn admin_listener_health_ready_and_metrics() {
         std::fs::write(&f, random_bytes(1000, i)).unwrap();
         ok(&aws2(&gw.endpoint, &["s3api", "put-object", "--bucket", &b, "--key", &format!("o{i}"), "--body", f.to_str().unwrap()]), "put");
     }
+    // Objects another gateway wrote: this one has not seen their data keys
+    // (it keeps those of the objects it writes).
+    let other = Gw::start(&GwSpec::simple(store));
+    for i in 0..3 {
+        let f = dir.join(format!("o{i}"));
+        ok(&aws2(&other.endpoint, &["s3api", "put-object", "--bucket", &b, "--key", &format!("p{i}"), "--body", f.to_str().unwrap()]), "put");
+    }
     let (_, before) = curl(&format!("{base}/metrics"));
     for i in 0..3 {
         for _ in 0..2 {
-            ok(&aws2(&gw.endpoint, &["s3api", "get-object", "--bucket", &b, "--key", &format!("o{i}"), "/dev/null"]), "get");
+            ok(&aws2(&gw.endpoint, &["s3api", "get-object", "--bucket", &b, "--key", &format!("p{i}"), "/dev/null"]), "get");
         }
     }
     let missing = aws2(&gw.endpoint, &["s3api", "get-object", "--bucket", &b, "--key", "missing", "/dev/null"]);
@@ -61,7 +68,7 @@ fn admin_listener_health_ready_and_metrics() {
     assert_eq!(metric(&m, "sealgate_requests_total{op=\"GetObject\",status=\"404\"}"), 1.0, "{m}");
     assert_eq!(metric(&m, "sealgate_bytes_in_total"), 3000.0, "{m}");
     assert_eq!(metric(&m, "sealgate_bytes_out_total") - metric(&before, "sealgate_bytes_out_total"), 6000.0, "{m}");
-    // Three objects read twice: three RSA unwraps, the rest from caches.
+    // Three objects written elsewhere, read twice: three RSA unwraps, the rest from caches.
     assert_eq!(metric(&m, "sealgate_rsa_unwraps_total") - metric(&before, "sealgate_rsa_unwraps_total"), 3.0, "{m}");
     assert!(metric(&m, "sealgate_request_duration_seconds_count{op=\"GetObject\"}") >= 7.0, "{m}");
     assert!(metric(&m, "sealgate_store_errors_total{code=\"NoSuchKey\"}") >= 1.0, "{m}");

@@ -11,15 +11,16 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::checksum::{body_error, ClientChecks, Expected, Fault};
 use super::error::from_store;
-use super::object::{manifest_key, ListInfo};
+use super::object::{manifest_key, ListInfo, Resolved};
 use super::{check_key, check_user_metadata, metadata_size, object_headers, Gateway, META_KEY, METADATA_LIMIT};
 use crate::envelope::header::MetaValue;
 use crate::envelope::keys::random_salt;
+use crate::envelope::layout::Layout;
 use crate::envelope::size::stream_len;
 use crate::envelope::stream::adapters::{seal_stream, Md5Slot};
 use crate::envelope::stream::Sealer;
 use crate::envelope::{BodyBinding, DataKey, Header, Recipient};
-use crate::store::ByteStream;
+use crate::store::{ByteStream, ObjectInfo};
 
 /// Decides where the header goes: inline in metadata when it fits S3's 2 KB
 /// budget together with the user's metadata, else at the head of the body
@@ -101,6 +102,7 @@ pub async fn seal_and_store(
     .map_err(|e| gw.format_err(e, bucket, key))?;
     let (meta_value, prefix) = place_header(&header, &dk, &headers.metadata, bucket, key)?;
     headers.metadata.insert(META_KEY.to_owned(), meta_value);
+    let body_off = prefix.as_ref().map_or(0, |h| h.len() as u64);
     let md5_slot = Md5Slot::default();
     let sealer = Sealer::new(&dk, salt, 0, len);
     let sealed: ByteStream = Box::pin(seal_stream(body, sealer, checks, md5_slot.clone()));
@@ -123,14 +125,38 @@ pub async fn seal_and_store(
         .expect("md5 slot")
         .ok_or_else(|| s3_error!(InternalError, "upload finished without a digest"))?;
     let etag = hex::encode(md5);
-    gw.latest.invalidate(&(bucket.to_owned(), key.to_owned()));
     gw.listing.insert(
-        (bucket.to_owned(), key.to_owned(), store_etag),
+        (bucket.to_owned(), key.to_owned(), store_etag.clone()),
         ListInfo {
             etag: etag.clone(),
             size: len,
         },
     );
+    // Reading back what was just written needs neither an RSA unwrap nor a
+    // resolving round trip: keep the data key and this view of the object
+    // (GETs guard it with the store's ETag, as any cached view).
+    let dk = Arc::new(dk);
+    gw.keyring.remember(&header, &dk).await;
+    let id = (bucket.to_owned(), key.to_owned());
+    if store_etag.is_empty() {
+        gw.latest.invalidate(&id);
+    } else {
+        let view = Resolved {
+            header,
+            dk,
+            layout: Layout::single(body_off, salt, len),
+            etag: etag.clone(),
+            size: len,
+            parts: None,
+            info: ObjectInfo {
+                size: store_len,
+                etag: store_etag,
+                last_modified: std::time::SystemTime::now(),
+                headers,
+            },
+        };
+        gw.latest.insert(id, Arc::new(view));
+    }
     Ok(etag)
 }
 
