@@ -29,15 +29,44 @@ struct Listed {
     page: ListPage,
 }
 
-async fn list_page(gw: &Gateway, bucket: &str, req: ListRequest, url: bool) -> S3Result<Listed> {
-    let page = gw.store.list(bucket, &req).await.map_err(from_store)?;
-    let last = page
-        .entries
+fn last_of(page: &ListPage) -> Option<String> {
+    page.entries
         .last()
         .map(|e| e.key.clone())
         .into_iter()
         .chain(page.common_prefixes.last().cloned())
-        .max();
+        .max()
+}
+
+/// Sorts after every key that starts with [`HIDDEN_PREFIX`] but one that
+/// starts with the prefix followed by U+10FFFF (hidden too).
+fn after_hidden() -> String {
+    format!("{HIDDEN_PREFIX}\u{10FFFF}")
+}
+
+async fn list_page(gw: &Gateway, bucket: &str, req: ListRequest, url: bool) -> S3Result<Listed> {
+    let mut page = gw.store.list(bucket, &req).await.map_err(from_store)?;
+    // Multipart manifests (hidden keys) sort before most keys: a page that
+    // ends among them would hand the client pages with nothing in them, one
+    // per thousand multipart objects. Skip past them with one more store
+    // request, whose continuation then is the listing's.
+    if page.is_truncated && req.max_keys > 0 && last_of(&page).is_some_and(|k| k.starts_with(HIDDEN_PREFIX)) {
+        page.entries.retain(|e| !e.key.starts_with(HIDDEN_PREFIX));
+        page.common_prefixes.retain(|p| !p.starts_with(HIDDEN_PREFIX));
+        let kept = (page.entries.len() + page.common_prefixes.len()) as i32;
+        let rest = ListRequest {
+            continuation_token: None,
+            start_after: Some(after_hidden()),
+            max_keys: (req.max_keys - kept).max(1),
+            ..req.clone()
+        };
+        let more = gw.store.list(bucket, &rest).await.map_err(from_store)?;
+        page.entries.extend(more.entries);
+        page.common_prefixes.extend(more.common_prefixes);
+        page.is_truncated = more.is_truncated;
+        page.next_continuation_token = more.next_continuation_token;
+    }
+    let last = last_of(&page);
     let visible: Vec<_> = page
         .entries
         .iter()
