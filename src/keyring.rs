@@ -345,7 +345,11 @@ impl Keyring {
     /// Caches the data key of an object this gateway has just sealed, so that
     /// reading it back costs no RSA operation: the same cache, bounds and
     /// expiry as keys unwrapped for reads.
-    pub async fn remember(&self, header: &Header, dk: &Arc<DataKey>) {
+    /// Returns whether this gateway holds an identity for the object: a
+    /// write-only gateway (no identity among the recipients) keeps nothing,
+    /// so it cannot read back what it wrote, even for a moment.
+    pub async fn remember(&self, header: &Header, dk: &Arc<DataKey>) -> bool {
+        let mut any = false;
         for st in &header.recipients {
             let ours = self
                 .identities
@@ -353,8 +357,10 @@ impl Keyring {
                 .any(|(_, id)| id.key_id() == st.key_id && id.algorithm() as u8 == st.algorithm);
             if ours {
                 self.dk_cache.insert(dk_cache_key(st), dk.clone()).await;
+                any = true;
             }
         }
+        any
     }
 
     /// Wraps `dk` for each of `recipients` (rewrap, copy into another policy).

@@ -136,9 +136,9 @@ pub async fn seal_and_store(
     // resolving round trip: keep the data key and this view of the object
     // (GETs guard it with the store's ETag, as any cached view).
     let dk = Arc::new(dk);
-    gw.keyring.remember(&header, &dk).await;
+    let readable = gw.keyring.remember(&header, &dk).await;
     let id = (bucket.to_owned(), key.to_owned());
-    if store_etag.is_empty() {
+    if store_etag.is_empty() || !readable {
         gw.latest.invalidate(&id);
     } else {
         let view = Resolved {
