@@ -131,7 +131,7 @@ fn two_gateways_three_store_nodes_survive_a_node_and_refuse_cleanly_without_quor
     std::thread::sleep(Duration::from_secs(1));
     let dir = tmpdir("scale");
     let mut written: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut put = |gw: &Gw, name: &str, seed: u64, written: &mut Vec<(String, Vec<u8>)>| {
+    let put = |gw: &Gw, name: &str, seed: u64, written: &mut Vec<(String, Vec<u8>)>| {
         let data = random_bytes(50_000 + seed as usize * 997, seed);
         let f = dir.join(name);
         std::fs::write(&f, &data).unwrap();
