@@ -41,11 +41,9 @@ pub async fn inspect(gw: &Gateway, bucket: &str, key: &str) -> anyhow::Result<St
         .get_tail(bucket, key, 0)
         .await
         .map_err(|e| anyhow::anyhow!("{bucket}/{key}: {} {}", e.code, e.message))?;
-    let meta = info
-        .headers
-        .metadata
-        .get(META_KEY)
-        .ok_or_else(|| anyhow::anyhow!("{bucket}/{key} was not written by sealgate (no `sg` metadata)"))?;
+    let meta = info.headers.metadata.get(META_KEY).ok_or_else(|| {
+        anyhow::anyhow!("{bucket}/{key} was not written by sealgate (no `sg` metadata)")
+    })?;
     let mut out = String::new();
     let (header, placement) = match MetaValue::decode(meta)? {
         MetaValue::Inline(raw) => (Header::parse(&raw)?, "object metadata".to_owned()),
@@ -58,7 +56,10 @@ pub async fn inspect(gw: &Gateway, bucket: &str, key: &str) -> anyhow::Result<St
             while let Some(c) = s.next().await {
                 raw.extend_from_slice(&c?);
             }
-            (Header::parse(&raw)?, format!("head of the object body ({header_len} bytes; metadata too small)"))
+            (
+                Header::parse(&raw)?,
+                format!("head of the object body ({header_len} bytes; metadata too small)"),
+            )
         }
     };
     writeln!(out, "object:          s3://{bucket}/{key}")?;
@@ -67,13 +68,22 @@ pub async fn inspect(gw: &Gateway, bucket: &str, key: &str) -> anyhow::Result<St
     writeln!(out, "stored size:     {} bytes (ciphertext)", info.size)?;
     writeln!(out, "segment size:    {SEGMENT_SIZE} bytes")?;
     match header.binding {
-        BodyBinding::Single { plaintext_len: p, .. } => {
+        BodyBinding::Single {
+            plaintext_len: p, ..
+        } => {
             writeln!(out, "layout:          single part")?;
             writeln!(out, "plaintext size:  {p} bytes")?;
         }
         BodyBinding::Multipart { upload_id } => {
-            writeln!(out, "layout:          multipart (manifest {})", manifest_key(&upload_id))?;
-            match store.get(bucket, &manifest_key(&upload_id), None, None).await {
+            writeln!(
+                out,
+                "layout:          multipart (manifest {})",
+                manifest_key(&upload_id)
+            )?;
+            match store
+                .get(bucket, &manifest_key(&upload_id), None, None)
+                .await
+            {
                 Ok((_, mut s)) => {
                     let mut raw = Vec::new();
                     while let Some(c) = s.next().await {
@@ -81,27 +91,50 @@ pub async fn inspect(gw: &Gateway, bucket: &str, key: &str) -> anyhow::Result<St
                     }
                     let m = Manifest::parse(&raw)?;
                     writeln!(out, "parts:           {}", m.parts.len())?;
-                    writeln!(out, "plaintext size:  {} bytes (from the manifest)", m.plaintext_len)?;
+                    writeln!(
+                        out,
+                        "plaintext size:  {} bytes (from the manifest)",
+                        m.plaintext_len
+                    )?;
                 }
-                Err(e) => writeln!(out, "manifest:        unreadable ({} {})", e.code, e.message)?,
+                Err(e) => writeln!(
+                    out,
+                    "manifest:        unreadable ({} {})",
+                    e.code, e.message
+                )?,
             }
         }
     }
-    writeln!(out, "data key commitment: {}", hex::encode(&header.commitment[..16]))?;
+    writeln!(
+        out,
+        "data key commitment: {}",
+        hex::encode(&header.commitment[..16])
+    )?;
     writeln!(out, "recipients:      {}", header.recipients.len())?;
     for st in &header.recipients {
         let alg = Algorithm::from_byte(st.algorithm).map_or("unknown", |a| a.name());
-        let name = gw.keyring().name_of(&st.key_id).unwrap_or("(unknown to this config)");
-        writeln!(out, "  - {} {alg} {} bytes  {name}", hex::encode(st.key_id), st.wrapped.len())?;
+        let name = gw
+            .keyring()
+            .name_of(&st.key_id)
+            .unwrap_or("(unknown to this config)");
+        writeln!(
+            out,
+            "  - {} {alg} {} bytes  {name}",
+            hex::encode(st.key_id),
+            st.wrapped.len()
+        )?;
     }
-    let readable = header
-        .recipients
-        .iter()
-        .any(|st| gw.keyring().identities().iter().any(|(_, id)| {
+    let readable = header.recipients.iter().any(|st| {
+        gw.keyring().identities().iter().any(|(_, id)| {
             use crate::envelope::Identity;
             id.key_id() == st.key_id
-        }));
-    writeln!(out, "this gateway can decrypt it: {}", if readable { "yes" } else { "no" })?;
+        })
+    });
+    writeln!(
+        out,
+        "this gateway can decrypt it: {}",
+        if readable { "yes" } else { "no" }
+    )?;
     if readable {
         let r = gw.resolve_tail(bucket, key).await.map_err(err)?;
         writeln!(out, "plaintext ETag:  {}", r.etag)?;
@@ -111,7 +144,8 @@ pub async fn inspect(gw: &Gateway, bucket: &str, key: &str) -> anyhow::Result<St
 
 /// Every visible key under a prefix (or the one object named exactly).
 async fn keys_under(gw: &Gateway, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
-    if !prefix.is_empty() && !prefix.ends_with('/') && gw.store().head(bucket, prefix).await.is_ok() {
+    if !prefix.is_empty() && !prefix.ends_with('/') && gw.store().head(bucket, prefix).await.is_ok()
+    {
         return Ok(vec![prefix.to_owned()]);
     }
     let mut keys = Vec::new();
@@ -192,7 +226,12 @@ impl Progress {
         if self.tty {
             let width = 30;
             let filled = n * width / self.total.max(1);
-            eprint!("\r[{}{}] {n}/{}  ", "#".repeat(filled), " ".repeat(width - filled), self.total);
+            eprint!(
+                "\r[{}{}] {n}/{}  ",
+                "#".repeat(filled),
+                " ".repeat(width - filled),
+                self.total
+            );
             if n == self.total {
                 eprintln!();
             }
@@ -217,16 +256,16 @@ pub async fn rewrap(
     let kr = gw.keyring();
     let mut add_ids = Vec::new();
     for n in add {
-        let r = kr
-            .recipient(n)
-            .ok_or_else(|| anyhow::anyhow!("--add {n}: no identity or recipient of that name in the config"))?;
+        let r = kr.recipient(n).ok_or_else(|| {
+            anyhow::anyhow!("--add {n}: no identity or recipient of that name in the config")
+        })?;
         add_ids.push((r.key.key_id(), r.key.clone()));
     }
     let mut remove_ids = BTreeSet::new();
     for n in remove {
-        let r = kr
-            .recipient(n)
-            .ok_or_else(|| anyhow::anyhow!("--remove {n}: no identity or recipient of that name in the config"))?;
+        let r = kr.recipient(n).ok_or_else(|| {
+            anyhow::anyhow!("--remove {n}: no identity or recipient of that name in the config")
+        })?;
         remove_ids.insert(r.key.key_id());
     }
     let keys = keys_under(gw, bucket, prefix).await?;
@@ -271,7 +310,13 @@ async fn rewrap_one(
 ) -> Outcome {
     let r = match gw.resolve_tail(bucket, key).await {
         Ok(r) => r,
-        Err(e) => return Outcome::Failed(format!("{}: {}", e.code().as_str(), e.message().unwrap_or_default())),
+        Err(e) => {
+            return Outcome::Failed(format!(
+                "{}: {}",
+                e.code().as_str(),
+                e.message().unwrap_or_default()
+            ))
+        }
     };
     let mut stanzas: Vec<RecipientStanza> = r
         .header
@@ -292,7 +337,9 @@ async fn rewrap_one(
         return Outcome::Failed("removing every recipient would make the object unreadable".into());
     }
     let same = stanzas.len() == r.header.recipients.len()
-        && stanzas.iter().all(|s| r.header.recipients.iter().any(|o| o.key_id == s.key_id));
+        && stanzas
+            .iter()
+            .all(|s| r.header.recipients.iter().any(|o| o.key_id == s.key_id));
     if same {
         return Outcome::Already;
     }
@@ -301,7 +348,10 @@ async fn rewrap_one(
             "its envelope is stored in the object body (too large for metadata); use `sealgate reencrypt`".into(),
         );
     }
-    let h = match r.header.rebind(&r.dk, Some(stanzas), r.header.binding, bucket, key) {
+    let h = match r
+        .header
+        .rebind(&r.dk, Some(stanzas), r.header.binding, bucket, key)
+    {
         Ok(h) => h,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
@@ -310,7 +360,9 @@ async fn rewrap_one(
     let meta = match crate::gateway::put::place_header(&h, &r.dk, &headers.metadata, bucket, key) {
         Ok((m, None)) => m,
         Ok((_, Some(_))) => {
-            return Outcome::Failed("the new envelope does not fit in metadata; use `sealgate reencrypt`".into())
+            return Outcome::Failed(
+                "the new envelope does not fit in metadata; use `sealgate reencrypt`".into(),
+            )
         }
         Err(e) => return Outcome::Failed(e.message().unwrap_or_default().to_owned()),
     };
@@ -336,7 +388,12 @@ async fn rewrap_one(
 /// Encrypts objects again under a fresh data key for the current policy: the
 /// real revocation (a removed recipient may have kept an old data key).
 /// Content passes through sealgate.
-pub async fn reencrypt(gw: &Gateway, bucket: &str, prefix: &str, concurrency: usize) -> anyhow::Result<Summary> {
+pub async fn reencrypt(
+    gw: &Gateway,
+    bucket: &str,
+    prefix: &str,
+    concurrency: usize,
+) -> anyhow::Result<Summary> {
     let keys = keys_under(gw, bucket, prefix).await?;
     let progress = Progress::new(keys.len());
     let results: Vec<(String, Result<(), String>)> = futures::stream::iter(keys)
@@ -363,7 +420,8 @@ pub async fn reencrypt(gw: &Gateway, bucket: &str, prefix: &str, concurrency: us
 }
 
 async fn reencrypt_one(gw: &Gateway, bucket: &str, key: &str) -> Result<(), String> {
-    let fmt = |e: s3s::S3Error| format!("{}: {}", e.code().as_str(), e.message().unwrap_or_default());
+    let fmt =
+        |e: s3s::S3Error| format!("{}: {}", e.code().as_str(), e.message().unwrap_or_default());
     let r = gw.resolve_tail(bucket, key).await.map_err(fmt)?;
     if r.size > 5 * 1024 * 1024 * 1024 {
         return Err("objects over 5 GiB cannot be re-encrypted yet".into());
@@ -383,9 +441,19 @@ async fn reencrypt_one(gw: &Gateway, bucket: &str, key: &str) -> Result<(), Stri
         None,
         fault.clone(),
     );
-    crate::gateway::put::seal_and_store(gw, bucket, key, headers, stream, len, &recipients, checks, &fault)
-        .await
-        .map_err(fmt)?;
+    crate::gateway::put::seal_and_store(
+        gw,
+        bucket,
+        key,
+        headers,
+        stream,
+        len,
+        &recipients,
+        checks,
+        &fault,
+    )
+    .await
+    .map_err(fmt)?;
     if let BodyBinding::Multipart { upload_id } = r.header.binding {
         let _ = gw.store().delete(bucket, &manifest_key(&upload_id)).await;
     }

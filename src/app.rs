@@ -54,15 +54,20 @@ pub fn build_keyring(cfg: &Config) -> anyhow::Result<Keyring> {
     let mut recipients = Vec::new();
     for (i, id) in cfg.identities.iter().enumerate() {
         let what = format!("identities[{i}] ({})", id.name);
-        let pass = passphrase_for(&what, id.passphrase_env.as_deref(), id.passphrase_file.as_deref())?;
+        let pass = passphrase_for(
+            &what,
+            id.passphrase_env.as_deref(),
+            id.passphrase_file.as_deref(),
+        )?;
         let ident = keyring::load_identity(&id.key_file, &pass)
             .map_err(|e| anyhow::anyhow!("config error at `identities[{i}].key_file`: {e}"))?;
         recipients.push((id.name.clone(), ident.recipient()?));
         identities.push((id.name.clone(), ident));
     }
     for (i, r) in cfg.recipients.iter().enumerate() {
-        let rec = keyring::load_recipient(&r.public_key_file)
-            .map_err(|e| anyhow::anyhow!("config error at `recipients[{i}].public_key_file`: {e}"))?;
+        let rec = keyring::load_recipient(&r.public_key_file).map_err(|e| {
+            anyhow::anyhow!("config error at `recipients[{i}].public_key_file`: {e}")
+        })?;
         recipients.push((r.name.clone(), rec));
     }
     let policies = cfg
@@ -86,8 +91,15 @@ pub fn build_keyring(cfg: &Config) -> anyhow::Result<Keyring> {
 pub fn build_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match cfg.store.kind {
         StoreKind::Local => {
-            let p = cfg.store.path.as_ref().ok_or_else(|| cerr("store.path", "missing"))?;
-            Arc::new(LocalStore::open(p).map_err(|e| cerr("store.path", format!("{}: {e}", p.display())))?)
+            let p = cfg
+                .store
+                .path
+                .as_ref()
+                .ok_or_else(|| cerr("store.path", "missing"))?;
+            Arc::new(
+                LocalStore::open(p)
+                    .map_err(|e| cerr("store.path", format!("{}: {e}", p.display())))?,
+            )
         }
         StoreKind::S3 => {
             let s = &cfg.store;
@@ -167,7 +179,11 @@ pub fn build(cfg: &Config) -> anyhow::Result<Runtime> {
         gateway,
         users: Users(Arc::new(users)),
         server: ServerSettings {
-            listen: cfg.server.listen.parse().map_err(|e| cerr("server.listen", format!("{e}")))?,
+            listen: cfg
+                .server
+                .listen
+                .parse()
+                .map_err(|e| cerr("server.listen", format!("{e}")))?,
             tls_listen: cfg
                 .server
                 .tls_listen
@@ -200,13 +216,18 @@ pub fn default_data_dir() -> PathBuf {
 fn random_token(n: usize, alphabet: &[u8]) -> String {
     let mut b = vec![0u8; n];
     aws_lc_rs::rand::fill(&mut b).expect("randomness");
-    b.iter().map(|x| alphabet[*x as usize % alphabet.len()] as char).collect()
+    b.iter()
+        .map(|x| alphabet[*x as usize % alphabet.len()] as char)
+        .collect()
 }
 
 /// The embedded default: a local store, one user and one identity, all
 /// generated on first run under `dir`. Returns the config and the user's
 /// credentials to print.
-pub fn embedded_default(dir: &Path, listen: &str) -> anyhow::Result<(Config, String, Zeroizing<String>)> {
+pub fn embedded_default(
+    dir: &Path,
+    listen: &str,
+) -> anyhow::Result<(Config, String, Zeroizing<String>)> {
     use std::io::Write;
     std::fs::create_dir_all(dir.join("keys")).with_context(|| format!("{}", dir.display()))?;
     #[cfg(unix)]
@@ -221,13 +242,20 @@ pub fn embedded_default(dir: &Path, listen: &str) -> anyhow::Result<(Config, Str
         let pass: Zeroizing<String> = match &env_pass {
             Some(p) => Zeroizing::new(p.clone()),
             None => {
-                let p = Zeroizing::new(random_token(32, b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"));
+                let p = Zeroizing::new(random_token(
+                    32,
+                    b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789",
+                ));
                 keyring::write_new_secret_file(&pass_file, p.as_bytes())?;
                 p
             }
         };
         let (_, _, id) = keyring::keygen(&dir.join("keys"), "default", 3072, pass.as_bytes())?;
-        eprintln!("sealgate: generated identity key {} in {}", hex::encode(id), dir.join("keys").display());
+        eprintln!(
+            "sealgate: generated identity key {} in {}",
+            hex::encode(id),
+            dir.join("keys").display()
+        );
     }
     if env_pass.is_none() && pass_file.exists() {
         eprintln!(
@@ -237,9 +265,18 @@ pub fn embedded_default(dir: &Path, listen: &str) -> anyhow::Result<(Config, Str
     }
     let cred_file = dir.join("credentials");
     if !cred_file.exists() {
-        let ak = format!("SG{}", random_token(18, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"));
-        let sk = random_token(40, b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
-        let gs = random_token(48, b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+        let ak = format!(
+            "SG{}",
+            random_token(18, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        );
+        let sk = random_token(
+            40,
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        );
+        let gs = random_token(
+            48,
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        );
         let mut f = std::fs::OpenOptions::new();
         f.write(true).create_new(true);
         #[cfg(unix)]

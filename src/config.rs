@@ -264,23 +264,45 @@ const ENV_KEYS: [(&str, &[&str]); 3] = [
     (
         "server",
         &[
-            "listen", "tls_cert", "tls_key", "tls_listen", "admin_listen", "domains", "region",
-            "shutdown_grace_secs", "max_object_size", "max_connections",
+            "listen",
+            "tls_cert",
+            "tls_key",
+            "tls_listen",
+            "admin_listen",
+            "domains",
+            "region",
+            "shutdown_grace_secs",
+            "max_object_size",
+            "max_connections",
         ],
     ),
     (
         "store",
         &[
-            "kind", "path", "endpoint", "region", "access_key", "secret_key", "secret_key_file",
-            "secret_key_env", "path_style", "connect_timeout_secs", "request_timeout_secs",
+            "kind",
+            "path",
+            "endpoint",
+            "region",
+            "access_key",
+            "secret_key",
+            "secret_key_file",
+            "secret_key_env",
+            "path_style",
+            "connect_timeout_secs",
+            "request_timeout_secs",
             "max_attempts",
         ],
     ),
     (
         "gateway",
         &[
-            "secret", "secret_file", "secret_env", "key_cache_entries", "key_cache_idle_secs",
-            "object_cache_entries", "list_concurrency",
+            "secret",
+            "secret_file",
+            "secret_env",
+            "key_cache_entries",
+            "key_cache_idle_secs",
+            "object_cache_entries",
+            "list_concurrency",
         ],
     ),
 ];
@@ -295,7 +317,9 @@ pub fn apply_env_overrides(
     vars: impl Iterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
     for (name, value) in vars {
-        let Some(rest) = name.strip_prefix("SEALGATE_") else { continue };
+        let Some(rest) = name.strip_prefix("SEALGATE_") else {
+            continue;
+        };
         let rest = rest.to_ascii_lowercase();
         let Some((section, key)) = ENV_KEYS.iter().find_map(|(s, keys)| {
             let k = rest.strip_prefix(s)?.strip_prefix('_')?;
@@ -338,7 +362,9 @@ pub fn resolve_secret(
     if let Some(f) = file {
         let v = std::fs::read_to_string(f)
             .map_err(|e| cerr(format!("{key}_file"), format!("{}: {e}", f.display())))?;
-        return Ok(Some(Zeroizing::new(v.trim_end_matches(['\n', '\r']).to_owned())));
+        return Ok(Some(Zeroizing::new(
+            v.trim_end_matches(['\n', '\r']).to_owned(),
+        )));
     }
     if let Some(name) = env {
         let v = std::env::var(name).map_err(|_| {
@@ -358,7 +384,8 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| cerr("(file)", format!("{}: {e}", path.display())))?;
-        let mut table: toml::Table = toml::from_str(&text).map_err(|e| cerr("(syntax)", e.to_string()))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| cerr("(syntax)", e.to_string()))?;
         apply_env_overrides(&mut table, std::env::vars())?;
         let mut cfg: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = e
@@ -444,7 +471,10 @@ impl Config {
                 return Err(cerr(format!("users[{i}].access_key"), "too short"));
             }
             if !seen.insert(&u.access_key) {
-                return Err(cerr(format!("users[{i}].access_key"), "duplicate access key"));
+                return Err(cerr(
+                    format!("users[{i}].access_key"),
+                    "duplicate access key",
+                ));
             }
             if u.secret_key.is_none() && u.secret_key_file.is_none() && u.secret_key_env.is_none() {
                 return Err(cerr(
@@ -466,7 +496,10 @@ impl Config {
                     .as_deref()
                     .ok_or_else(|| cerr("store.endpoint", "missing for kind = \"s3\""))?;
                 if !(ep.starts_with("http://") || ep.starts_with("https://")) {
-                    return Err(cerr("store.endpoint", format!("{ep:?} must start with http:// or https://")));
+                    return Err(cerr(
+                        "store.endpoint",
+                        format!("{ep:?} must start with http:// or https://"),
+                    ));
                 }
                 if self.store.access_key.is_none() {
                     return Err(cerr("store.access_key", "missing for kind = \"s3\""));
@@ -476,20 +509,32 @@ impl Config {
         let mut names = HashSet::new();
         for (i, id) in self.identities.iter().enumerate() {
             if !names.insert(id.name.as_str()) {
-                return Err(cerr(format!("identities[{i}].name"), format!("duplicate name {:?}", id.name)));
+                return Err(cerr(
+                    format!("identities[{i}].name"),
+                    format!("duplicate name {:?}", id.name),
+                ));
             }
         }
         for (i, r) in self.recipients.iter().enumerate() {
             if !names.insert(r.name.as_str()) {
-                return Err(cerr(format!("recipients[{i}].name"), format!("duplicate name {:?}", r.name)));
+                return Err(cerr(
+                    format!("recipients[{i}].name"),
+                    format!("duplicate name {:?}", r.name),
+                ));
             }
         }
         if self.policies.is_empty() {
-            return Err(cerr("policies", "at least one [[policies]] entry is required"));
+            return Err(cerr(
+                "policies",
+                "at least one [[policies]] entry is required",
+            ));
         }
         for (i, p) in self.policies.iter().enumerate() {
             if p.recipients.is_empty() {
-                return Err(cerr(format!("policies[{i}].recipients"), "must name at least one recipient"));
+                return Err(cerr(
+                    format!("policies[{i}].recipients"),
+                    "must name at least one recipient",
+                ));
             }
             for r in &p.recipients {
                 if !names.contains(r.as_str()) {
@@ -546,9 +591,15 @@ recipients = ["bob"]
         apply_env_overrides(
             &mut t,
             vec![
-                ("SEALGATE_SERVER_LISTEN".to_owned(), "0.0.0.0:9999".to_owned()),
+                (
+                    "SEALGATE_SERVER_LISTEN".to_owned(),
+                    "0.0.0.0:9999".to_owned(),
+                ),
                 ("SEALGATE_STORE_MAX_ATTEMPTS".to_owned(), "7".to_owned()),
-                ("SEALGATE_GATEWAY_SECRET_ENV".to_owned(), "GW_SECRET".to_owned()),
+                (
+                    "SEALGATE_GATEWAY_SECRET_ENV".to_owned(),
+                    "GW_SECRET".to_owned(),
+                ),
                 ("UNRELATED".to_owned(), "x".to_owned()),
                 ("SEALGATE_STORE_SECRET".to_owned(), "not a key".to_owned()),
                 ("SEALGATE_PASSPHRASE".to_owned(), "not a key".to_owned()),
@@ -570,7 +621,11 @@ recipients = ["bob"]
         assert_eq!(e.key, "store.endpoint");
         let e = parse(&format!("{OK}\n[server]\nlisten = \"nope\"\n")).unwrap_err();
         assert_eq!(e.key, "server.listen");
-        let e = parse(&OK.replace("access_key = \"AKIA1\"", "access_key = \"AKIA1\"\nbogus = 1")).unwrap_err();
+        let e = parse(&OK.replace(
+            "access_key = \"AKIA1\"",
+            "access_key = \"AKIA1\"\nbogus = 1",
+        ))
+        .unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
     }
 }

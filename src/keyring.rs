@@ -94,7 +94,11 @@ pub fn keygen(
     bits: usize,
     passphrase: &[u8],
 ) -> Result<(PathBuf, PathBuf, [u8; 8]), KeyError> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
         return Err(KeyError::Other(format!(
             "key name {name:?} must be letters, digits, '-', '_' or '.'"
         )));
@@ -125,8 +129,9 @@ pub fn encrypt_private_key(der: &[u8], passphrase: &[u8]) -> Result<Zeroizing<St
     let mut iv = [0u8; 16];
     aws_lc_rs::rand::fill(&mut salt).map_err(|_| KeyError::Other("no randomness".into()))?;
     aws_lc_rs::rand::fill(&mut iv).map_err(|_| KeyError::Other("no randomness".into()))?;
-    let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(PBKDF2_ITERATIONS, &salt, &iv)
-        .map_err(|e| KeyError::Other(e.to_string()))?;
+    let params =
+        pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(PBKDF2_ITERATIONS, &salt, &iv)
+            .map_err(|e| KeyError::Other(e.to_string()))?;
     let info = PrivateKeyInfo::from_der(der).map_err(|e| KeyError::Other(e.to_string()))?;
     let doc = info
         .encrypt_with_params(params, passphrase)
@@ -144,9 +149,8 @@ pub fn public_pem(der: &[u8]) -> Result<String, KeyError> {
 /// Reads an encrypted PKCS#8 PEM private key.
 pub fn load_identity(path: &Path, passphrase: &[u8]) -> Result<RsaOaepIdentity, KeyError> {
     check_private_permissions(path)?;
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|e| file_err(path, e.to_string()))?,
-    );
+    let text =
+        Zeroizing::new(std::fs::read_to_string(path).map_err(|e| file_err(path, e.to_string()))?);
     let (label, der) = pkcs8::der::pem::decode_vec(text.as_bytes())
         .map_err(|_| file_err(path, "not a PEM file"))?;
     let der = Zeroizing::new(der);
@@ -171,10 +175,13 @@ pub fn load_identity(path: &Path, passphrase: &[u8]) -> Result<RsaOaepIdentity, 
 /// Reads an SPKI PEM public key.
 pub fn load_recipient(path: &Path) -> Result<RsaOaepRecipient, KeyError> {
     let text = std::fs::read_to_string(path).map_err(|e| file_err(path, e.to_string()))?;
-    let (label, der) =
-        pkcs8::der::pem::decode_vec(text.as_bytes()).map_err(|_| file_err(path, "not a PEM file"))?;
+    let (label, der) = pkcs8::der::pem::decode_vec(text.as_bytes())
+        .map_err(|_| file_err(path, "not a PEM file"))?;
     if label != "PUBLIC KEY" {
-        return Err(file_err(path, format!("expected a PUBLIC KEY PEM, found {label:?}")));
+        return Err(file_err(
+            path,
+            format!("expected a PUBLIC KEY PEM, found {label:?}"),
+        ));
     }
     RsaOaepRecipient::from_spki_der(&der).map_err(|e| file_err(path, e.to_string()))
 }
@@ -333,7 +340,9 @@ impl Keyring {
                 })
                 .await;
             if !missed {
-                stats.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats
+                    .hits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             return r.map_err(|e| (*e).clone());
         }
@@ -385,7 +394,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&k).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&k).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let ident = load_identity(&k, b"correct horse").unwrap();
         assert_eq!(ident.key_id(), id);
@@ -410,9 +422,21 @@ mod tests {
             vec![],
             vec![],
             vec![
-                Policy { bucket: "*".into(), prefix: "".into(), recipients: vec!["a".into()] },
-                Policy { bucket: "b".into(), prefix: "".into(), recipients: vec!["b".into()] },
-                Policy { bucket: "b".into(), prefix: "x/".into(), recipients: vec!["c".into()] },
+                Policy {
+                    bucket: "*".into(),
+                    prefix: "".into(),
+                    recipients: vec!["a".into()],
+                },
+                Policy {
+                    bucket: "b".into(),
+                    prefix: "".into(),
+                    recipients: vec!["b".into()],
+                },
+                Policy {
+                    bucket: "b".into(),
+                    prefix: "x/".into(),
+                    recipients: vec!["c".into()],
+                },
             ],
             10,
             Duration::from_secs(60),

@@ -177,7 +177,9 @@ fn keygen_passphrase(file: Option<&PathBuf>) -> anyhow::Result<zeroize::Zeroizin
         return app::passphrase_for("the new key", Some("SEALGATE_PASSPHRASE"), None);
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        anyhow::bail!("no passphrase: use --passphrase-file, SEALGATE_PASSPHRASE, or run on a terminal");
+        anyhow::bail!(
+            "no passphrase: use --passphrase-file, SEALGATE_PASSPHRASE, or run on a terminal"
+        );
     }
     let a = zeroize::Zeroizing::new(rpassword::prompt_password("Passphrase for the new key: ")?);
     let b = zeroize::Zeroizing::new(rpassword::prompt_password("Repeat the passphrase: ")?);
@@ -203,7 +205,14 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     }
     match cfg.store.kind {
         sealgate::config::StoreKind::Local => {
-            println!("store: local directory {}", cfg.store.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default())
+            println!(
+                "store: local directory {}",
+                cfg.store
+                    .path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )
         }
         sealgate::config::StoreKind::S3 => println!(
             "store: s3 {} (region {}, path style {})",
@@ -215,23 +224,38 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     println!("identities:");
     for (name, id) in kr.identities() {
         use sealgate::envelope::Identity;
-        println!("  {name}: key id {} (RSA-{})", hex::encode(id.key_id()), id.bits());
+        println!(
+            "  {name}: key id {} (RSA-{})",
+            hex::encode(id.key_id()),
+            id.bits()
+        );
     }
     println!("recipients:");
     for r in kr.recipients() {
         use sealgate::envelope::Recipient;
-        println!("  {}: key id {} (RSA-{})", r.name, hex::encode(r.key.key_id()), r.key.bits());
+        println!(
+            "  {}: key id {} (RSA-{})",
+            r.name,
+            hex::encode(r.key.key_id()),
+            r.key.bits()
+        );
     }
     println!("policies:");
     for p in kr.policies() {
-        let recips: Vec<_> = p.recipients.iter().filter_map(|n| kr.recipient(n)).map(|r| r.key.clone()).collect();
-        let est: usize = 60 + recips
+        let recips: Vec<_> = p
+            .recipients
             .iter()
-            .map(|r| {
-                use sealgate::envelope::Recipient;
-                11 + r.wrapped_len()
-            })
-            .sum::<usize>();
+            .filter_map(|n| kr.recipient(n))
+            .map(|r| r.key.clone())
+            .collect();
+        let est: usize = 60
+            + recips
+                .iter()
+                .map(|r| {
+                    use sealgate::envelope::Recipient;
+                    11 + r.wrapped_len()
+                })
+                .sum::<usize>();
         let b64 = est.div_ceil(3) * 4;
         let place = if b64 + 2 <= sealgate::gateway::METADATA_LIMIT {
             "envelope fits in metadata"
@@ -267,53 +291,63 @@ async fn main() {
             let pass = keygen_passphrase(passphrase_file.as_ref())?;
             let (k, p, id) = sealgate::keyring::keygen(&out, &name, bits, &pass)?;
             println!("private key: {} (encrypted PKCS#8, mode 0600)", k.display());
-            println!("public key:  {} (give this to people who encrypt for you)", p.display());
+            println!(
+                "public key:  {} (give this to people who encrypt for you)",
+                p.display()
+            );
             println!("key id:      {}", hex::encode(id));
             Ok(())
         })(),
         Command::CheckConfig { config } => check_config(&config),
-        Command::Inspect { config, object } => (async {
-            let rt = app::build(&Config::load(&config)?)?;
-            let (b, k) = sealgate::admin::parse_s3_url(&object)?;
-            print!("{}", sealgate::admin::inspect(&rt.gateway, &b, &k).await?);
-            Ok(())
-        })
-        .await,
+        Command::Inspect { config, object } => {
+            (async {
+                let rt = app::build(&Config::load(&config)?)?;
+                let (b, k) = sealgate::admin::parse_s3_url(&object)?;
+                print!("{}", sealgate::admin::inspect(&rt.gateway, &b, &k).await?);
+                Ok(())
+            })
+            .await
+        }
         Command::Rewrap {
             config,
             add,
             remove,
             concurrency,
             target,
-        } => (async {
-            if add.is_empty() && remove.is_empty() {
-                anyhow::bail!("nothing to do: give --add NAME and/or --remove NAME");
-            }
-            let rt = app::build(&Config::load(&config)?)?;
-            let (b, p) = sealgate::admin::parse_s3_url(&target)?;
-            let s = sealgate::admin::rewrap(&rt.gateway, &b, &p, &add, &remove, concurrency).await?;
-            print!("{s}");
-            if !s.failed.is_empty() {
-                anyhow::bail!("{} object(s) failed", s.failed.len());
-            }
-            Ok(())
-        })
-        .await,
+        } => {
+            (async {
+                if add.is_empty() && remove.is_empty() {
+                    anyhow::bail!("nothing to do: give --add NAME and/or --remove NAME");
+                }
+                let rt = app::build(&Config::load(&config)?)?;
+                let (b, p) = sealgate::admin::parse_s3_url(&target)?;
+                let s = sealgate::admin::rewrap(&rt.gateway, &b, &p, &add, &remove, concurrency)
+                    .await?;
+                print!("{s}");
+                if !s.failed.is_empty() {
+                    anyhow::bail!("{} object(s) failed", s.failed.len());
+                }
+                Ok(())
+            })
+            .await
+        }
         Command::Reencrypt {
             config,
             concurrency,
             target,
-        } => (async {
-            let rt = app::build(&Config::load(&config)?)?;
-            let (b, p) = sealgate::admin::parse_s3_url(&target)?;
-            let s = sealgate::admin::reencrypt(&rt.gateway, &b, &p, concurrency).await?;
-            print!("{s}");
-            if !s.failed.is_empty() {
-                anyhow::bail!("{} object(s) failed", s.failed.len());
-            }
-            Ok(())
-        })
-        .await,
+        } => {
+            (async {
+                let rt = app::build(&Config::load(&config)?)?;
+                let (b, p) = sealgate::admin::parse_s3_url(&target)?;
+                let s = sealgate::admin::reencrypt(&rt.gateway, &b, &p, concurrency).await?;
+                print!("{s}");
+                if !s.failed.is_empty() {
+                    anyhow::bail!("{} object(s) failed", s.failed.len());
+                }
+                Ok(())
+            })
+            .await
+        }
         Command::Decrypt {
             identity,
             metadata,
@@ -323,7 +357,16 @@ async fn main() {
             passphrase_file,
             input,
             output,
-        } => decrypt(identity, metadata, name, no_name_check, manifest, passphrase_file, input, output),
+        } => decrypt(
+            identity,
+            metadata,
+            name,
+            no_name_check,
+            manifest,
+            passphrase_file,
+            input,
+            output,
+        ),
     };
     if let Err(e) = res {
         eprintln!("sealgate: {e:#}");
@@ -344,7 +387,9 @@ fn decrypt(
 ) -> anyhow::Result<()> {
     use sealgate::envelope::Identity;
     if name.is_none() && !no_name_check {
-        anyhow::bail!("give --name s3://BUCKET/KEY (the header is bound to it), or --no-name-check");
+        anyhow::bail!(
+            "give --name s3://BUCKET/KEY (the header is bound to it), or --no-name-check"
+        );
     }
     let pass = match &passphrase_file {
         Some(f) => app::passphrase_for("the identity", None, Some(f))?,
@@ -354,14 +399,21 @@ fn decrypt(
         None => app::passphrase_for(&identity.display().to_string(), None, None)?,
     };
     let id = sealgate::keyring::load_identity(&identity, &pass)?;
-    let meta_text = std::fs::read_to_string(&metadata).with_context(|| metadata.display().to_string())?;
+    let meta_text =
+        std::fs::read_to_string(&metadata).with_context(|| metadata.display().to_string())?;
     let meta = sealgate::recover::meta_value_from_json(&meta_text)?;
-    let name = name.map(|n| sealgate::admin::parse_s3_url(&n)).transpose()?;
+    let name = name
+        .map(|n| sealgate::admin::parse_s3_url(&n))
+        .transpose()?;
     let manifest = manifest.map(std::fs::read).transpose()?;
-    let inp = std::io::BufReader::new(std::fs::File::open(&input).with_context(|| input.display().to_string())?);
+    let inp = std::io::BufReader::new(
+        std::fs::File::open(&input).with_context(|| input.display().to_string())?,
+    );
     // Write to a temporary file and rename: a failed decryption leaves no output.
     let tmp = output.with_extension("sealgate-partial");
-    let out = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?);
+    let out = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?,
+    );
     let ids: [&dyn Identity; 1] = [&id];
     let res = sealgate::recover::decrypt(
         &ids,
@@ -378,8 +430,14 @@ fn decrypt(
                 "decrypted {} bytes ({} part(s)){}{}",
                 r.plaintext_len,
                 r.parts,
-                r.md5.map(|m| format!(", MD5 {}", hex::encode(m))).unwrap_or_default(),
-                if r.name_checked { "" } else { "; WARNING: the object's name (and, for multipart, its part list) was not verified" }
+                r.md5
+                    .map(|m| format!(", MD5 {}", hex::encode(m)))
+                    .unwrap_or_default(),
+                if r.name_checked {
+                    ""
+                } else {
+                    "; WARNING: the object's name (and, for multipart, its part list) was not verified"
+                }
             );
             Ok(())
         }
@@ -390,7 +448,11 @@ fn decrypt(
     }
 }
 
-async fn serve(config: Option<PathBuf>, listen: Option<String>, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+async fn serve(
+    config: Option<PathBuf>,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let (mut cfg, creds) = match config {
         Some(p) => (Config::load(&p)?, None),
         None => {
@@ -407,7 +469,11 @@ async fn serve(config: Option<PathBuf>, listen: Option<String>, data_dir: Option
     }
     let rt = app::build(&cfg)?;
     if let Some((ak, sk)) = creds {
-        let scheme = if rt.server.tls.is_some() { "https" } else { "http" };
+        let scheme = if rt.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         eprintln!(
             "\nEndpoint:   {scheme}://{listen}\nAccess key: {ak}\nSecret key: {sk}\n\nTry:\n  export AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={sk} AWS_DEFAULT_REGION=us-east-1\n  aws --endpoint-url {scheme}://{listen} s3 mb s3://demo\n  aws --endpoint-url {scheme}://{listen} s3 cp ./README.md s3://demo/\n  aws --endpoint-url {scheme}://{listen} s3 ls s3://demo\n",
             sk = sk.as_str(),
@@ -416,7 +482,12 @@ async fn serve(config: Option<PathBuf>, listen: Option<String>, data_dir: Option
     }
     // Say early, and plainly, when the store cannot be reached: the gateway
     // still starts (the store may come up later; /ready reports it).
-    match tokio::time::timeout(std::time::Duration::from_secs(10), rt.gateway.store().list_buckets()).await {
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        rt.gateway.store().list_buckets(),
+    )
+    .await
+    {
         Ok(Ok(_)) => {}
         Ok(Err(e)) if e.unavailable => tracing::warn!(
             "the store is unreachable ({}); check store.endpoint and that the store is running",

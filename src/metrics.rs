@@ -69,40 +69,89 @@ impl Metrics {
     pub fn render(&self, keys: (u64, u64)) -> String {
         use std::fmt::Write;
         let mut o = String::new();
-        let _ = writeln!(o, "# HELP sealgate_requests_total S3 requests by operation and HTTP status.");
+        let _ = writeln!(
+            o,
+            "# HELP sealgate_requests_total S3 requests by operation and HTTP status."
+        );
         let _ = writeln!(o, "# TYPE sealgate_requests_total counter");
         for ((op, st), n) in self.requests.lock().expect("metrics").iter() {
-            let _ = writeln!(o, "sealgate_requests_total{{op=\"{op}\",status=\"{st}\"}} {n}");
+            let _ = writeln!(
+                o,
+                "sealgate_requests_total{{op=\"{op}\",status=\"{st}\"}} {n}"
+            );
         }
         let _ = writeln!(o, "# HELP sealgate_request_duration_seconds S3 request latency (to the end of the response headers).");
         let _ = writeln!(o, "# TYPE sealgate_request_duration_seconds histogram");
         for (op, h) in self.latency.lock().expect("metrics").iter() {
             for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(o, "sealgate_request_duration_seconds_bucket{{op=\"{op}\",le=\"{b}\"}} {}", h.counts[i]);
+                let _ = writeln!(
+                    o,
+                    "sealgate_request_duration_seconds_bucket{{op=\"{op}\",le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
             }
-            let _ = writeln!(o, "sealgate_request_duration_seconds_bucket{{op=\"{op}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(o, "sealgate_request_duration_seconds_sum{{op=\"{op}\"}} {}", h.sum);
-            let _ = writeln!(o, "sealgate_request_duration_seconds_count{{op=\"{op}\"}} {}", h.count);
+            let _ = writeln!(
+                o,
+                "sealgate_request_duration_seconds_bucket{{op=\"{op}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                o,
+                "sealgate_request_duration_seconds_sum{{op=\"{op}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                o,
+                "sealgate_request_duration_seconds_count{{op=\"{op}\"}} {}",
+                h.count
+            );
         }
         let _ = writeln!(o, "# HELP sealgate_bytes_in_total Request body bytes received from clients (declared lengths).");
         let _ = writeln!(o, "# TYPE sealgate_bytes_in_total counter");
-        let _ = writeln!(o, "sealgate_bytes_in_total {}", self.bytes_in.load(Ordering::Relaxed));
+        let _ = writeln!(
+            o,
+            "sealgate_bytes_in_total {}",
+            self.bytes_in.load(Ordering::Relaxed)
+        );
         let _ = writeln!(o, "# HELP sealgate_bytes_out_total Response body bytes sent to clients (declared lengths).");
         let _ = writeln!(o, "# TYPE sealgate_bytes_out_total counter");
-        let _ = writeln!(o, "sealgate_bytes_out_total {}", self.bytes_out.load(Ordering::Relaxed));
-        let _ = writeln!(o, "# HELP sealgate_requests_in_flight S3 requests being served.");
+        let _ = writeln!(
+            o,
+            "sealgate_bytes_out_total {}",
+            self.bytes_out.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP sealgate_requests_in_flight S3 requests being served."
+        );
         let _ = writeln!(o, "# TYPE sealgate_requests_in_flight gauge");
-        let _ = writeln!(o, "sealgate_requests_in_flight {}", self.in_flight.load(Ordering::Relaxed));
-        let _ = writeln!(o, "# HELP sealgate_key_cache_hits_total Data-key lookups served from the cache.");
+        let _ = writeln!(
+            o,
+            "sealgate_requests_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP sealgate_key_cache_hits_total Data-key lookups served from the cache."
+        );
         let _ = writeln!(o, "# TYPE sealgate_key_cache_hits_total counter");
         let _ = writeln!(o, "sealgate_key_cache_hits_total {}", keys.0);
-        let _ = writeln!(o, "# HELP sealgate_key_cache_misses_total Data-key lookups that needed an unwrap.");
+        let _ = writeln!(
+            o,
+            "# HELP sealgate_key_cache_misses_total Data-key lookups that needed an unwrap."
+        );
         let _ = writeln!(o, "# TYPE sealgate_key_cache_misses_total counter");
         let _ = writeln!(o, "sealgate_key_cache_misses_total {}", keys.1);
-        let _ = writeln!(o, "# HELP sealgate_rsa_unwraps_total RSA-OAEP unwrap operations.");
+        let _ = writeln!(
+            o,
+            "# HELP sealgate_rsa_unwraps_total RSA-OAEP unwrap operations."
+        );
         let _ = writeln!(o, "# TYPE sealgate_rsa_unwraps_total counter");
         let _ = writeln!(o, "sealgate_rsa_unwraps_total {}", keys.1);
-        let _ = writeln!(o, "# HELP sealgate_store_errors_total Errors from the store, by S3 code.");
+        let _ = writeln!(
+            o,
+            "# HELP sealgate_store_errors_total Errors from the store, by S3 code."
+        );
         let _ = writeln!(o, "# TYPE sealgate_store_errors_total counter");
         for (code, n) in self.store_errors.lock().expect("metrics").iter() {
             let _ = writeln!(o, "sealgate_store_errors_total{{code=\"{code}\"}} {n}");
@@ -123,31 +172,38 @@ pub async fn serve_admin(
     let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     Ok(tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
             let gw = gateway.clone();
             let http = http.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let gw = gw.clone();
-                    async move {
-                        let (status, ctype, body) = match req.uri().path() {
-                            "/health" => (200, "text/plain", "ok\n".to_owned()),
-                            "/ready" => match gw.ready().await {
-                                Ok(()) => (200, "text/plain", "ready\n".to_owned()),
-                                Err(e) => (503, "text/plain", format!("not ready: {e}\n")),
-                            },
-                            "/metrics" => (200, "text/plain; version=0.0.4", global().render(gw.key_stats())),
-                            _ => (404, "text/plain", "not found\n".to_owned()),
-                        };
-                        Ok::<_, std::convert::Infallible>(
-                            http::Response::builder()
-                                .status(status)
-                                .header("content-type", ctype)
-                                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-                                .expect("response"),
-                        )
-                    }
-                });
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let gw = gw.clone();
+                        async move {
+                            let (status, ctype, body) = match req.uri().path() {
+                                "/health" => (200, "text/plain", "ok\n".to_owned()),
+                                "/ready" => match gw.ready().await {
+                                    Ok(()) => (200, "text/plain", "ready\n".to_owned()),
+                                    Err(e) => (503, "text/plain", format!("not ready: {e}\n")),
+                                },
+                                "/metrics" => (
+                                    200,
+                                    "text/plain; version=0.0.4",
+                                    global().render(gw.key_stats()),
+                                ),
+                                _ => (404, "text/plain", "not found\n".to_owned()),
+                            };
+                            Ok::<_, std::convert::Infallible>(
+                                http::Response::builder()
+                                    .status(status)
+                                    .header("content-type", ctype)
+                                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                                    .expect("response"),
+                            )
+                        }
+                    });
                 let _ = http.serve_connection(TokioIo::new(tcp), svc).await;
             });
         }

@@ -40,7 +40,9 @@ pub fn meta_value_from_json(text: &str) -> Result<String, RecoverError> {
         .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case("sg")))
         .and_then(|(_, v)| v.as_str())
         .map(str::to_owned)
-        .ok_or_else(|| RecoverError::Input("no `sg` entry in the metadata: not a sealgate object".into()))
+        .ok_or_else(|| {
+            RecoverError::Input("no `sg` entry in the metadata: not a sealgate object".into())
+        })
 }
 
 /// What was recovered.
@@ -147,11 +149,22 @@ fn decrypt_inner<R: Read, W: Write>(
     }
     let mut sh = [0u8; STREAM_HEADER_LEN];
     match header.binding {
-        BodyBinding::Single { salt, plaintext_len } => {
+        BodyBinding::Single {
+            salt,
+            plaintext_len,
+        } => {
             if read_exact_or_eof(&mut input, &mut sh)? != sh.len() {
                 return Err(FormatError::Truncated.into());
             }
-            let (p, md5) = open_stream(&mut input, &mut out, &dk, 0, sh, &[], Some((salt, plaintext_len)))?;
+            let (p, md5) = open_stream(
+                &mut input,
+                &mut out,
+                &dk,
+                0,
+                sh,
+                &[],
+                Some((salt, plaintext_len)),
+            )?;
             let mut extra = [0u8; 1];
             if read_exact_or_eof(&mut input, &mut extra)? != 0 {
                 return Err(FormatError::TrailingData.into());
@@ -168,7 +181,9 @@ fn decrypt_inner<R: Read, W: Write>(
                 Some(raw) => {
                     let m = Manifest::parse(raw)?;
                     let (b, k) = name.ok_or_else(|| {
-                        RecoverError::Input("a manifest can only be checked with the object's name (--name)".into())
+                        RecoverError::Input(
+                            "a manifest can only be checked with the object's name (--name)".into(),
+                        )
                     })?;
                     m.open(&dk, b, k, &upload_id)?;
                     Some(m.parts)
@@ -198,7 +213,8 @@ fn decrypt_inner<R: Read, W: Write>(
                         (n, None, first)
                     }
                 };
-                let (len, _) = open_stream(&mut input, &mut out, &dk, number, sh, &first, expected)?;
+                let (len, _) =
+                    open_stream(&mut input, &mut out, &dk, number, sh, &first, expected)?;
                 total += len;
                 count += 1;
                 next_number = number + 1;

@@ -34,12 +34,15 @@ impl Users {
 #[async_trait::async_trait]
 impl S3Auth for Users {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        self.0.get(access_key).map(|(s, _)| s.clone()).ok_or_else(|| {
-            s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            )
-        })
+        self.0
+            .get(access_key)
+            .map(|(s, _)| s.clone())
+            .ok_or_else(|| {
+                s3_error!(
+                    InvalidAccessKeyId,
+                    "The AWS Access Key Id you provided does not exist in our records."
+                )
+            })
     }
 }
 
@@ -57,7 +60,10 @@ impl S3Access for Access {
             *slot.0.lock().expect("op slot") = Some(name);
         }
         let Some(cred) = cx.credentials() else {
-            return Err(s3_error!(AccessDenied, "Anonymous requests are not accepted; sign your request."));
+            return Err(s3_error!(
+                AccessDenied,
+                "Anonymous requests are not accepted; sign your request."
+            ));
         };
         match cx.s3_path().get_bucket_name() {
             None => Ok(()),
@@ -77,7 +83,9 @@ impl S3Access for Access {
 
 impl Access {
     fn source(&self, cred: Option<&s3s::auth::Credentials>, src: &CopySource) -> S3Result<()> {
-        let Some(cred) = cred else { return Err(denied()) };
+        let Some(cred) = cred else {
+            return Err(denied());
+        };
         match src {
             CopySource::Bucket { bucket, .. } if self.0.may_use(&cred.access_key, bucket) => Ok(()),
             _ => Err(denied()),
@@ -101,15 +109,22 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct RequestId(pub String);
 
-pub fn build_service(gateway: Gateway, users: Users, settings: &ServerSettings) -> anyhow::Result<S3Service> {
+pub fn build_service(
+    gateway: Gateway,
+    users: Users,
+    settings: &ServerSettings,
+) -> anyhow::Result<S3Service> {
     let mut b = S3ServiceBuilder::new(gateway);
     b.set_auth(users.clone());
     b.set_access(Access(users));
     let mut domains: Vec<String> = Vec::new();
     for d in &settings.domains {
-        for port in [Some(settings.listen.port()), settings.tls_listen.map(|a| a.port())]
-            .into_iter()
-            .flatten()
+        for port in [
+            Some(settings.listen.port()),
+            settings.tls_listen.map(|a| a.port()),
+        ]
+        .into_iter()
+        .flatten()
         {
             domains.push(format!("{d}:{port}"));
         }
@@ -132,10 +147,7 @@ fn new_request_id() -> String {
 
 /// Adds the request id to the response header and, for S3 error bodies
 /// without one, to the XML.
-async fn with_request_id(
-    resp: http::Response<s3s::Body>,
-    id: &str,
-) -> http::Response<s3s::Body> {
+async fn with_request_id(resp: http::Response<s3s::Body>, id: &str) -> http::Response<s3s::Body> {
     let (mut parts, body) = resp.into_parts();
     if let Ok(v) = http::HeaderValue::from_str(id) {
         parts.headers.insert("x-amz-request-id", v.clone());
@@ -156,7 +168,11 @@ async fn with_request_id(
     let text = if text.contains("<RequestId>") || !text.contains("</Error>") {
         text
     } else {
-        text.replacen("</Error>", &format!("<RequestId>{id}</RequestId></Error>"), 1)
+        text.replacen(
+            "</Error>",
+            &format!("<RequestId>{id}</RequestId></Error>"),
+            1,
+        )
     };
     parts.headers.remove(http::header::CONTENT_LENGTH);
     http::Response::from_parts(parts, s3s::Body::from(text))
@@ -208,9 +224,11 @@ pub async fn serve(service: S3Service, settings: ServerSettings) -> anyhow::Resu
         )
     })?;
     let tls_listener = match settings.tls_listen {
-        Some(a) => Some(TcpListener::bind(a).await.map_err(|e| {
-            anyhow::anyhow!("cannot listen on {a} (server.tls_listen): {e}")
-        })?),
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {a} (server.tls_listen): {e}"))?,
+        ),
         None => None,
     };
     let acceptor = settings.tls.clone().map(tokio_rustls::TlsAcceptor::from);
@@ -245,15 +263,22 @@ pub async fn serve(service: S3Service, settings: ServerSettings) -> anyhow::Resu
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(0);
-            m.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            m.in_flight
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let resp = s3.call(req.map(s3s::Body::from)).await;
-            m.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            m.in_flight
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             let resp = resp?;
             let status = resp.status();
-            let op_name = op.0.lock().expect("op slot").clone().unwrap_or_else(|| "Unknown".to_owned());
+            let op_name =
+                op.0.lock()
+                    .expect("op slot")
+                    .clone()
+                    .unwrap_or_else(|| "Unknown".to_owned());
             m.request(&op_name, status.as_u16(), start.elapsed());
             if status.is_success() {
-                m.bytes_in.fetch_add(declared_in, std::sync::atomic::Ordering::Relaxed);
+                m.bytes_in
+                    .fetch_add(declared_in, std::sync::atomic::Ordering::Relaxed);
                 if method != http::Method::HEAD {
                     let out = resp
                         .headers()
@@ -261,7 +286,8 @@ pub async fn serve(service: S3Service, settings: ServerSettings) -> anyhow::Resu
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.parse::<u64>().ok())
                         .unwrap_or(0);
-                    m.bytes_out.fetch_add(out, std::sync::atomic::Ordering::Relaxed);
+                    m.bytes_out
+                        .fetch_add(out, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             let mut resp = with_request_id(resp, &id).await;
@@ -295,7 +321,9 @@ pub async fn serve(service: S3Service, settings: ServerSettings) -> anyhow::Resu
         };
         let _ = tcp.set_nodelay(true);
         let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!("connection limit reached (server.max_connections); refusing a connection");
+            tracing::warn!(
+                "connection limit reached (server.max_connections); refusing a connection"
+            );
             drop(tcp);
             continue;
         };
@@ -305,7 +333,9 @@ pub async fn serve(service: S3Service, settings: ServerSettings) -> anyhow::Resu
             let _permit = permit;
             if is_tls {
                 let Some(acc) = acceptor else { return };
-                let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acc.accept(tcp)).await else {
+                let Ok(Ok(tls)) =
+                    tokio::time::timeout(Duration::from_secs(10), acc.accept(tcp)).await
+                else {
                     return;
                 };
                 let _ = watcher
@@ -318,7 +348,10 @@ pub async fn serve(service: S3Service, settings: ServerSettings) -> anyhow::Resu
             }
         });
     }
-    tracing::info!(grace_secs = settings.grace.as_secs(), "shutting down: finishing in-flight requests");
+    tracing::info!(
+        grace_secs = settings.grace.as_secs(),
+        "shutting down: finishing in-flight requests"
+    );
     drop(plain);
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
@@ -328,15 +361,20 @@ pub async fn serve(service: S3Service, settings: ServerSettings) -> anyhow::Resu
 }
 
 /// Loads a PEM certificate chain and private key for the TLS listener.
-pub fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<Arc<tokio_rustls::rustls::ServerConfig>> {
+pub fn load_tls(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<Arc<tokio_rustls::rustls::ServerConfig>> {
     use tokio_rustls::rustls;
     let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(cert).map_err(|e| anyhow::anyhow!("server.tls_cert {}: {e}", cert.display()))?,
+        std::fs::File::open(cert)
+            .map_err(|e| anyhow::anyhow!("server.tls_cert {}: {e}", cert.display()))?,
     ))
     .collect::<Result<_, _>>()
     .map_err(|e| anyhow::anyhow!("server.tls_cert {}: {e}", cert.display()))?;
     let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
-        std::fs::File::open(key).map_err(|e| anyhow::anyhow!("server.tls_key {}: {e}", key.display()))?,
+        std::fs::File::open(key)
+            .map_err(|e| anyhow::anyhow!("server.tls_key {}: {e}", key.display()))?,
     ))
     .map_err(|e| anyhow::anyhow!("server.tls_key: {e}"))?
     .ok_or_else(|| anyhow::anyhow!("server.tls_key: no private key found"))?;

@@ -35,8 +35,14 @@ fn example_dir() -> (tempfile::TempDir, PathBuf) {
     sealgate::keyring::keygen(&keys, "offline", 2048, b"offline passphrase").unwrap();
     let secrets = root.join("secrets");
     write(&secrets.join("alice.secret"), &format!("{ALICE_SECRET}\n"));
-    write(&secrets.join("alice.pass"), &format!("{ALICE_PASSPHRASE}\n"));
-    write(&secrets.join("gateway.secret"), &format!("{GATEWAY_SECRET}\n"));
+    write(
+        &secrets.join("alice.pass"),
+        &format!("{ALICE_PASSPHRASE}\n"),
+    );
+    write(
+        &secrets.join("gateway.secret"),
+        &format!("{GATEWAY_SECRET}\n"),
+    );
     (dir, config)
 }
 
@@ -50,13 +56,29 @@ fn example_loads_with_the_files_it_names() {
     assert!(!cfg.identities.is_empty() && !cfg.recipients.is_empty() && !cfg.policies.is_empty());
     // Relative paths resolve against the config's directory, and exist there.
     let base = path.parent().unwrap();
-    let mut files: Vec<&Path> = cfg.identities.iter().map(|i| i.key_file.as_path()).collect();
-    files.extend(cfg.identities.iter().filter_map(|i| i.passphrase_file.as_deref()));
+    let mut files: Vec<&Path> = cfg
+        .identities
+        .iter()
+        .map(|i| i.key_file.as_path())
+        .collect();
+    files.extend(
+        cfg.identities
+            .iter()
+            .filter_map(|i| i.passphrase_file.as_deref()),
+    );
     files.extend(cfg.recipients.iter().map(|r| r.public_key_file.as_path()));
-    files.extend(cfg.users.iter().filter_map(|u| u.secret_key_file.as_deref()));
+    files.extend(
+        cfg.users
+            .iter()
+            .filter_map(|u| u.secret_key_file.as_deref()),
+    );
     files.extend(cfg.gateway.secret_file.as_deref());
     for f in files {
-        assert!(f.starts_with(base) && f.is_file(), "{} is not a file beside the config", f.display());
+        assert!(
+            f.starts_with(base) && f.is_file(),
+            "{} is not a file beside the config",
+            f.display()
+        );
     }
     // The whole keyring builds (passphrases, key files, policy names).
     sealgate::app::build_keyring(&cfg).unwrap();
@@ -82,7 +104,11 @@ fn example_states_the_real_defaults() {
     assert_eq!(g.object_cache_entries, d.object_cache_entries);
     assert_eq!(g.list_concurrency, d.list_concurrency);
     let (st, d) = (&cfg.store, StoreConfig::default());
-    assert_eq!(d.kind, StoreKind::Local, "the example documents local as the default kind");
+    assert_eq!(
+        d.kind,
+        StoreKind::Local,
+        "the example documents local as the default kind"
+    );
     assert_eq!(st.path_style, d.path_style);
     assert_eq!(st.connect_timeout_secs, d.connect_timeout_secs);
     assert_eq!(st.request_timeout_secs, d.request_timeout_secs);
@@ -128,8 +154,20 @@ fn config_structs() -> Vec<(String, Vec<String>)> {
 fn example_documents_every_key() {
     let structs = config_structs();
     let names: Vec<&str> = structs.iter().map(|(n, _)| n.as_str()).collect();
-    for want in ["Config", "ServerConfig", "UserConfig", "StoreConfig", "GatewayConfig", "IdentityConfig", "RecipientConfig", "PolicyConfig"] {
-        assert!(names.contains(&want), "src/config.rs no longer has {want}: update this test ({names:?})");
+    for want in [
+        "Config",
+        "ServerConfig",
+        "UserConfig",
+        "StoreConfig",
+        "GatewayConfig",
+        "IdentityConfig",
+        "RecipientConfig",
+        "PolicyConfig",
+    ] {
+        assert!(
+            names.contains(&want),
+            "src/config.rs no longer has {want}: update this test ({names:?})"
+        );
     }
     let keys: Vec<&str> = EXAMPLE
         .lines()
@@ -144,7 +182,10 @@ fn example_documents_every_key() {
             } else {
                 keys.contains(&f.as_str())
             };
-            assert!(documented, "config/sealgate.example.toml does not document `{f}` ({name} in src/config.rs)");
+            assert!(
+                documented,
+                "config/sealgate.example.toml does not document `{f}` ({name} in src/config.rs)"
+            );
         }
     }
 }
@@ -163,12 +204,35 @@ fn check_config_accepts_the_example_and_prints_no_secret() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "check-config failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "check-config failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("is valid"), "{stdout}");
-    for name in ["SGEXAMPLEALICE", "SGEXAMPLEBACKUP", "alice", "bob", "offline", "team", "backups"] {
-        assert!(stdout.contains(name), "check-config does not mention {name}:\n{stdout}");
+    for name in [
+        "SGEXAMPLEALICE",
+        "SGEXAMPLEBACKUP",
+        "alice",
+        "bob",
+        "offline",
+        "team",
+        "backups",
+    ] {
+        assert!(
+            stdout.contains(name),
+            "check-config does not mention {name}:\n{stdout}"
+        );
     }
-    for secret in [ALICE_SECRET, BACKUP_SECRET, STORE_SECRET, GATEWAY_SECRET, ALICE_PASSPHRASE] {
-        assert!(!stdout.contains(secret) && !stderr.contains(secret), "check-config printed a secret:\n{stdout}\n{stderr}");
+    for secret in [
+        ALICE_SECRET,
+        BACKUP_SECRET,
+        STORE_SECRET,
+        GATEWAY_SECRET,
+        ALICE_PASSPHRASE,
+    ] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "check-config printed a secret:\n{stdout}\n{stderr}"
+        );
     }
 }

@@ -7,7 +7,10 @@ use common::*;
 use std::process::Command;
 
 fn curl(url: &str) -> (u16, String) {
-    let o = Command::new("curl").args(["-s", "-w", "\n%{http_code}", url]).output().unwrap();
+    let o = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", url])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap();
     (code.parse().unwrap_or(0), body.to_owned())
@@ -33,45 +36,144 @@ fn with_server_settings(gw: Gw, extra: &str) -> Gw {
 fn admin_listener_health_ready_and_metrics() {
     let store = garage();
     let admin = free_port();
-    let gw = with_server_settings(Gw::start(&GwSpec::simple(store)), &format!("admin_listen = \"127.0.0.1:{admin}\""));
+    let gw = with_server_settings(
+        Gw::start(&GwSpec::simple(store)),
+        &format!("admin_listen = \"127.0.0.1:{admin}\""),
+    );
     wait_port(admin, "admin listener", &gw.log);
     let base = format!("http://127.0.0.1:{admin}");
     assert_eq!(curl(&format!("{base}/health")), (200, "ok\n".to_owned()));
     assert_eq!(curl(&format!("{base}/ready")).0, 200);
     let b = format!("ops-{}", std::process::id());
-    ok(&aws2(&gw.endpoint, &["s3", "mb", &format!("s3://{b}")]), "mb");
+    ok(
+        &aws2(&gw.endpoint, &["s3", "mb", &format!("s3://{b}")]),
+        "mb",
+    );
     let dir = tmpdir("ops");
     for i in 0..3 {
         let f = dir.join(format!("o{i}"));
         std::fs::write(&f, random_bytes(1000, i)).unwrap();
-        ok(&aws2(&gw.endpoint, &["s3api", "put-object", "--bucket", &b, "--key", &format!("o{i}"), "--body", f.to_str().unwrap()]), "put");
+        ok(
+            &aws2(
+                &gw.endpoint,
+                &[
+                    "s3api",
+                    "put-object",
+                    "--bucket",
+                    &b,
+                    "--key",
+                    &format!("o{i}"),
+                    "--body",
+                    f.to_str().unwrap(),
+                ],
+            ),
+            "put",
+        );
     }
     // Objects another gateway wrote: this one has not seen their data keys
     // (it keeps those of the objects it writes).
     let other = Gw::start(&GwSpec::simple(store));
     for i in 0..3 {
         let f = dir.join(format!("o{i}"));
-        ok(&aws2(&other.endpoint, &["s3api", "put-object", "--bucket", &b, "--key", &format!("p{i}"), "--body", f.to_str().unwrap()]), "put");
+        ok(
+            &aws2(
+                &other.endpoint,
+                &[
+                    "s3api",
+                    "put-object",
+                    "--bucket",
+                    &b,
+                    "--key",
+                    &format!("p{i}"),
+                    "--body",
+                    f.to_str().unwrap(),
+                ],
+            ),
+            "put",
+        );
     }
     let (_, before) = curl(&format!("{base}/metrics"));
     for i in 0..3 {
         for _ in 0..2 {
-            ok(&aws2(&gw.endpoint, &["s3api", "get-object", "--bucket", &b, "--key", &format!("p{i}"), "/dev/null"]), "get");
+            ok(
+                &aws2(
+                    &gw.endpoint,
+                    &[
+                        "s3api",
+                        "get-object",
+                        "--bucket",
+                        &b,
+                        "--key",
+                        &format!("p{i}"),
+                        "/dev/null",
+                    ],
+                ),
+                "get",
+            );
         }
     }
-    let missing = aws2(&gw.endpoint, &["s3api", "get-object", "--bucket", &b, "--key", "missing", "/dev/null"]);
+    let missing = aws2(
+        &gw.endpoint,
+        &[
+            "s3api",
+            "get-object",
+            "--bucket",
+            &b,
+            "--key",
+            "missing",
+            "/dev/null",
+        ],
+    );
     assert!(!missing.status.success());
     let (code, m) = curl(&format!("{base}/metrics"));
     assert_eq!(code, 200);
-    assert_eq!(metric(&m, "sealgate_requests_total{op=\"PutObject\",status=\"200\"}"), 3.0, "{m}");
-    assert_eq!(metric(&m, "sealgate_requests_total{op=\"GetObject\",status=\"200\"}"), 6.0, "{m}");
-    assert_eq!(metric(&m, "sealgate_requests_total{op=\"GetObject\",status=\"404\"}"), 1.0, "{m}");
+    assert_eq!(
+        metric(
+            &m,
+            "sealgate_requests_total{op=\"PutObject\",status=\"200\"}"
+        ),
+        3.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "sealgate_requests_total{op=\"GetObject\",status=\"200\"}"
+        ),
+        6.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "sealgate_requests_total{op=\"GetObject\",status=\"404\"}"
+        ),
+        1.0,
+        "{m}"
+    );
     assert_eq!(metric(&m, "sealgate_bytes_in_total"), 3000.0, "{m}");
-    assert_eq!(metric(&m, "sealgate_bytes_out_total") - metric(&before, "sealgate_bytes_out_total"), 6000.0, "{m}");
+    assert_eq!(
+        metric(&m, "sealgate_bytes_out_total") - metric(&before, "sealgate_bytes_out_total"),
+        6000.0,
+        "{m}"
+    );
     // Three objects written elsewhere, read twice: three RSA unwraps, the rest from caches.
-    assert_eq!(metric(&m, "sealgate_rsa_unwraps_total") - metric(&before, "sealgate_rsa_unwraps_total"), 3.0, "{m}");
-    assert!(metric(&m, "sealgate_request_duration_seconds_count{op=\"GetObject\"}") >= 7.0, "{m}");
-    assert!(metric(&m, "sealgate_store_errors_total{code=\"NoSuchKey\"}") >= 1.0, "{m}");
+    assert_eq!(
+        metric(&m, "sealgate_rsa_unwraps_total") - metric(&before, "sealgate_rsa_unwraps_total"),
+        3.0,
+        "{m}"
+    );
+    assert!(
+        metric(
+            &m,
+            "sealgate_request_duration_seconds_count{op=\"GetObject\"}"
+        ) >= 7.0,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "sealgate_store_errors_total{code=\"NoSuchKey\"}") >= 1.0,
+        "{m}"
+    );
     assert_eq!(metric(&m, "sealgate_requests_in_flight"), 0.0);
     // Every request was logged once, with its request id, and the id the
     // client received is in the log.
@@ -83,11 +185,17 @@ fn admin_listener_health_ready_and_metrics() {
 fn check_config_and_key_file_permissions() {
     let store = garage();
     let gw = Gw::start(&GwSpec::simple(store));
-    let o = Command::new(bin()).args(["check-config", "--config", gw.config.to_str().unwrap()]).output().unwrap();
+    let o = Command::new(bin())
+        .args(["check-config", "--config", gw.config.to_str().unwrap()])
+        .output()
+        .unwrap();
     let text = ok(&o, "check-config");
     assert!(text.contains("alice"), "{text}");
     assert!(!text.contains(SK), "check-config printed a secret");
-    assert!(!text.contains(&store.secret_key), "check-config printed the store secret");
+    assert!(
+        !text.contains(&store.secret_key),
+        "check-config printed the store secret"
+    );
     // A private key readable by others is refused, naming the file and the fix.
     let dir = tmpdir("perm");
     let pass = b"perm-pass";
@@ -96,23 +204,53 @@ fn check_config_and_key_file_permissions() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o644)).unwrap();
     let cfg = std::fs::read_to_string(&gw.config).unwrap()
-        + &format!("[[identities]]\nname = \"loose\"\nkey_file = {:?}\npassphrase_file = {:?}\n", k, dir.join("pass"));
+        + &format!(
+            "[[identities]]\nname = \"loose\"\nkey_file = {:?}\npassphrase_file = {:?}\n",
+            k,
+            dir.join("pass")
+        );
     let p = dir.join("c.toml");
     std::fs::write(&p, cfg).unwrap();
-    let o = Command::new(bin()).args(["check-config", "--config", p.to_str().unwrap()]).output().unwrap();
+    let o = Command::new(bin())
+        .args(["check-config", "--config", p.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("chmod 600") && e.contains("loose.key.pem"), "{e}");
+    assert!(
+        e.contains("chmod 600") && e.contains("loose.key.pem"),
+        "{e}"
+    );
     // A wrong passphrase is named as such.
     std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::write(dir.join("pass"), b"wrong").unwrap();
-    let o = Command::new(bin()).args(["check-config", "--config", p.to_str().unwrap()]).output().unwrap();
-    assert!(String::from_utf8_lossy(&o.stderr).contains("wrong passphrase"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(bin())
+        .args(["check-config", "--config", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("wrong passphrase"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // A bad config value names its key.
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, std::fs::read_to_string(&gw.config).unwrap().replace("kind = \"s3\"", "kind = \"s3\"\npath_style = \"maybe\"")).unwrap();
-    let o = Command::new(bin()).args(["check-config", "--config", bad.to_str().unwrap()]).output().unwrap();
-    assert!(String::from_utf8_lossy(&o.stderr).contains("path_style"), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&gw.config)
+            .unwrap()
+            .replace("kind = \"s3\"", "kind = \"s3\"\npath_style = \"maybe\""),
+    )
+    .unwrap();
+    let o = Command::new(bin())
+        .args(["check-config", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("path_style"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -120,18 +258,44 @@ fn sigterm_finishes_in_flight_requests() {
     let store = garage();
     let gw = Gw::start(&GwSpec::simple(store));
     let b = format!("term-{}", std::process::id());
-    ok(&aws2(&gw.endpoint, &["s3", "mb", &format!("s3://{b}")]), "mb");
+    ok(
+        &aws2(&gw.endpoint, &["s3", "mb", &format!("s3://{b}")]),
+        "mb",
+    );
     let dir = tmpdir("term");
     let data = random_bytes(64 * 1024 * 1024, 77);
     let f = dir.join("big");
     std::fs::write(&f, &data).unwrap();
-    ok(&aws2(&gw.endpoint, &["s3", "cp", "--only-show-errors", f.to_str().unwrap(), &format!("s3://{b}/big")]), "cp");
+    ok(
+        &aws2(
+            &gw.endpoint,
+            &[
+                "s3",
+                "cp",
+                "--only-show-errors",
+                f.to_str().unwrap(),
+                &format!("s3://{b}/big"),
+            ],
+        ),
+        "cp",
+    );
     // Start a slow download (curl limited to 16 MiB/s through a presigned URL),
     // then SIGTERM the gateway mid-transfer: the download still completes.
-    let url = ok(&aws2(&gw.endpoint, &["s3", "presign", &format!("s3://{b}/big")]), "presign");
+    let url = ok(
+        &aws2(&gw.endpoint, &["s3", "presign", &format!("s3://{b}/big")]),
+        "presign",
+    );
     let out = dir.join("down");
     let mut dl = Command::new("curl")
-        .args(["-s", "-f", "--limit-rate", "16M", "-o", out.to_str().unwrap(), url.trim()])
+        .args([
+            "-s",
+            "-f",
+            "--limit-rate",
+            "16M",
+            "-o",
+            out.to_str().unwrap(),
+            url.trim(),
+        ])
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -139,7 +303,10 @@ fn sigterm_finishes_in_flight_requests() {
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     // New connections are refused while the old one drains.
-    assert!(std::net::TcpStream::connect(("127.0.0.1", gw.port)).is_err(), "still accepting after SIGTERM");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", gw.port)).is_err(),
+        "still accepting after SIGTERM"
+    );
     let st = dl.wait().unwrap();
     assert!(st.success(), "in-flight download failed");
     assert_eq!(std::fs::read(&out).unwrap(), data);

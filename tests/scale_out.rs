@@ -29,13 +29,20 @@ fn free_range(n: u16) -> u16 {
 }
 
 fn garage_bin() -> String {
-    let o = Command::new("sh").args(["-c", "command -v garage || echo $HOME/.cargo/bin/garage"]).output().unwrap();
+    let o = Command::new("sh")
+        .args(["-c", "command -v garage || echo $HOME/.cargo/bin/garage"])
+        .output()
+        .unwrap();
     String::from_utf8(o.stdout).unwrap().trim().to_owned()
 }
 
 fn start_cluster() -> Cluster {
     let port = free_range(24);
-    let out = Command::new("bash").arg(tools().join("backend.sh")).args(["garage-key", "scaleout"]).output().unwrap();
+    let out = Command::new("bash")
+        .arg(tools().join("backend.sh"))
+        .args(["garage-key", "scaleout"])
+        .output()
+        .unwrap();
     let s = String::from_utf8(out.stdout).unwrap();
     let mut it = s.split_whitespace();
     let (ak, sk) = (it.next().unwrap().to_owned(), it.next().unwrap().to_owned());
@@ -43,18 +50,35 @@ fn start_cluster() -> Cluster {
     let _ = std::fs::remove_dir_all(&dir);
     let o = Command::new("bash")
         .arg(tools().join("backend.sh"))
-        .args(["start", &port.to_string(), &ak, &sk, dir.to_str().unwrap(), "garage"])
+        .args([
+            "start",
+            &port.to_string(),
+            &ak,
+            &sk,
+            dir.to_str().unwrap(),
+            "garage",
+        ])
         .env("GARAGE_NODES", "3")
         .output()
         .unwrap();
-    assert!(o.status.success(), "cluster start: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "cluster start: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let pids: Vec<u32> = std::fs::read_to_string(format!("/tmp/s3-backend-{port}.pid"))
         .unwrap()
         .lines()
         .map(|l| l.trim().parse().unwrap())
         .collect();
     assert_eq!(pids.len(), 3);
-    let stop = format!("kill {} 2>/dev/null", pids.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+    let stop = format!(
+        "kill {} 2>/dev/null",
+        pids.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     // Kill whatever node processes remain when the test process ends.
     let script = format!(
         "while kill -0 {} 2>/dev/null; do sleep 1; done; {stop}; pkill -f {}",
@@ -79,7 +103,10 @@ fn start_cluster() -> Cluster {
 
 impl Cluster {
     fn stop_node(&mut self, i: usize) {
-        Command::new("kill").args(["-9", &self.pids[i].to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-9", &self.pids[i].to_string()])
+            .status()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(500));
     }
     fn start_node(&mut self, i: usize) {
@@ -93,7 +120,11 @@ impl Cluster {
             .unwrap();
         self.pids[i] = child.id();
         std::mem::forget(child);
-        wait_port(self.port + 10 * i as u16, "garage node", &self.dir.join(format!("node{i}.restart.log")));
+        wait_port(
+            self.port + 10 * i as u16,
+            "garage node",
+            &self.dir.join(format!("node{i}.restart.log")),
+        );
         std::thread::sleep(Duration::from_secs(3));
     }
 }
@@ -109,7 +140,9 @@ fn gateway_on(c: &Cluster, node: u16) -> Gw {
     };
     let gw = Gw::start(&GwSpec::simple(&store));
     // Fail fast when the store cannot answer.
-    let text = std::fs::read_to_string(&gw.config).unwrap().replace("request_timeout_secs = 30", "request_timeout_secs = 8");
+    let text = std::fs::read_to_string(&gw.config)
+        .unwrap()
+        .replace("request_timeout_secs = 30", "request_timeout_secs = 8");
     std::fs::write(&gw.config, text).unwrap();
     gw.restart()
 }
@@ -127,7 +160,10 @@ fn two_gateways_three_store_nodes_survive_a_node_and_refuse_cleanly_without_quor
     let a = gateway_on(&c, 0);
     let b = gateway_on(&c, 1);
     let bucket = format!("scale-{}", std::process::id());
-    ok(&aws2(&a.endpoint, &["s3", "mb", &format!("s3://{bucket}")]), "mb");
+    ok(
+        &aws2(&a.endpoint, &["s3", "mb", &format!("s3://{bucket}")]),
+        "mb",
+    );
     std::thread::sleep(Duration::from_secs(1));
     let dir = tmpdir("scale");
     let mut written: Vec<(String, Vec<u8>)> = Vec::new();
@@ -135,7 +171,19 @@ fn two_gateways_three_store_nodes_survive_a_node_and_refuse_cleanly_without_quor
         let data = random_bytes(50_000 + seed as usize * 997, seed);
         let f = dir.join(name);
         std::fs::write(&f, &data).unwrap();
-        let (o, t) = timed_aws(gw, &["s3api", "put-object", "--bucket", &bucket, "--key", name, "--body", f.to_str().unwrap()]);
+        let (o, t) = timed_aws(
+            gw,
+            &[
+                "s3api",
+                "put-object",
+                "--bucket",
+                &bucket,
+                "--key",
+                name,
+                "--body",
+                f.to_str().unwrap(),
+            ],
+        );
         assert!(t < Duration::from_secs(90), "put {name} took {t:?}");
         if o.status.success() {
             written.push((name.to_owned(), data));
@@ -146,7 +194,18 @@ fn two_gateways_three_store_nodes_survive_a_node_and_refuse_cleanly_without_quor
     };
     let check = |gw: &Gw, name: &str, data: &[u8]| -> Result<(), String> {
         let out = dir.join(format!("back-{}-{name}", gw.port));
-        let (o, t) = timed_aws(gw, &["s3api", "get-object", "--bucket", &bucket, "--key", name, out.to_str().unwrap()]);
+        let (o, t) = timed_aws(
+            gw,
+            &[
+                "s3api",
+                "get-object",
+                "--bucket",
+                &bucket,
+                "--key",
+                name,
+                out.to_str().unwrap(),
+            ],
+        );
         assert!(t < Duration::from_secs(90), "get {name} took {t:?}");
         if !o.status.success() {
             return Err(String::from_utf8_lossy(&o.stderr).into_owned());
@@ -159,7 +218,10 @@ fn two_gateways_three_store_nodes_survive_a_node_and_refuse_cleanly_without_quor
     // cross over.
     for i in 0..6u64 {
         let gw = if i % 2 == 0 { &a } else { &b };
-        assert!(put(gw, &format!("p1-{i}"), i, &mut written), "put with all nodes up");
+        assert!(
+            put(gw, &format!("p1-{i}"), i, &mut written),
+            "put with all nodes up"
+        );
     }
     for (n, d) in &written {
         check(&b, n, d).unwrap();
@@ -169,7 +231,10 @@ fn two_gateways_three_store_nodes_survive_a_node_and_refuse_cleanly_without_quor
     c.stop_node(2);
     for i in 0..6u64 {
         let gw = if i % 2 == 0 { &a } else { &b };
-        assert!(put(gw, &format!("p2-{i}"), 100 + i, &mut written), "put with one node down");
+        assert!(
+            put(gw, &format!("p2-{i}"), 100 + i, &mut written),
+            "put with one node down"
+        );
     }
     for (n, d) in &written {
         check(if n.len() % 2 == 0 { &a } else { &b }, n, d).unwrap();
@@ -190,12 +255,21 @@ fn two_gateways_three_store_nodes_survive_a_node_and_refuse_cleanly_without_quor
         if let Err(e) = check(&a, &n, &d) {
             failures += 1;
             assert!(
-                e.contains("503") || e.contains("500") || e.contains("ServiceUnavailable") || e.contains("InternalError") || e.contains("SlowDown") || e.contains("timeout") || e.contains("Read timeout"),
+                e.contains("503")
+                    || e.contains("500")
+                    || e.contains("ServiceUnavailable")
+                    || e.contains("InternalError")
+                    || e.contains("SlowDown")
+                    || e.contains("timeout")
+                    || e.contains("Read timeout"),
                 "unexpected error without quorum: {e}"
             );
         }
     }
-    assert!(failures > 0, "without quorum nothing failed: is the cluster really down?");
+    assert!(
+        failures > 0,
+        "without quorum nothing failed: is the cluster really down?"
+    );
     // Phase 4: quorum back: everything acknowledged is there and exact.
     c.start_node(1);
     c.start_node(2);

@@ -15,7 +15,11 @@ fn gw_for(store: &Store, identity: Option<Key>, recipients: Vec<Key>, policy: Ve
         store: Some(store),
         identities: identity.into_iter().collect(),
         recipients,
-        policies: vec![("*".into(), "".into(), policy.into_iter().map(str::to_owned).collect())],
+        policies: vec![(
+            "*".into(),
+            "".into(),
+            policy.into_iter().map(str::to_owned).collect(),
+        )],
         extra_users: vec![],
         tls: false,
         extra_toml: String::new(),
@@ -25,12 +29,38 @@ fn gw_for(store: &Store, identity: Option<Key>, recipients: Vec<Key>, policy: Ve
 fn put(gw: &Gw, b: &str, k: &str, data: &[u8], dir: &std::path::Path) {
     let f = dir.join(format!("put-{}", k.replace('/', "_")));
     std::fs::write(&f, data).unwrap();
-    ok(&aws2(&gw.endpoint, &["s3api", "put-object", "--bucket", b, "--key", k, "--body", f.to_str().unwrap()]), "put");
+    ok(
+        &aws2(
+            &gw.endpoint,
+            &[
+                "s3api",
+                "put-object",
+                "--bucket",
+                b,
+                "--key",
+                k,
+                "--body",
+                f.to_str().unwrap(),
+            ],
+        ),
+        "put",
+    );
 }
 
 fn get(gw: &Gw, b: &str, k: &str, dir: &std::path::Path) -> Result<Vec<u8>, String> {
     let f = dir.join(format!("get-{}-{}", gw.port, k.replace('/', "_")));
-    let o = aws2(&gw.endpoint, &["s3api", "get-object", "--bucket", b, "--key", k, f.to_str().unwrap()]);
+    let o = aws2(
+        &gw.endpoint,
+        &[
+            "s3api",
+            "get-object",
+            "--bucket",
+            b,
+            "--key",
+            k,
+            f.to_str().unwrap(),
+        ],
+    );
     if o.status.success() {
         Ok(std::fs::read(&f).unwrap())
     } else {
@@ -45,14 +75,27 @@ fn sealgate(args: &[&str]) -> std::process::Output {
 #[test]
 fn team_sharing_rewrap_reencrypt_and_recovery() {
     let store = garage();
-    let (alice, bob, carol, dave) = (key("alice", 2048), key("bob", 2048), key("carol", 3072), key("dave", 2048));
-    let alice_gw = gw_for(store, Some(alice.clone()), vec![bob.clone(), carol.clone(), dave.clone()], vec!["alice", "bob", "carol"]);
+    let (alice, bob, carol, dave) = (
+        key("alice", 2048),
+        key("bob", 2048),
+        key("carol", 3072),
+        key("dave", 2048),
+    );
+    let alice_gw = gw_for(
+        store,
+        Some(alice.clone()),
+        vec![bob.clone(), carol.clone(), dave.clone()],
+        vec!["alice", "bob", "carol"],
+    );
     let bob_gw = gw_for(store, Some(bob.clone()), vec![], vec!["bob"]);
     let carol_gw = gw_for(store, Some(carol.clone()), vec![], vec!["carol"]);
     let dave_gw = gw_for(store, Some(dave.clone()), vec![], vec!["dave"]);
     let b = team_bucket();
     let dir = tmpdir("sharing");
-    ok(&aws2(&alice_gw.endpoint, &["s3", "mb", &format!("s3://{b}")]), "mb");
+    ok(
+        &aws2(&alice_gw.endpoint, &["s3", "mb", &format!("s3://{b}")]),
+        "mb",
+    );
     let doc = random_bytes(150_000, 42);
     put(&alice_gw, &b, "plans/doc.bin", &doc, &dir);
     put(&alice_gw, &b, "plans/other.bin", b"second object", &dir);
@@ -70,27 +113,74 @@ fn team_sharing_rewrap_reencrypt_and_recovery() {
 
     // inspect: version, sizes, recipients by name.
     let cfg = alice_gw.config.to_str().unwrap().to_owned();
-    let ins = ok(&sealgate(&["inspect", "--config", &cfg, &format!("s3://{b}/plans/doc.bin")]), "inspect");
+    let ins = ok(
+        &sealgate(&[
+            "inspect",
+            "--config",
+            &cfg,
+            &format!("s3://{b}/plans/doc.bin"),
+        ]),
+        "inspect",
+    );
     assert!(ins.contains("format version:  1"), "{ins}");
     assert!(ins.contains("plaintext size:  150000"), "{ins}");
     for n in ["alice", "bob", "carol"] {
         assert!(ins.contains(n), "{ins}");
     }
-    let commitment_before = ins.lines().find(|l| l.starts_with("data key commitment")).unwrap().to_owned();
+    let commitment_before = ins
+        .lines()
+        .find(|l| l.starts_with("data key commitment"))
+        .unwrap()
+        .to_owned();
 
     // Offline recovery: the raw object straight from the store, the JSON
     // head-object prints for it, and Bob's private key file.
     let raw = dir.join("raw.bin");
-    ok(&store_aws(store, &["s3api", "get-object", "--bucket", &b, "--key", "plans/doc.bin", raw.to_str().unwrap()]), "raw get");
-    let head = ok(&store_aws(store, &["s3api", "head-object", "--bucket", &b, "--key", "plans/doc.bin"]), "raw head");
+    ok(
+        &store_aws(
+            store,
+            &[
+                "s3api",
+                "get-object",
+                "--bucket",
+                &b,
+                "--key",
+                "plans/doc.bin",
+                raw.to_str().unwrap(),
+            ],
+        ),
+        "raw get",
+    );
+    let head = ok(
+        &store_aws(
+            store,
+            &[
+                "s3api",
+                "head-object",
+                "--bucket",
+                &b,
+                "--key",
+                "plans/doc.bin",
+            ],
+        ),
+        "raw head",
+    );
     let meta = dir.join("head.json");
     std::fs::write(&meta, head).unwrap();
     let out = dir.join("recovered.bin");
     ok(
         &sealgate(&[
-            "decrypt", "--identity", bob.key_file.to_str().unwrap(), "--passphrase-file", bob.pass_file.to_str().unwrap(),
-            "--metadata", meta.to_str().unwrap(), "--name", &format!("s3://{b}/plans/doc.bin"),
-            raw.to_str().unwrap(), out.to_str().unwrap(),
+            "decrypt",
+            "--identity",
+            bob.key_file.to_str().unwrap(),
+            "--passphrase-file",
+            bob.pass_file.to_str().unwrap(),
+            "--metadata",
+            meta.to_str().unwrap(),
+            "--name",
+            &format!("s3://{b}/plans/doc.bin"),
+            raw.to_str().unwrap(),
+            out.to_str().unwrap(),
         ]),
         "decrypt",
     );
@@ -98,39 +188,128 @@ fn team_sharing_rewrap_reencrypt_and_recovery() {
     // The wrong name, or Dave's key, fails and writes nothing.
     let out2 = dir.join("nothing.bin");
     let o = sealgate(&[
-        "decrypt", "--identity", dave.key_file.to_str().unwrap(), "--passphrase-file", dave.pass_file.to_str().unwrap(),
-        "--metadata", meta.to_str().unwrap(), "--name", &format!("s3://{b}/plans/doc.bin"),
-        raw.to_str().unwrap(), out2.to_str().unwrap(),
+        "decrypt",
+        "--identity",
+        dave.key_file.to_str().unwrap(),
+        "--passphrase-file",
+        dave.pass_file.to_str().unwrap(),
+        "--metadata",
+        meta.to_str().unwrap(),
+        "--name",
+        &format!("s3://{b}/plans/doc.bin"),
+        raw.to_str().unwrap(),
+        out2.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
     assert!(!out2.exists());
     let o = sealgate(&[
-        "decrypt", "--identity", bob.key_file.to_str().unwrap(), "--passphrase-file", bob.pass_file.to_str().unwrap(),
-        "--metadata", meta.to_str().unwrap(), "--name", &format!("s3://{b}/plans/moved.bin"),
-        raw.to_str().unwrap(), out2.to_str().unwrap(),
+        "decrypt",
+        "--identity",
+        bob.key_file.to_str().unwrap(),
+        "--passphrase-file",
+        bob.pass_file.to_str().unwrap(),
+        "--metadata",
+        meta.to_str().unwrap(),
+        "--name",
+        &format!("s3://{b}/plans/moved.bin"),
+        raw.to_str().unwrap(),
+        out2.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
 
     // rewrap --add dave: only the envelope changes, not a content byte.
-    let out = ok(&sealgate(&["rewrap", "--config", &cfg, "--add", "dave", &format!("s3://{b}/plans/")]), "rewrap add");
+    let out = ok(
+        &sealgate(&[
+            "rewrap",
+            "--config",
+            &cfg,
+            "--add",
+            "dave",
+            &format!("s3://{b}/plans/"),
+        ]),
+        "rewrap add",
+    );
     assert!(out.contains("changed: 2"), "{out}");
     let raw_after = dir.join("raw-after.bin");
-    ok(&store_aws(store, &["s3api", "get-object", "--bucket", &b, "--key", "plans/doc.bin", raw_after.to_str().unwrap()]), "raw get");
-    assert_eq!(std::fs::read(&raw).unwrap(), std::fs::read(&raw_after).unwrap(), "rewrap changed content bytes");
+    ok(
+        &store_aws(
+            store,
+            &[
+                "s3api",
+                "get-object",
+                "--bucket",
+                &b,
+                "--key",
+                "plans/doc.bin",
+                raw_after.to_str().unwrap(),
+            ],
+        ),
+        "raw get",
+    );
+    assert_eq!(
+        std::fs::read(&raw).unwrap(),
+        std::fs::read(&raw_after).unwrap(),
+        "rewrap changed content bytes"
+    );
     assert_eq!(get(&dave_gw, &b, "plans/doc.bin", &dir).unwrap(), doc);
     // Running it again is safe and changes nothing.
-    let out = ok(&sealgate(&["rewrap", "--config", &cfg, "--add", "dave", &format!("s3://{b}/plans/")]), "rewrap again");
+    let out = ok(
+        &sealgate(&[
+            "rewrap",
+            "--config",
+            &cfg,
+            "--add",
+            "dave",
+            &format!("s3://{b}/plans/"),
+        ]),
+        "rewrap again",
+    );
     assert!(out.contains("changed: 0, already right: 2"), "{out}");
     // rewrap --remove dave on one object.
-    ok(&sealgate(&["rewrap", "--config", &cfg, "--remove", "dave", &format!("s3://{b}/plans/doc.bin")]), "rewrap remove");
-    assert!(get(&dave_gw, &b, "plans/doc.bin", &dir).unwrap_err().contains("AccessDenied"));
+    ok(
+        &sealgate(&[
+            "rewrap",
+            "--config",
+            &cfg,
+            "--remove",
+            "dave",
+            &format!("s3://{b}/plans/doc.bin"),
+        ]),
+        "rewrap remove",
+    );
+    assert!(get(&dave_gw, &b, "plans/doc.bin", &dir)
+        .unwrap_err()
+        .contains("AccessDenied"));
     assert_eq!(get(&bob_gw, &b, "plans/doc.bin", &dir).unwrap(), doc);
-    assert_eq!(get(&dave_gw, &b, "plans/other.bin", &dir).unwrap(), b"second object");
+    assert_eq!(
+        get(&dave_gw, &b, "plans/other.bin", &dir).unwrap(),
+        b"second object"
+    );
 
     // reencrypt: a fresh data key (the commitment changes), content intact.
-    ok(&sealgate(&["reencrypt", "--config", &cfg, &format!("s3://{b}/plans/doc.bin")]), "reencrypt");
-    let ins = ok(&sealgate(&["inspect", "--config", &cfg, &format!("s3://{b}/plans/doc.bin")]), "inspect");
-    let commitment_after = ins.lines().find(|l| l.starts_with("data key commitment")).unwrap().to_owned();
+    ok(
+        &sealgate(&[
+            "reencrypt",
+            "--config",
+            &cfg,
+            &format!("s3://{b}/plans/doc.bin"),
+        ]),
+        "reencrypt",
+    );
+    let ins = ok(
+        &sealgate(&[
+            "inspect",
+            "--config",
+            &cfg,
+            &format!("s3://{b}/plans/doc.bin"),
+        ]),
+        "inspect",
+    );
+    let commitment_after = ins
+        .lines()
+        .find(|l| l.starts_with("data key commitment"))
+        .unwrap()
+        .to_owned();
     assert_ne!(commitment_before, commitment_after);
     assert_eq!(get(&bob_gw, &b, "plans/doc.bin", &dir).unwrap(), doc);
 }
@@ -143,13 +322,25 @@ fn write_only_gateway_writes_but_cannot_read() {
     let reader = gw_for(store, Some(alice.clone()), vec![], vec!["alice"]);
     let b = format!("backup-{}", std::process::id());
     let dir = tmpdir("writeonly");
-    ok(&aws2(&backup.endpoint, &["s3", "mb", &format!("s3://{b}")]), "mb");
+    ok(
+        &aws2(&backup.endpoint, &["s3", "mb", &format!("s3://{b}")]),
+        "mb",
+    );
     let data = random_bytes(70_000, 3);
     put(&backup, &b, "night.tar", &data, &dir);
     let e = get(&backup, &b, "night.tar", &dir).unwrap_err();
-    assert!(e.contains("AccessDenied") && e.contains(&alice.key_id), "{e}");
+    assert!(
+        e.contains("AccessDenied") && e.contains(&alice.key_id),
+        "{e}"
+    );
     // It still lists its objects (with sizes computed from the ciphertext).
-    let ls = ok(&aws2(&backup.endpoint, &["s3api", "list-objects-v2", "--bucket", &b]), "ls");
+    let ls = ok(
+        &aws2(
+            &backup.endpoint,
+            &["s3api", "list-objects-v2", "--bucket", &b],
+        ),
+        "ls",
+    );
     let v: serde_json::Value = serde_json::from_str(&ls).unwrap();
     assert_eq!(v["Contents"][0]["Size"].as_u64().unwrap(), 70_000);
     assert_eq!(get(&reader, &b, "night.tar", &dir).unwrap(), data);
@@ -169,20 +360,38 @@ fn many_recipients_overflow_the_metadata_and_still_work() {
         let names: Vec<&str> = keys[..n].iter().map(|k| k.name.as_str()).collect();
         let writer = gw_for(store, None, keys[..n].to_vec(), names);
         if n == 1 {
-            ok(&aws2(&writer.endpoint, &["s3", "mb", &format!("s3://{b}")]), "mb");
+            ok(
+                &aws2(&writer.endpoint, &["s3", "mb", &format!("s3://{b}")]),
+                "mb",
+            );
         }
         let data = random_bytes(100_000 + n, n as u64);
         let k = format!("obj{n}");
         put(&writer, &b, &k, &data, &dir);
         // The last member reads it back with only their own key.
-        let reader = gw_for(store, Some(keys[n - 1].clone()), vec![], vec![keys[n - 1].name.as_str()]);
+        let reader = gw_for(
+            store,
+            Some(keys[n - 1].clone()),
+            vec![],
+            vec![keys[n - 1].name.as_str()],
+        );
         assert_eq!(get(&reader, &b, &k, &dir).unwrap(), data, "{n} recipients");
-        let head = ok(&store_aws(store, &["s3api", "head-object", "--bucket", &b, "--key", &k]), "raw head");
+        let head = ok(
+            &store_aws(
+                store,
+                &["s3api", "head-object", "--bucket", &b, "--key", &k],
+            ),
+            "raw head",
+        );
         let v: serde_json::Value = serde_json::from_str(&head).unwrap();
         let sg = v["Metadata"]["sg"].as_str().unwrap();
         assert!(sg.len() < 2048, "{n}: metadata must stay under S3's 2 KB");
         if n >= 5 {
-            assert!(sg.len() < 100, "{n} recipients: expected the overflow pointer, got {} chars", sg.len());
+            assert!(
+                sg.len() < 100,
+                "{n} recipients: expected the overflow pointer, got {} chars",
+                sg.len()
+            );
         }
     }
 }

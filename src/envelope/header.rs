@@ -37,8 +37,7 @@ use base64::Engine;
 use super::keys::DataKey;
 use super::recipient::{Identity, Recipient};
 use super::{
-    FormatError, Result, COMMITMENT_LEN, KEY_ID_LEN, MAC_LEN, SALT_LEN, SEGMENT_SIZE_LOG2,
-    VERSION,
+    FormatError, Result, COMMITMENT_LEN, KEY_ID_LEN, MAC_LEN, SALT_LEN, SEGMENT_SIZE_LOG2, VERSION,
 };
 
 const MAC_CONTEXT: &[u8] = b"sealgate/v1/header";
@@ -124,7 +123,9 @@ impl MetaValue {
             }
             let header_len = u32::from_be_bytes([b[2], b[3], b[4], b[5]]);
             if header_len as usize > MAX_HEADER_LEN || header_len == 0 {
-                return Err(FormatError::MalformedHeader("overflow header length out of range"));
+                return Err(FormatError::MalformedHeader(
+                    "overflow header length out of range",
+                ));
             }
             let mac = b[6..].try_into().expect("length checked");
             return Ok(MetaValue::Overflow { header_len, mac });
@@ -159,7 +160,9 @@ impl Header {
         key: &str,
     ) -> Result<Self> {
         if recipients.is_empty() || recipients.len() > 255 {
-            return Err(FormatError::MalformedHeader("recipient count must be 1..=255"));
+            return Err(FormatError::MalformedHeader(
+                "recipient count must be 1..=255",
+            ));
         }
         let stanzas = recipients
             .iter()
@@ -297,7 +300,10 @@ impl Header {
 
     /// Key ids of all recipients, as lowercase hex.
     pub fn key_ids_hex(&self) -> Vec<String> {
-        self.recipients.iter().map(|r| hex::encode(r.key_id)).collect()
+        self.recipients
+            .iter()
+            .map(|r| hex::encode(r.key_id))
+            .collect()
     }
 
     /// Checks the key commitment (constant time) and the MAC (constant time)
@@ -308,7 +314,13 @@ impl Header {
     }
 
     /// As [`Header::authenticate`], with the MAC taken from an overflow pointer.
-    pub fn authenticate_detached(&self, dk: &DataKey, bucket: &str, key: &str, mac: &[u8]) -> Result<()> {
+    pub fn authenticate_detached(
+        &self,
+        dk: &DataKey,
+        bucket: &str,
+        key: &str,
+        mac: &[u8],
+    ) -> Result<()> {
         dk.check_commitment(&self.commitment)?;
         let body = &self.raw[..self.raw.len() - MAC_LEN];
         let mut input = Vec::with_capacity(body.len() + 128);
@@ -444,9 +456,15 @@ mod tests {
         }
         let mut raw = h.raw().to_vec();
         raw[0] = 2;
-        assert_eq!(Header::parse(&raw).unwrap_err(), FormatError::UnsupportedVersion(2));
+        assert_eq!(
+            Header::parse(&raw).unwrap_err(),
+            FormatError::UnsupportedVersion(2)
+        );
         let meta = h.to_meta_inline();
-        assert_eq!(MetaValue::decode(&meta).unwrap(), MetaValue::Inline(h.raw().to_vec()));
+        assert_eq!(
+            MetaValue::decode(&meta).unwrap(),
+            MetaValue::Inline(h.raw().to_vec())
+        );
     }
 
     #[test]
@@ -454,8 +472,14 @@ mod tests {
         let (_, r) = pair();
         let (other, _) = pair();
         let dk = DataKey::generate().unwrap();
-        let h = Header::seal(&dk, &[&r], BodyBinding::Multipart { upload_id: [0; 16] }, "b", "k")
-            .unwrap();
+        let h = Header::seal(
+            &dk,
+            &[&r],
+            BodyBinding::Multipart { upload_id: [0; 16] },
+            "b",
+            "k",
+        )
+        .unwrap();
         match Header::open(h.raw(), &[&other], "b", "k") {
             Err(FormatError::NoMatchingRecipient { key_ids }) => {
                 assert_eq!(key_ids, vec![hex::encode(r.key_id())])
@@ -466,7 +490,10 @@ mod tests {
 
     #[test]
     fn overflow_pointer() {
-        let v = MetaValue::Overflow { header_len: 1234, mac: [7; 32] };
+        let v = MetaValue::Overflow {
+            header_len: 1234,
+            mac: [7; 32],
+        };
         assert_eq!(MetaValue::decode(&v.encode()).unwrap(), v);
         assert!(MetaValue::decode("!!").is_err());
         assert!(Header::parse(&[]).is_err());

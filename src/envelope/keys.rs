@@ -89,7 +89,11 @@ impl DataKey {
         expand(
             salt,
             &self.0,
-            &[INFO_PAYLOAD, &part.to_be_bytes(), &plaintext_len.to_be_bytes()],
+            &[
+                INFO_PAYLOAD,
+                &part.to_be_bytes(),
+                &plaintext_len.to_be_bytes(),
+            ],
             &mut out,
         );
         let key = PayloadKey::new(&out);

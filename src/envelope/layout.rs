@@ -235,7 +235,11 @@ mod tests {
             (3 * S + 2, n - 1),
         ] {
             let plan = l.plan_range(a, b).unwrap();
-            assert_eq!(execute(&l, &plan, &ct), pt[a as usize..=b as usize], "{a}-{b}");
+            assert_eq!(
+                execute(&l, &plan, &ct),
+                pt[a as usize..=b as usize],
+                "{a}-{b}"
+            );
         }
         assert!(l.plan_range(0, n).is_none());
     }

@@ -82,7 +82,9 @@ impl Manifest {
         upload_id: &[u8; 16],
     ) -> Result<Self> {
         if parts.is_empty() || parts.len() > MAX_PARTS as usize {
-            return Err(FormatError::MalformedHeader("manifest part count out of range"));
+            return Err(FormatError::MalformedHeader(
+                "manifest part count out of range",
+            ));
         }
         let mut raw = vec![VERSION];
         let h = header.unwrap_or(&[]);
@@ -178,7 +180,13 @@ impl Manifest {
     }
 
     /// Authenticates the manifest for this object; returns the ETag MD5.
-    pub fn open(&self, dk: &DataKey, bucket: &str, key: &str, upload_id: &[u8; 16]) -> Result<[u8; 16]> {
+    pub fn open(
+        &self,
+        dk: &DataKey,
+        bucket: &str,
+        key: &str,
+        upload_id: &[u8; 16],
+    ) -> Result<[u8; 16]> {
         let table = &self.raw[..self.table_end];
         let nonce: [u8; 12] = self.raw[self.table_end..self.table_end + 12]
             .try_into()
@@ -235,8 +243,16 @@ mod tests {
     fn seal_parse_open() {
         let dk = DataKey::from_bytes([1; 32]);
         let parts = vec![
-            ManifestPart { number: 1, plaintext_len: 10, salt: [1; 16] },
-            ManifestPart { number: 3, plaintext_len: 5, salt: [3; 16] },
+            ManifestPart {
+                number: 1,
+                plaintext_len: 10,
+                salt: [1; 16],
+            },
+            ManifestPart {
+                number: 3,
+                plaintext_len: 5,
+                salt: [3; 16],
+            },
         ];
         let m = Manifest::seal(&dk, None, parts.clone(), &[7; 16], "b", "k", &[9; 16]).unwrap();
         let p = Manifest::parse(m.raw()).unwrap();

@@ -80,7 +80,9 @@ impl RsaOaepRecipient {
             .map_err(|_| FormatError::MalformedHeader("not an RSA SPKI public key"))?;
         let bits = public.key_size_bits();
         if bits < 2048 {
-            return Err(FormatError::MalformedHeader("RSA keys under 2048 bits are refused"));
+            return Err(FormatError::MalformedHeader(
+                "RSA keys under 2048 bits are refused",
+            ));
         }
         let key = OaepPublicEncryptingKey::new(public).map_err(|_| FormatError::Crypto)?;
         Ok(Self {
@@ -109,7 +111,12 @@ impl Recipient for RsaOaepRecipient {
         let mut out = vec![0u8; self.key.ciphertext_size()];
         let n = self
             .key
-            .encrypt(&OAEP_SHA256_MGF1SHA256, dk.expose(), &mut out, Some(OAEP_LABEL))
+            .encrypt(
+                &OAEP_SHA256_MGF1SHA256,
+                dk.expose(),
+                &mut out,
+                Some(OAEP_LABEL),
+            )
             .map_err(|_| FormatError::Crypto)?
             .len();
         out.truncate(n);
@@ -170,13 +177,23 @@ impl RsaOaepIdentity {
 
 impl std::fmt::Debug for RsaOaepIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RsaOaepIdentity(key id {}, {} bits)", hex::encode(self.key_id), self.bits)
+        write!(
+            f,
+            "RsaOaepIdentity(key id {}, {} bits)",
+            hex::encode(self.key_id),
+            self.bits
+        )
     }
 }
 
 impl std::fmt::Debug for RsaOaepRecipient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RsaOaepRecipient(key id {}, {} bits)", hex::encode(self.key_id), self.bits)
+        write!(
+            f,
+            "RsaOaepRecipient(key id {}, {} bits)",
+            hex::encode(self.key_id),
+            self.bits
+        )
     }
 }
 
@@ -194,7 +211,12 @@ impl Identity for RsaOaepIdentity {
         let mut out = vec![0u8; self.key.min_output_size()];
         let res = self
             .key
-            .decrypt(&OAEP_SHA256_MGF1SHA256, &stanza.wrapped, &mut out, Some(OAEP_LABEL))
+            .decrypt(
+                &OAEP_SHA256_MGF1SHA256,
+                &stanza.wrapped,
+                &mut out,
+                Some(OAEP_LABEL),
+            )
             .map_err(|_| FormatError::Unwrap)
             .and_then(|pt| {
                 if pt.len() == DATA_KEY_LEN {
@@ -216,7 +238,11 @@ pub fn generate_rsa_pkcs8(bits: usize) -> Result<(zeroize::Zeroizing<Vec<u8>>, V
         2048 => KeySize::Rsa2048,
         3072 => KeySize::Rsa3072,
         4096 => KeySize::Rsa4096,
-        _ => return Err(FormatError::MalformedHeader("RSA key size must be 2048, 3072 or 4096")),
+        _ => {
+            return Err(FormatError::MalformedHeader(
+                "RSA key size must be 2048, 3072 or 4096",
+            ))
+        }
     };
     let private = PrivateDecryptingKey::generate(size).map_err(|_| FormatError::Crypto)?;
     let der = private.as_der().map_err(|_| FormatError::Crypto)?;

@@ -152,12 +152,21 @@ mod tests {
         let mut c = buf.clone();
         assert_eq!(open_segment(&k, 4, false, &mut c).unwrap(), b"hello");
         let mut c = buf.clone();
-        assert_eq!(open_segment(&k, 5, false, &mut c), Err(FormatError::SegmentAuth));
+        assert_eq!(
+            open_segment(&k, 5, false, &mut c),
+            Err(FormatError::SegmentAuth)
+        );
         let mut c = buf.clone();
-        assert_eq!(open_segment(&k, 4, true, &mut c), Err(FormatError::SegmentAuth));
+        assert_eq!(
+            open_segment(&k, 4, true, &mut c),
+            Err(FormatError::SegmentAuth)
+        );
         let mut c = buf;
         c[0] ^= 0x80;
-        assert_eq!(open_segment(&k, 4, false, &mut c), Err(FormatError::SegmentAuth));
+        assert_eq!(
+            open_segment(&k, 4, false, &mut c),
+            Err(FormatError::SegmentAuth)
+        );
     }
 
     #[test]

@@ -174,7 +174,13 @@ impl Opener {
 
     /// The ciphertext bytes `[span.ct_start, span.ct_end)` of a stream of `p`
     /// plaintext bytes whose salt is known.
-    pub fn range(dk: &DataKey, salt: &[u8; SALT_LEN], part: u32, p: u64, span: SegmentSpan) -> Self {
+    pub fn range(
+        dk: &DataKey,
+        salt: &[u8; SALT_LEN],
+        part: u32,
+        p: u64,
+        span: SegmentSpan,
+    ) -> Self {
         Self {
             phase: Phase::Segments,
             dk: None,
@@ -298,7 +304,12 @@ impl Opener {
 }
 
 /// Encrypts a whole plaintext in memory (tests, vectors, small tools).
-pub fn seal_all(dk: &DataKey, salt: [u8; SALT_LEN], part: u32, plaintext: &[u8]) -> Result<Vec<u8>> {
+pub fn seal_all(
+    dk: &DataKey,
+    salt: [u8; SALT_LEN],
+    part: u32,
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
     let mut s = Sealer::new(dk, salt, part, plaintext.len() as u64);
     let mut out = BytesMut::new();
     s.push(plaintext, &mut out)?;
@@ -487,7 +498,10 @@ mod tests {
             let pt = data(n);
             let ct = seal_all(&dk(), [1; 16], 0, &pt).unwrap();
             assert_eq!(ct.len() as u64, stream_len(n as u64), "n={n}");
-            assert_eq!(open_all(&dk(), 0, Some(([1; 16], n as u64)), &ct).unwrap(), pt);
+            assert_eq!(
+                open_all(&dk(), 0, Some(([1; 16], n as u64)), &ct).unwrap(),
+                pt
+            );
         }
     }
 
@@ -497,7 +511,14 @@ mod tests {
         let ct = seal_all(&dk(), [1; 16], 0, &pt).unwrap();
         let open = |c: &[u8]| open_all(&dk(), 0, None, c);
         // Truncation at and between segment boundaries, and of the trailer.
-        for cut in [ct.len() - 1, ct.len() - TRAILER_LEN, 24 + S + 16, 24 + S + 15, 24, 10] {
+        for cut in [
+            ct.len() - 1,
+            ct.len() - TRAILER_LEN,
+            24 + S + 16,
+            24 + S + 15,
+            24,
+            10,
+        ] {
             assert!(open(&ct[..cut]).is_err(), "cut={cut}");
         }
         // Extension.

@@ -19,7 +19,12 @@ use crate::store::ByteStream;
 /// Decrypts the ciphertext `[plan.ct_start, plan.ct_end)` of an object into
 /// its plaintext. Yields only authenticated bytes; ends with an error when
 /// anything is wrong (the connection to the client is then cut).
-pub fn decrypt_plan(input: ByteStream, plan: ReadPlan, layout: &Layout, dk: &DataKey) -> ByteStream {
+pub fn decrypt_plan(
+    input: ByteStream,
+    plan: ReadPlan,
+    layout: &Layout,
+    dk: &DataKey,
+) -> ByteStream {
     let pieces: VecDeque<(u64, Option<Opener>)> = plan
         .pieces
         .iter()
@@ -28,11 +33,21 @@ pub fn decrypt_plan(input: ByteStream, plan: ReadPlan, layout: &Layout, dk: &Dat
                 PieceKind::Skip => None,
                 PieceKind::Full { index } => {
                     let part = &layout.parts[*index];
-                    Some(Opener::full(dk.clone(), part.number, Some((part.salt, part.plaintext_len))))
+                    Some(Opener::full(
+                        dk.clone(),
+                        part.number,
+                        Some((part.salt, part.plaintext_len)),
+                    ))
                 }
                 PieceKind::Range { index, span } => {
                     let part = &layout.parts[*index];
-                    Some(Opener::range(dk, &part.salt, part.number, part.plaintext_len, *span))
+                    Some(Opener::range(
+                        dk,
+                        &part.salt,
+                        part.number,
+                        part.plaintext_len,
+                        *span,
+                    ))
                 }
             };
             (p.len, opener)

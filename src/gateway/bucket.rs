@@ -8,7 +8,10 @@ use super::error::from_store;
 use super::{Gateway, HIDDEN_PREFIX};
 use crate::store::ListRequest;
 
-pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+pub async fn list_buckets(
+    gw: &Gateway,
+    req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
     let user = req.credentials.as_ref().map(|c| c.access_key.clone());
     let buckets = gw.store.list_buckets().await.map_err(from_store)?;
     let buckets = buckets
@@ -30,7 +33,10 @@ pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> S3R
     }))
 }
 
-pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+pub async fn create_bucket(
+    gw: &Gateway,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
     gw.store
         .create_bucket(&req.input.bucket)
         .await
@@ -40,7 +46,10 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> S
     }))
 }
 
-pub async fn head_bucket(gw: &Gateway, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+pub async fn head_bucket(
+    gw: &Gateway,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
     gw.store
         .head_bucket(&req.input.bucket)
         .await
@@ -51,7 +60,10 @@ pub async fn head_bucket(gw: &Gateway, req: S3Request<HeadBucketInput>) -> S3Res
     }))
 }
 
-pub async fn delete_bucket(gw: &Gateway, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+pub async fn delete_bucket(
+    gw: &Gateway,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
     let b = &req.input.bucket;
     match gw.store.delete_bucket(b).await {
         Ok(()) => {}
@@ -68,7 +80,12 @@ pub async fn delete_bucket(gw: &Gateway, req: S3Request<DeleteBucketInput>) -> S
                 )
                 .await
                 .map_err(from_store)?;
-            if page.is_truncated || page.entries.iter().any(|e| !e.key.starts_with(HIDDEN_PREFIX)) {
+            if page.is_truncated
+                || page
+                    .entries
+                    .iter()
+                    .any(|e| !e.key.starts_with(HIDDEN_PREFIX))
+            {
                 return Err(from_store(e));
             }
             let keys: Vec<String> = page.entries.into_iter().map(|e| e.key).collect();

@@ -42,7 +42,10 @@ pub fn body_error(e: &(dyn std::error::Error + 'static)) -> S3Error {
         err.set_status_code(http::StatusCode::BAD_REQUEST);
         err
     } else if text.contains("SignatureMismatch") {
-        s3_error!(SignatureDoesNotMatch, "a chunk signature of the request body does not match")
+        s3_error!(
+            SignatureDoesNotMatch,
+            "a chunk signature of the request body does not match"
+        )
     } else {
         S3Error::with_message(
             s3s::S3ErrorCode::IncompleteBody,
@@ -60,7 +63,10 @@ pub struct Expected {
 }
 
 fn wants(alg: &str, value: &Option<String>, trailer: &Option<String>) -> bool {
-    value.is_some() || trailer.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(alg))
+    value.is_some()
+        || trailer
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(alg))
 }
 
 impl Expected {
@@ -154,12 +160,20 @@ impl PlaintextCheck for ClientChecks {
                 return fail(&self.fault, mismatch("Content-MD5"));
             }
         }
-        let got = self.hasher.take().map(ChecksumHasher::finalize).unwrap_or_default();
+        let got = self
+            .hasher
+            .take()
+            .map(ChecksumHasher::finalize)
+            .unwrap_or_default();
         let mut want = self.expected.sums.clone();
         if let (Some(alg), Some(tr)) = (&self.expected.trailer_algorithm, &self.trailing) {
             let name = format!("x-amz-checksum-{}", alg.to_ascii_lowercase());
             let v = tr
-                .read(|h| h.get(&name).and_then(|v| v.to_str().ok()).map(str::to_owned))
+                .read(|h| {
+                    h.get(&name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                })
                 .flatten();
             match alg.to_ascii_uppercase().as_str() {
                 "CRC32" => want.checksum_crc32 = v,
@@ -175,12 +189,19 @@ impl PlaintextCheck for ClientChecks {
             ("CRC32C", &want.checksum_crc32c, &got.checksum_crc32c),
             ("SHA1", &want.checksum_sha1, &got.checksum_sha1),
             ("SHA256", &want.checksum_sha256, &got.checksum_sha256),
-            ("CRC64NVME", &want.checksum_crc64nvme, &got.checksum_crc64nvme),
+            (
+                "CRC64NVME",
+                &want.checksum_crc64nvme,
+                &got.checksum_crc64nvme,
+            ),
         ];
         for (name, w, g) in pairs {
             if let Some(w) = w {
                 if Some(w.trim()) != g.as_deref() {
-                    return fail(&self.fault, mismatch(&format!("x-amz-checksum-{}", name.to_ascii_lowercase())));
+                    return fail(
+                        &self.fault,
+                        mismatch(&format!("x-amz-checksum-{}", name.to_ascii_lowercase())),
+                    );
                 }
             }
         }

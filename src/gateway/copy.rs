@@ -34,7 +34,8 @@ pub async fn read_plaintext(
     let (a, b) = match range {
         None => (0, r.size),
         Some(s) => {
-            let rg = Range::parse(s).map_err(|_| s3_error!(InvalidArgument, "invalid x-amz-copy-source-range"))?;
+            let rg = Range::parse(s)
+                .map_err(|_| s3_error!(InvalidArgument, "invalid x-amz-copy-source-range"))?;
             let rr = rg.check(r.size)?;
             (rr.start, rr.end)
         }
@@ -42,11 +43,18 @@ pub async fn read_plaintext(
     let plan = if (a, b) == (0, r.size) {
         r.layout.plan_full()
     } else {
-        r.layout.plan_range(a, b - 1).ok_or_else(|| s3_error!(InvalidRange))?
+        r.layout
+            .plan_range(a, b - 1)
+            .ok_or_else(|| s3_error!(InvalidRange))?
     };
     let (_, s) = gw
         .store
-        .get(bucket, key, Some((plan.ct_start, plan.ct_end)), Some(&r.info.etag))
+        .get(
+            bucket,
+            key,
+            Some((plan.ct_start, plan.ct_end)),
+            Some(&r.info.etag),
+        )
         .await
         .map_err(from_store)?;
     Ok((decrypt_plan(s, plan, &r.layout, &r.dk), b - a))
@@ -55,13 +63,19 @@ pub async fn read_plaintext(
 fn copy_failed(e: s3s::S3Error) -> s3s::S3Error {
     match e.code() {
         s3s::S3ErrorCode::PreconditionFailed | s3s::S3ErrorCode::NotModified => {
-            s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+            s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            )
         }
         _ => e,
     }
 }
 
-pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+pub async fn copy_object(
+    gw: &Gateway,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
     let i = req.input;
     let CopySource::Bucket {
         bucket: sb,
@@ -69,10 +83,16 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
         version_id,
     } = &i.copy_source
     else {
-        return Err(s3_error!(NotImplemented, "access point copy sources are not supported"));
+        return Err(s3_error!(
+            NotImplemented,
+            "access point copy sources are not supported"
+        ));
     };
     if version_id.is_some() {
-        return Err(s3_error!(NotImplemented, "versioned copy sources are not supported"));
+        return Err(s3_error!(
+            NotImplemented,
+            "versioned copy sources are not supported"
+        ));
     }
     let (sb, sk) = (sb.to_string(), sk.to_string());
     check_key(&sk)?;
@@ -170,7 +190,13 @@ async fn rebind(
         BodyBinding::Single { .. } => {
             let h = src
                 .header
-                .rebind(&src.dk, Some(stanzas), src.header.binding, dst_bucket, dst_key)
+                .rebind(
+                    &src.dk,
+                    Some(stanzas),
+                    src.header.binding,
+                    dst_bucket,
+                    dst_key,
+                )
                 .map_err(fe)?;
             let (meta, prefix) = place_header(&h, &src.dk, &headers.metadata, dst_bucket, dst_key)?;
             if prefix.is_none() {
@@ -188,11 +214,20 @@ async fn rebind(
             let upload_id = random_salt().map_err(|_| s3_error!(InternalError))?;
             let h = src
                 .header
-                .rebind(&src.dk, Some(stanzas), BodyBinding::Multipart { upload_id }, dst_bucket, dst_key)
+                .rebind(
+                    &src.dk,
+                    Some(stanzas),
+                    BodyBinding::Multipart { upload_id },
+                    dst_bucket,
+                    dst_key,
+                )
                 .map_err(fe)?;
             let (meta, prefix) = place_header(&h, &src.dk, &headers.metadata, dst_bucket, dst_key)?;
             if prefix.is_some() {
-                return Err(s3_error!(NotImplemented, "the destination policy's envelope does not fit in metadata"));
+                return Err(s3_error!(
+                    NotImplemented,
+                    "the destination policy's envelope does not fit in metadata"
+                ));
             }
             let md5: [u8; 16] = hex::decode(src.etag.split('-').next().unwrap_or_default())
                 .ok()
@@ -208,7 +243,8 @@ async fn rebind(
                     salt: p.salt,
                 })
                 .collect();
-            let m = Manifest::seal(&src.dk, None, parts, &md5, dst_bucket, dst_key, &upload_id).map_err(fe)?;
+            let m = Manifest::seal(&src.dk, None, parts, &md5, dst_bucket, dst_key, &upload_id)
+                .map_err(fe)?;
             let raw = bytes::Bytes::copy_from_slice(m.raw());
             let n = raw.len() as u64;
             gw.store
@@ -238,7 +274,11 @@ pub(crate) async fn copy_large(
     headers: &ObjectHeaders,
     src: &Resolved,
 ) -> S3Result<(String, std::time::SystemTime)> {
-    let id = gw.store.create_multipart(db, dk, headers).await.map_err(from_store)?;
+    let id = gw
+        .store
+        .create_multipart(db, dk, headers)
+        .await
+        .map_err(from_store)?;
     let res: S3Result<String> = async {
         let mut parts = Vec::new();
         let mut off = 0u64;
@@ -247,7 +287,16 @@ pub(crate) async fn copy_large(
             let end = (off + COPY_PART).min(src.info.size);
             let e = gw
                 .store
-                .upload_part_copy(db, dk, &id, n, sb, sk, Some((off, end)), Some(&src.info.etag))
+                .upload_part_copy(
+                    db,
+                    dk,
+                    &id,
+                    n,
+                    sb,
+                    sk,
+                    Some((off, end)),
+                    Some(&src.info.etag),
+                )
                 .await
                 .map_err(from_store)?;
             parts.push((n, e));

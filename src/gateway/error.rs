@@ -33,7 +33,12 @@ pub fn from_store(e: StoreError) -> S3Error {
 /// Decryption and format failures. Detail goes to the log; clients get one
 /// opaque message, except for the recipient list of an object they cannot
 /// open (not secret: key ids are in the stored metadata).
-pub fn from_format(e: FormatError, bucket: &str, key: &str, names: &dyn Fn(&str) -> Option<String>) -> S3Error {
+pub fn from_format(
+    e: FormatError,
+    bucket: &str,
+    key: &str,
+    names: &dyn Fn(&str) -> Option<String>,
+) -> S3Error {
     match e {
         FormatError::NoMatchingRecipient { key_ids } => {
             let list: Vec<String> = key_ids
@@ -52,10 +57,17 @@ pub fn from_format(e: FormatError, bucket: &str, key: &str, names: &dyn Fn(&str)
             )
         }
         FormatError::UnsupportedVersion(v) => {
-            tracing::error!(bucket, key, version = v, "object has an unsupported format version");
+            tracing::error!(
+                bucket,
+                key,
+                version = v,
+                "object has an unsupported format version"
+            );
             S3Error::with_message(
                 S3ErrorCode::InternalError,
-                format!("The object uses sealgate format version {v}, which this release cannot read."),
+                format!(
+                    "The object uses sealgate format version {v}, which this release cannot read."
+                ),
             )
         }
         other => {

@@ -38,11 +38,17 @@ pub(crate) fn check_conditions(
     let lm = secs(last_modified);
     if let Some(c) = if_match {
         if !matches(c) {
-            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
         }
     } else if let Some(t) = if_unmodified_since {
         if lm > ts_secs(t) {
-            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
         }
     }
     if let Some(c) = if_none_match {
@@ -65,7 +71,10 @@ fn requested_range(
 ) -> S3Result<(u64, u64, Option<String>)> {
     if let Some(pn) = part_number {
         if range.is_some() {
-            return Err(s3_error!(InvalidRequest, "Range and partNumber cannot be combined"));
+            return Err(s3_error!(
+                InvalidRequest,
+                "Range and partNumber cannot be combined"
+            ));
         }
         let (a, b) = match r.parts {
             None if pn == 1 => (0, r.size),
@@ -75,10 +84,20 @@ fn requested_range(
                     .parts
                     .iter()
                     .find(|p| p.number == pn as u32)
-                    .ok_or_else(|| s3_error!(InvalidArgument, "The requested partnumber is not satisfiable"))?;
+                    .ok_or_else(|| {
+                        s3_error!(
+                            InvalidArgument,
+                            "The requested partnumber is not satisfiable"
+                        )
+                    })?;
                 (p.pt_offset, p.pt_offset + p.plaintext_len)
             }
-            None => return Err(s3_error!(InvalidArgument, "The requested partnumber is not satisfiable")),
+            None => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "The requested partnumber is not satisfiable"
+                ))
+            }
         };
         let cr = (b > a).then(|| format!("bytes {}-{}/{}", a, b - 1, r.size));
         return Ok((a, b, cr));
@@ -100,7 +119,10 @@ fn expires(r: &Resolved) -> Option<Timestamp> {
     r.info.headers.expires.as_deref().and_then(parse_http_date)
 }
 
-pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+pub async fn head_object(
+    gw: &Gateway,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
     let i = req.input;
     check_key(&i.key)?;
     let r = gw.resolve_tail(&i.bucket, &i.key).await?;
@@ -132,7 +154,10 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
     }))
 }
 
-pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+pub async fn get_object(
+    gw: &Gateway,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
     let i = req.input;
     check_key(&i.key)?;
     let conditional = i.if_match.is_some()
@@ -145,7 +170,11 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
     // bytes we decrypt are the ones that view describes. Conditional requests
     // always resolve afresh, so a 304 is never answered from a stale view.
     for attempt in 0..3 {
-        let cached = if attempt == 0 && !conditional { gw.latest.get(&id) } else { None };
+        let cached = if attempt == 0 && !conditional {
+            gw.latest.get(&id)
+        } else {
+            None
+        };
         let from_cache = cached.is_some();
         let r: Arc<Resolved> = match cached {
             Some(r) => r,
@@ -169,7 +198,12 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
         };
         let (info, stream) = match gw
             .store
-            .get(&i.bucket, &i.key, Some((plan.ct_start, plan.ct_end)), Some(&r.info.etag))
+            .get(
+                &i.bucket,
+                &i.key,
+                Some((plan.ct_start, plan.ct_end)),
+                Some(&r.info.etag),
+            )
             .await
         {
             Ok(x) => x,
@@ -207,5 +241,8 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
             ..Default::default()
         }));
     }
-    Err(s3_error!(InternalError, "the object kept changing while it was read"))
+    Err(s3_error!(
+        InternalError,
+        "the object kept changing while it was read"
+    ))
 }

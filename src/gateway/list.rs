@@ -50,9 +50,13 @@ async fn list_page(gw: &Gateway, bucket: &str, req: ListRequest, url: bool) -> S
     // ends among them would hand the client pages with nothing in them, one
     // per thousand multipart objects. Skip past them with one more store
     // request, whose continuation then is the listing's.
-    if page.is_truncated && req.max_keys > 0 && last_of(&page).is_some_and(|k| k.starts_with(HIDDEN_PREFIX)) {
+    if page.is_truncated
+        && req.max_keys > 0
+        && last_of(&page).is_some_and(|k| k.starts_with(HIDDEN_PREFIX))
+    {
         page.entries.retain(|e| !e.key.starts_with(HIDDEN_PREFIX));
-        page.common_prefixes.retain(|p| !p.starts_with(HIDDEN_PREFIX));
+        page.common_prefixes
+            .retain(|p| !p.starts_with(HIDDEN_PREFIX));
         let kept = (page.entries.len() + page.common_prefixes.len()) as i32;
         let rest = ListRequest {
             continuation_token: None,
@@ -82,7 +86,9 @@ async fn list_page(gw: &Gateway, bucket: &str, req: ListRequest, url: bool) -> S
                 size: Some(li.size as i64),
                 e_tag: Some(ETag::Strong(li.etag)),
                 last_modified: Some(Timestamp::from(e.last_modified)),
-                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
                 ..Default::default()
             }
         })
@@ -118,7 +124,10 @@ pub async fn list_objects_v2(
     req: S3Request<ListObjectsV2Input>,
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
     let i = req.input;
-    let url = i.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
+    let url = i
+        .encoding_type
+        .as_ref()
+        .is_some_and(|e| e.as_str() == EncodingType::URL);
     let mk = max_keys(i.max_keys);
     let d = delimiter(i.delimiter.clone());
     let l = list_page(
@@ -158,7 +167,10 @@ pub async fn list_objects(
     req: S3Request<ListObjectsInput>,
 ) -> S3Result<S3Response<ListObjectsOutput>> {
     let i = req.input;
-    let url = i.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
+    let url = i
+        .encoding_type
+        .as_ref()
+        .is_some_and(|e| e.as_str() == EncodingType::URL);
     let mk = max_keys(i.max_keys);
     let d = delimiter(i.delimiter.clone());
     let l = list_page(
@@ -175,7 +187,11 @@ pub async fn list_objects(
     )
     .await?;
     let enc = |s: String| if url { url_encode(&s) } else { s };
-    let next_marker = if l.page.is_truncated { l.last.map(enc) } else { None };
+    let next_marker = if l.page.is_truncated {
+        l.last.map(enc)
+    } else {
+        None
+    };
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(i.bucket),
         prefix: Some(i.prefix.map(enc).unwrap_or_default()),

@@ -59,9 +59,18 @@ pub async fn create(
     );
     let dk = DataKey::generate().map_err(|_| s3_error!(InternalError))?;
     let upload_id: [u8; 16] = random_salt().map_err(|_| s3_error!(InternalError))?;
-    let refs: Vec<&dyn Recipient> = recipients.iter().map(|r| r.as_ref() as &dyn Recipient).collect();
-    let header = Header::seal(&dk, &refs, BodyBinding::Multipart { upload_id }, &i.bucket, &i.key)
-        .map_err(|e| gw.format_err(e, &i.bucket, &i.key))?;
+    let refs: Vec<&dyn Recipient> = recipients
+        .iter()
+        .map(|r| r.as_ref() as &dyn Recipient)
+        .collect();
+    let header = Header::seal(
+        &dk,
+        &refs,
+        BodyBinding::Multipart { upload_id },
+        &i.bucket,
+        &i.key,
+    )
+    .map_err(|e| gw.format_err(e, &i.bucket, &i.key))?;
     let (meta, prefix) = place_header(&header, &dk, &headers.metadata, &i.bucket, &i.key)?;
     if prefix.is_some() {
         return Err(s3_error!(
@@ -96,7 +105,10 @@ fn check_part_number(n: i32) -> S3Result<u32> {
     if (1..=MAX_PARTS as i32).contains(&n) {
         Ok(n as u32)
     } else {
-        Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
+        Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ))
     }
 }
 
@@ -119,7 +131,14 @@ async fn upload_stream(
     let sealed: ByteStream = Box::pin(seal_stream(body, sealer, checks, md5_slot.clone()));
     let store_etag = match gw
         .store
-        .upload_part(bucket, key, &t.store_upload_id, part as i32, sealed, stream_len(len))
+        .upload_part(
+            bucket,
+            key,
+            &t.store_upload_id,
+            part as i32,
+            sealed,
+            stream_len(len),
+        )
         .await
     {
         Ok(e) => e,
@@ -129,10 +148,15 @@ async fn upload_stream(
         .lock()
         .expect("md5 slot")
         .ok_or_else(|| s3_error!(InternalError, "part finished without a digest"))?;
-    Ok(gw.tokens.part_etag(&t.store_upload_id, part, &md5, &salt, &store_etag))
+    Ok(gw
+        .tokens
+        .part_etag(&t.store_upload_id, part, &md5, &salt, &store_etag))
 }
 
-pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+pub async fn upload_part(
+    gw: &Gateway,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
     let S3Request {
         input: i,
         trailing_headers,
@@ -202,14 +226,21 @@ pub async fn upload_part_copy(
         version_id,
     } = &i.copy_source
     else {
-        return Err(s3_error!(NotImplemented, "access point copy sources are not supported"));
+        return Err(s3_error!(
+            NotImplemented,
+            "access point copy sources are not supported"
+        ));
     };
     if version_id.is_some() {
-        return Err(s3_error!(NotImplemented, "versioned copy sources are not supported"));
+        return Err(s3_error!(
+            NotImplemented,
+            "versioned copy sources are not supported"
+        ));
     }
     // The source has another data key: its plaintext passes through sealgate
     // and is encrypted again for this upload.
-    let (stream, len) = super::copy::read_plaintext(gw, sb, sk, i.copy_source_range.as_deref()).await?;
+    let (stream, len) =
+        super::copy::read_plaintext(gw, sb, sk, i.copy_source_range.as_deref()).await?;
     let fault = Fault::default();
     let checks = ClientChecks::new(Expected::default(), None, fault.clone());
     let etag = upload_stream(gw, &i.bucket, &i.key, &t, part, stream, len, checks, &fault).await?;
@@ -229,12 +260,12 @@ pub async fn complete(
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let i = req.input;
     let t = open_token(gw, &i.upload_id, &i.bucket, &i.key)?;
-    let parts = i
-        .multipart_upload
-        .and_then(|m| m.parts)
-        .unwrap_or_default();
+    let parts = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     if parts.is_empty() {
-        return Err(s3_error!(MalformedXML, "You must specify at least one part"));
+        return Err(s3_error!(
+            MalformedXML,
+            "You must specify at least one part"
+        ));
     }
     // The object this upload replaces: its manifest goes once this one is
     // in place (asked alongside the part list, so at no extra latency).
@@ -277,12 +308,18 @@ pub async fn complete(
             .and_then(|e| TokenKey::parse_part_etag(e.value()))
             .ok_or_else(invalid)?;
         let sp = stored.get(&n).ok_or_else(invalid)?;
-        if !gw.tokens.verify_part(&tag, &t.store_upload_id, n as u32, &sp.etag) {
+        if !gw
+            .tokens
+            .verify_part(&tag, &t.store_upload_id, n as u32, &sp.etag)
+        {
             return Err(invalid());
         }
         let plen = plaintext_len(sp.size).ok_or_else(invalid)?;
         if idx + 1 < parts.len() && plen < MIN_PART {
-            return Err(s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size."));
+            return Err(s3_error!(
+                EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size."
+            ));
         }
         md5s.extend_from_slice(&tag.md5);
         manifest_parts.push(ManifestPart {
@@ -294,8 +331,16 @@ pub async fn complete(
     }
     let etag_md5: [u8; 16] = Md5::digest(&md5s).into();
     let total: u64 = manifest_parts.iter().map(|p| p.plaintext_len).sum();
-    let manifest = Manifest::seal(&t.dk, None, manifest_parts, &etag_md5, &i.bucket, &i.key, &t.upload_id)
-        .map_err(|e| gw.format_err(e, &i.bucket, &i.key))?;
+    let manifest = Manifest::seal(
+        &t.dk,
+        None,
+        manifest_parts,
+        &etag_md5,
+        &i.bucket,
+        &i.key,
+        &t.upload_id,
+    )
+    .map_err(|e| gw.format_err(e, &i.bucket, &i.key))?;
     let mkey = manifest_key(&t.upload_id);
     let raw = bytes::Bytes::copy_from_slice(manifest.raw());
     let n = raw.len() as u64;
@@ -350,7 +395,11 @@ pub async fn complete(
     Ok(completed(i.bucket, i.key, etag))
 }
 
-fn completed(bucket: String, key: String, etag: String) -> S3Response<CompleteMultipartUploadOutput> {
+fn completed(
+    bucket: String,
+    key: String,
+    etag: String,
+) -> S3Response<CompleteMultipartUploadOutput> {
     S3Response::new(CompleteMultipartUploadOutput {
         bucket: Some(bucket),
         key: Some(key),
@@ -401,7 +450,11 @@ async fn completed_as(
         .collect::<Option<Vec<_>>>()?;
     let r = gw.resolve_tail(bucket, key).await.ok()?;
     let have: Vec<_> = r.layout.parts.iter().map(|p| (p.number, p.salt)).collect();
-    (r.header.binding == BodyBinding::Multipart { upload_id: t.upload_id } && have == want)
+    (r.header.binding
+        == BodyBinding::Multipart {
+            upload_id: t.upload_id,
+        }
+        && have == want)
         .then(|| r.etag.clone())
 }
 
@@ -421,7 +474,10 @@ pub async fn abort(
     Ok(S3Response::new(AbortMultipartUploadOutput::default()))
 }
 
-pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+pub async fn list_parts(
+    gw: &Gateway,
+    req: S3Request<ListPartsInput>,
+) -> S3Result<S3Response<ListPartsOutput>> {
     let i = req.input;
     let t = open_token(gw, &i.upload_id, &i.bucket, &i.key)?;
     let marker: i32 = i.part_number_marker.unwrap_or(0);

@@ -83,13 +83,18 @@ impl Gateway {
             meta: meta.clone(),
         };
         if let Some(r) = self.objects.get(&ck).await {
-            self.latest.insert((bucket.to_owned(), key.to_owned()), r.clone());
+            self.latest
+                .insert((bucket.to_owned(), key.to_owned()), r.clone());
             return Ok(r);
         }
         let store_etag = info.etag.clone();
-        let r = Arc::new(self.resolve_uncached(bucket, key, info, tail, &meta).await?);
+        let r = Arc::new(
+            self.resolve_uncached(bucket, key, info, tail, &meta)
+                .await?,
+        );
         self.objects.insert(ck, r.clone()).await;
-        self.latest.insert((bucket.to_owned(), key.to_owned()), r.clone());
+        self.latest
+            .insert((bucket.to_owned(), key.to_owned()), r.clone());
         self.listing.insert(
             (bucket.to_owned(), key.to_owned(), store_etag),
             ListInfo {
@@ -100,7 +105,14 @@ impl Gateway {
         Ok(r)
     }
 
-    async fn read_range(&self, bucket: &str, key: &str, start: u64, end: u64, etag: &str) -> S3Result<Bytes> {
+    async fn read_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        start: u64,
+        end: u64,
+        etag: &str,
+    ) -> S3Result<Bytes> {
         let (_, mut s) = self
             .store
             .get(bucket, key, Some((start, end)), Some(etag))
@@ -108,7 +120,8 @@ impl Gateway {
             .map_err(from_store)?;
         let mut out = Vec::with_capacity((end - start) as usize);
         while let Some(c) = s.next().await {
-            let c = c.map_err(|e| from_store(crate::store::StoreError::unavailable(e.to_string())))?;
+            let c =
+                c.map_err(|e| from_store(crate::store::StoreError::unavailable(e.to_string())))?;
             out.extend_from_slice(&c);
             if out.len() as u64 > end - start {
                 return Err(integrity_error());
@@ -147,23 +160,38 @@ impl Gateway {
         }
         .map_err(fe)?;
         match header.binding {
-            BodyBinding::Single { salt, plaintext_len } => {
+            BodyBinding::Single {
+                salt,
+                plaintext_len,
+            } => {
                 let layout = Layout::single(body_off, salt, plaintext_len);
                 if layout.ct_len != info.size {
-                    tracing::error!(bucket, key, expected = layout.ct_len, stored = info.size, "stored size does not match the header");
+                    tracing::error!(
+                        bucket,
+                        key,
+                        expected = layout.ct_len,
+                        stored = info.size,
+                        "stored size does not match the header"
+                    );
                     return Err(integrity_error());
                 }
-                let cached = self
-                    .listing
-                    .get(&(bucket.to_owned(), key.to_owned(), info.etag.clone()));
+                let cached =
+                    self.listing
+                        .get(&(bucket.to_owned(), key.to_owned(), info.etag.clone()));
                 let etag = match cached {
                     Some(li) => li.etag,
                     None => {
                         let t = match tail {
                             Some(t) if t.len() == TRAILER_LEN => t,
                             _ => {
-                                self.read_range(bucket, key, info.size - TRAILER_LEN as u64, info.size, &info.etag)
-                                    .await?
+                                self.read_range(
+                                    bucket,
+                                    key,
+                                    info.size - TRAILER_LEN as u64,
+                                    info.size,
+                                    &info.etag,
+                                )
+                                .await?
                             }
                         };
                         let pk = dk.payload_key(&salt, 0, plaintext_len);
@@ -182,20 +210,26 @@ impl Gateway {
             }
             BodyBinding::Multipart { upload_id } => {
                 let mkey = manifest_key(&upload_id);
-                let (minfo, mut s) = self.store.get(bucket, &mkey, None, None).await.map_err(|e| {
-                    if e.is_not_found() {
-                        tracing::error!(bucket, key, "multipart manifest missing");
-                        integrity_error()
-                    } else {
-                        from_store(e)
-                    }
-                })?;
+                let (minfo, mut s) =
+                    self.store
+                        .get(bucket, &mkey, None, None)
+                        .await
+                        .map_err(|e| {
+                            if e.is_not_found() {
+                                tracing::error!(bucket, key, "multipart manifest missing");
+                                integrity_error()
+                            } else {
+                                from_store(e)
+                            }
+                        })?;
                 if minfo.size > MAX_MANIFEST {
                     return Err(integrity_error());
                 }
                 let mut raw = Vec::with_capacity(minfo.size as usize);
                 while let Some(c) = s.next().await {
-                    raw.extend_from_slice(&c.map_err(|e| from_store(crate::store::StoreError::unavailable(e.to_string())))?);
+                    raw.extend_from_slice(&c.map_err(|e| {
+                        from_store(crate::store::StoreError::unavailable(e.to_string()))
+                    })?);
                     if raw.len() as u64 > MAX_MANIFEST {
                         return Err(integrity_error());
                     }
@@ -204,7 +238,13 @@ impl Gateway {
                 let md5 = manifest.open(&dk, bucket, key, &upload_id).map_err(fe)?;
                 let layout = manifest.layout();
                 if layout.ct_len != info.size {
-                    tracing::error!(bucket, key, expected = layout.ct_len, stored = info.size, "stored size does not match the manifest");
+                    tracing::error!(
+                        bucket,
+                        key,
+                        expected = layout.ct_len,
+                        stored = info.size,
+                        "stored size does not match the manifest"
+                    );
                     return Err(integrity_error());
                 }
                 Ok(Resolved {

@@ -12,7 +12,10 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use super::checksum::{body_error, ClientChecks, Expected, Fault};
 use super::error::from_store;
 use super::object::{manifest_key, ListInfo, Resolved};
-use super::{check_key, check_user_metadata, metadata_size, object_headers, Gateway, META_KEY, METADATA_LIMIT};
+use super::{
+    check_key, check_user_metadata, metadata_size, object_headers, Gateway, METADATA_LIMIT,
+    META_KEY,
+};
 use crate::envelope::header::MetaValue;
 use crate::envelope::keys::random_salt;
 use crate::envelope::layout::Layout;
@@ -88,7 +91,10 @@ pub async fn seal_and_store(
 ) -> S3Result<String> {
     let dk = DataKey::generate().map_err(|_| s3_error!(InternalError))?;
     let salt = random_salt().map_err(|_| s3_error!(InternalError))?;
-    let refs: Vec<&dyn Recipient> = recipients.iter().map(|r| r.as_ref() as &dyn Recipient).collect();
+    let refs: Vec<&dyn Recipient> = recipients
+        .iter()
+        .map(|r| r.as_ref() as &dyn Recipient)
+        .collect();
     let header = Header::seal(
         &dk,
         &refs,
@@ -116,7 +122,11 @@ pub async fn seal_and_store(
         }
         None => (sealed, stream_len(len)),
     };
-    let store_etag = match gw.store.put(bucket, key, store_body, store_len, &headers).await {
+    let store_etag = match gw
+        .store
+        .put(bucket, key, store_body, store_len, &headers)
+        .await
+    {
         Ok(e) => e,
         Err(e) => return Err(fault.take().unwrap_or_else(|| from_store(e))),
     };
@@ -160,7 +170,10 @@ pub async fn seal_and_store(
     Ok(etag)
 }
 
-pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+pub async fn put_object(
+    gw: &Gateway,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
     let S3Request {
         input,
         trailing_headers,
@@ -171,7 +184,10 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     check_key(&key)?;
     check_user_metadata(&input.metadata)?;
     if input.if_match.is_some() || input.if_none_match.is_some() {
-        return Err(s3_error!(NotImplemented, "conditional PutObject is not supported"));
+        return Err(s3_error!(
+            NotImplemented,
+            "conditional PutObject is not supported"
+        ));
     }
     let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
     let len = input
@@ -299,7 +315,11 @@ pub async fn delete_objects(
         .filter_map(|m| async move { m })
         .collect()
         .await;
-    let results = gw.store.delete_many(&bucket, &keys).await.map_err(from_store)?;
+    let results = gw
+        .store
+        .delete_many(&bucket, &keys)
+        .await
+        .map_err(from_store)?;
     if !manifests.is_empty() {
         if let Err(e) = gw.store.delete_many(&bucket, &manifests).await {
             tracing::warn!(bucket, error = %e, "could not delete multipart manifests");
@@ -327,7 +347,11 @@ pub async fn delete_objects(
     }
     Ok(S3Response::new(DeleteObjectsOutput {
         deleted: Some(deleted),
-        errors: if errors.is_empty() { None } else { Some(errors) },
+        errors: if errors.is_empty() {
+            None
+        } else {
+            Some(errors)
+        },
         ..Default::default()
     }))
 }

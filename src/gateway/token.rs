@@ -85,7 +85,11 @@ impl TokenKey {
         buf.extend_from_slice(t.store_upload_id.as_bytes());
         let mut v: Vec<u8> = buf.to_vec();
         self.aead
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(bucket, key)), &mut v)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(bucket, key)),
+                &mut v,
+            )
             .expect("AES-GCM seal");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&v);
@@ -103,7 +107,11 @@ impl TokenKey {
         let mut ct = Zeroizing::new(raw[12..].to_vec());
         let pt = self
             .aead
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad(bucket, key)), &mut ct)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(bucket, key)),
+                &mut ct,
+            )
             .ok()?;
         let dk = DataKey::from_slice(&pt[..32]).ok()?;
         let upload_id: [u8; 16] = pt[32..48].try_into().ok()?;
@@ -115,7 +123,14 @@ impl TokenKey {
         })
     }
 
-    fn part_mac(&self, store_upload_id: &str, part: u32, md5: &[u8; 16], salt: &[u8; 16], store_etag: &str) -> [u8; 8] {
+    fn part_mac(
+        &self,
+        store_upload_id: &str,
+        part: u32,
+        md5: &[u8; 16],
+        salt: &[u8; 16],
+        store_etag: &str,
+    ) -> [u8; 8] {
         let mut ctx = hmac::Context::with_key(&self.part);
         ctx.update(&(store_upload_id.len() as u32).to_be_bytes());
         ctx.update(store_upload_id.as_bytes());
@@ -131,7 +146,14 @@ impl TokenKey {
     /// part's ETag with the MD5 of what they sent (s3cmd) that it is not a
     /// plain MD5, as with SSE-KMS at AWS; without it s3cmd retries every part
     /// and gives up.
-    pub fn part_etag(&self, store_upload_id: &str, part: u32, md5: &[u8; 16], salt: &[u8; 16], store_etag: &str) -> String {
+    pub fn part_etag(
+        &self,
+        store_upload_id: &str,
+        part: u32,
+        md5: &[u8; 16],
+        salt: &[u8; 16],
+        store_etag: &str,
+    ) -> String {
         let mac = self.part_mac(store_upload_id, part, md5, salt, store_etag);
         let (md5, salt, mac) = (hex::encode(md5), hex::encode(salt), hex::encode(mac));
         format!("{md5}-{salt}{mac}")
@@ -158,7 +180,13 @@ impl TokenKey {
     }
 
     /// Constant-time check of a part tag against the store's current part.
-    pub fn verify_part(&self, t: &PartTag, store_upload_id: &str, part: u32, store_etag: &str) -> bool {
+    pub fn verify_part(
+        &self,
+        t: &PartTag,
+        store_upload_id: &str,
+        part: u32,
+        store_etag: &str,
+    ) -> bool {
         use subtle::ConstantTimeEq;
         let want = self.part_mac(store_upload_id, part, &t.md5, &t.salt, store_etag);
         want.ct_eq(&t.mac).into()
@@ -190,7 +218,10 @@ mod tests {
         let dashless = e.replace('-', "");
         let old = TokenKey::parse_part_etag(&dashless).unwrap();
         assert!(k.verify_part(&old, "abc", 3, "st"));
-        assert!(TokenKey::parse_part_etag(&format!("{}-{}", &dashless[..31], &dashless[31..])).is_none());
+        assert!(
+            TokenKey::parse_part_etag(&format!("{}-{}", &dashless[..31], &dashless[31..]))
+                .is_none()
+        );
         assert!(!k.verify_part(&p, "abc", 4, "st"));
         assert!(!k.verify_part(&p, "abc", 3, "st2"));
     }
