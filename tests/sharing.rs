@@ -395,3 +395,119 @@ fn many_recipients_overflow_the_metadata_and_still_work() {
         }
     }
 }
+
+#[test]
+fn interrupted_rewrap_runs_again_to_completion_and_rotates_identities() {
+    let store = garage();
+    let (old, new) = (key("rot-old", 2048), key("rot-new", 2048));
+    let b = format!("rotate-{}", std::process::id());
+    let dir = tmpdir("rotate");
+    // Objects written for the old identity.
+    let writer = gw_for(store, Some(old.clone()), vec![new.clone()], vec!["rot-old"]);
+    ok(
+        &aws2(&writer.endpoint, &["s3", "mb", &format!("s3://{b}")]),
+        "mb",
+    );
+    let src = dir.join("tree");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..40u64 {
+        std::fs::write(
+            src.join(format!("f{i:02}")),
+            random_bytes(3000 + i as usize, i),
+        )
+        .unwrap();
+    }
+    ok(
+        &aws2(
+            &writer.endpoint,
+            &[
+                "s3",
+                "cp",
+                "--recursive",
+                "--only-show-errors",
+                src.to_str().unwrap(),
+                &format!("s3://{b}/docs/"),
+            ],
+        ),
+        "upload tree",
+    );
+    // Rotation: a gateway holding both identities moves every object to the
+    // new key; the run is interrupted, then run again.
+    let rotator = Gw::start(&GwSpec {
+        store: Some(store),
+        identities: vec![old.clone(), new.clone()],
+        recipients: vec![],
+        policies: vec![("*".into(), "".into(), vec!["rot-new".into()])],
+        extra_users: vec![],
+        tls: false,
+        extra_toml: String::new(),
+    });
+    let cfg = rotator.config.to_str().unwrap().to_owned();
+    let target = format!("s3://{b}/docs/");
+    let mut first = Command::new(bin())
+        .args([
+            "rewrap",
+            "--config",
+            &cfg,
+            "--concurrency",
+            "1",
+            "--add",
+            "rot-new",
+            "--remove",
+            "rot-old",
+            &target,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let _ = first.kill();
+    let _ = first.wait();
+    let out = ok(
+        &Command::new(bin())
+            .args([
+                "rewrap", "--config", &cfg, "--add", "rot-new", "--remove", "rot-old", &target,
+            ])
+            .output()
+            .unwrap(),
+        "rewrap again",
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("changed:"))
+        .unwrap()
+        .to_owned();
+    let nums: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(nums[0] + nums[1], 40, "{line}");
+    assert_eq!(nums[2], 0, "{line}");
+    // A gateway with only the new identity reads every object; one with only
+    // the old identity reads none.
+    let new_only = gw_for(store, Some(new.clone()), vec![], vec!["rot-new"]);
+    let old_only = gw_for(store, Some(old.clone()), vec![], vec!["rot-old"]);
+    for i in [0u64, 17, 39] {
+        let k = format!("docs/f{i:02}");
+        assert_eq!(
+            get(&new_only, &b, &k, &dir).unwrap(),
+            random_bytes(3000 + i as usize, i)
+        );
+        assert!(get(&old_only, &b, &k, &dir)
+            .unwrap_err()
+            .contains("AccessDenied"));
+    }
+    // A third run finds nothing to do.
+    let out = ok(
+        &Command::new(bin())
+            .args([
+                "rewrap", "--config", &cfg, "--add", "rot-new", "--remove", "rot-old", &target,
+            ])
+            .output()
+            .unwrap(),
+        "rewrap third",
+    );
+    assert!(out.contains("changed: 0, already right: 40"), "{out}");
+}
