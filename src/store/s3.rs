@@ -38,8 +38,10 @@ pub struct S3Settings {
     pub secret_key: String,
     pub path_style: bool,
     pub connect_timeout: Duration,
-    /// Time allowed for a response to start (not applied to uploads, whose
-    /// request time grows with their size).
+    /// Time allowed for a response to start; for uploads (whose request time
+    /// grows with their size), time allowed without progress: the store
+    /// taking no body bytes, or not answering after the last one. Server-side
+    /// copies and multipart completions get [`SLOW_OP_FACTOR`] times as long.
     pub request_timeout: Duration,
     pub max_attempts: u32,
 }
@@ -95,6 +97,106 @@ impl S3Store {
             Ok(r) => r,
             Err(_) => Err(StoreError::unavailable("the store did not answer in time")),
         }
+    }
+
+    /// Bounds a server-side copy or a multipart completion, whose answer may
+    /// take longer to start on some stores.
+    async fn timed_slow<T, F: std::future::Future<Output = StoreResult<T>>>(
+        &self,
+        f: F,
+    ) -> StoreResult<T> {
+        match tokio::time::timeout(self.request_timeout * SLOW_OP_FACTOR, f).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::unavailable("the store did not answer in time")),
+        }
+    }
+
+    /// Runs an upload, failing it when the store makes no progress on it for
+    /// `request_timeout` (see [`Progress`]). Dropping the request aborts it,
+    /// so the store commits nothing.
+    async fn watched<T, F: std::future::Future<Output = StoreResult<T>>>(
+        &self,
+        progress: &Progress,
+        f: F,
+    ) -> StoreResult<T> {
+        tokio::pin!(f);
+        let tick =
+            (self.request_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                r = &mut f => {
+                    progress.give_up();
+                    return r;
+                }
+                () = tokio::time::sleep(tick) => {
+                    if progress.clock.stalled(self.request_timeout) {
+                        progress.give_up();
+                        return Err(StoreError::unavailable("the store stopped taking the upload"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How many request timeouts a server-side copy or a multipart completion may
+/// take before its answer starts.
+pub const SLOW_OP_FACTOR: u32 = 5;
+
+/// When an upload body last moved. hyper polls the body only when it can
+/// send more, so time since the last poll, unless the body itself is waiting
+/// for the client's bytes, is time the store spent not taking them (or, after
+/// the last byte, not answering).
+#[derive(Clone)]
+struct Clock(std::sync::Arc<std::sync::Mutex<(std::time::Instant, bool)>>);
+
+impl Clock {
+    /// The store side moved (or the body is waiting on the client: `waiting`).
+    fn mark(&self, waiting: bool) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = (std::time::Instant::now(), waiting);
+    }
+    fn stalled(&self, limit: Duration) -> bool {
+        let (at, waiting) = *self.0.lock().unwrap_or_else(|p| p.into_inner());
+        !waiting && at.elapsed() > limit
+    }
+}
+
+/// Wakes the body when its source has bytes, and marks that moment: from
+/// then on only the store side can keep hyper from taking them.
+struct MarkOnWake {
+    clock: Clock,
+    inner: std::task::Waker,
+}
+
+impl futures::task::ArcWake for MarkOnWake {
+    fn wake_by_ref(arc_self: &std::sync::Arc<Self>) {
+        arc_self.clock.mark(false);
+        arc_self.inner.wake_by_ref();
+    }
+}
+
+/// An upload's clock and its source. The source is shared with the watchdog
+/// so that giving up on the upload releases it (and with it the client's
+/// request body) even when the connection to the store lingers.
+struct Progress {
+    clock: Clock,
+    source: std::sync::Mutex<Option<ByteStream>>,
+}
+
+impl Progress {
+    fn new(source: ByteStream) -> Self {
+        Self {
+            clock: Clock(std::sync::Arc::new(std::sync::Mutex::new((
+                std::time::Instant::now(),
+                false,
+            )))),
+            source: std::sync::Mutex::new(Some(source)),
+        }
+    }
+
+    fn give_up(&self) {
+        let source = self.source.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(source);
     }
 }
 
@@ -185,21 +287,21 @@ fn copy_source(bucket: &str, key: &str) -> String {
     format!("{bucket}/{}", utf8_percent_encode(key, KEEP))
 }
 
-/// A request body of exactly `len` bytes. The SDK needs `Sync`; the mutex only
-/// provides it (`get_mut` never locks).
+/// A request body of exactly `len` bytes, read from the source in its
+/// [`Progress`] (whose mutex also gives the `Sync` the SDK needs).
 ///
 /// The chunk that completes the declared length is held back until the source
 /// stream has ended cleanly: once the last byte is on the wire the store
 /// commits the object, so an error the source reports after its last byte
 /// (or extra bytes) must abort the request before that byte is sent.
 struct ExactBody {
-    inner: std::sync::Mutex<ByteStream>,
     /// Bytes still to come from the source.
     remaining: u64,
     /// The final chunk, waiting for the source's end.
     held: Option<Bytes>,
     /// The source ended cleanly.
     ended: bool,
+    progress: std::sync::Arc<Progress>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -213,13 +315,27 @@ impl http_body::Body for ExactBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
+        this.progress.clock.mark(false);
         if this.ended {
             return Poll::Ready(this.held.take().map(|b| Ok(http_body::Frame::data(b))));
         }
-        let st = this.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        let progress = this.progress.clone();
+        let mut source = progress.source.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(st) = source.as_mut() else {
+            this.held = None;
+            return Poll::Ready(Some(Err("the upload was given up".into())));
+        };
+        let waker = futures::task::waker(std::sync::Arc::new(MarkOnWake {
+            clock: this.progress.clock.clone(),
+            inner: cx.waker().clone(),
+        }));
+        let cx = &mut Context::from_waker(&waker);
         loop {
             match st.as_mut().poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    this.progress.clock.mark(true);
+                    return Poll::Pending;
+                }
                 Poll::Ready(Some(Ok(b))) if b.is_empty() => continue,
                 Poll::Ready(Some(Ok(b))) => {
                     let n = b.len() as u64;
@@ -246,6 +362,7 @@ impl http_body::Body for ExactBody {
                 }
                 Poll::Ready(None) => {
                     this.ended = true;
+                    *source = None;
                     return Poll::Ready(this.held.take().map(|b| Ok(http_body::Frame::data(b))));
                 }
             }
@@ -263,19 +380,36 @@ impl http_body::Body for ExactBody {
     }
 }
 
-fn exact_body(body: ByteStream, len: u64) -> SdkByteStream {
+fn exact_body(len: u64, progress: std::sync::Arc<Progress>) -> SdkByteStream {
     SdkByteStream::new(SdkBody::from_body_1_x(ExactBody {
-        inner: std::sync::Mutex::new(body),
         remaining: len,
         held: None,
         ended: false,
+        progress,
     }))
 }
 
-fn sdk_stream(body: SdkByteStream) -> ByteStream {
+/// A response body from the store; it fails when the store sends nothing for
+/// `idle` while it is being read (a store that stalls mid-body).
+fn sdk_stream(body: SdkByteStream, idle: Duration) -> ByteStream {
+    use futures::StreamExt;
     let s = http_body_util::BodyDataStream::new(body.into_inner())
         .map_err(|e| std::io::Error::other(format!("store body: {e}")));
-    Box::pin(s)
+    let s: ByteStream = Box::pin(s);
+    Box::pin(futures::stream::unfold(Some(s), move |st| async move {
+        let mut s = st?;
+        match tokio::time::timeout(idle, s.next()).await {
+            Ok(Some(item)) => Some((item, Some(s))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "store body: the store stopped sending",
+                )),
+                None,
+            )),
+        }
+    }))
 }
 
 fn headers_from(
@@ -483,7 +617,7 @@ impl Store for S3Store {
                     o.expires_string(),
                 ),
             };
-            Ok((info, sdk_stream(o.body)))
+            Ok((info, sdk_stream(o.body, self.request_timeout)))
         })
         .await
     }
@@ -588,15 +722,18 @@ impl Store for S3Store {
         len: u64,
         headers: &ObjectHeaders,
     ) -> StoreResult<String> {
+        let progress = std::sync::Arc::new(Progress::new(body));
         let req = self
             .client
             .put_object()
             .bucket(bucket)
             .key(key)
             .content_length(len as i64)
-            .body(exact_body(body, len));
+            .body(exact_body(len, progress.clone()));
         let req = apply_headers!(req, headers);
-        let o = req.send().await.map_err(map_err)?;
+        let o = self
+            .watched(&progress, async { req.send().await.map_err(map_err) })
+            .await?;
         Ok(unquote(o.e_tag()))
     }
 
@@ -729,7 +866,9 @@ impl Store for S3Store {
             .metadata_directive(MetadataDirective::Replace)
             .set_copy_source_if_match(if_match.map(|m| format!("\"{m}\"")));
         let req = apply_headers!(req, headers);
-        let o = req.send().await.map_err(map_err)?;
+        let o = self
+            .timed_slow(async { req.send().await.map_err(map_err) })
+            .await?;
         let r = o.copy_object_result();
         Ok((
             unquote(r.and_then(|r| r.e_tag())),
@@ -785,7 +924,8 @@ impl Store for S3Store {
         body: ByteStream,
         len: u64,
     ) -> StoreResult<String> {
-        let o = self
+        let progress = std::sync::Arc::new(Progress::new(body));
+        let req = self
             .client
             .upload_part()
             .bucket(bucket)
@@ -793,10 +933,10 @@ impl Store for S3Store {
             .upload_id(upload_id)
             .part_number(part_number)
             .content_length(len as i64)
-            .body(exact_body(body, len))
-            .send()
-            .await
-            .map_err(map_err)?;
+            .body(exact_body(len, progress.clone()));
+        let o = self
+            .watched(&progress, async { req.send().await.map_err(map_err) })
+            .await?;
         Ok(unquote(o.e_tag()))
     }
 
@@ -811,7 +951,7 @@ impl Store for S3Store {
         range: Option<(u64, u64)>,
         if_match: Option<&str>,
     ) -> StoreResult<String> {
-        let o = self
+        let req = self
             .client
             .upload_part_copy()
             .bucket(bucket)
@@ -820,10 +960,10 @@ impl Store for S3Store {
             .part_number(part_number)
             .copy_source(copy_source(src_bucket, src_key))
             .set_copy_source_range(range.map(|(a, b)| format!("bytes={}-{}", a, b - 1)))
-            .set_copy_source_if_match(if_match.map(|m| format!("\"{m}\"")))
-            .send()
-            .await
-            .map_err(map_err)?;
+            .set_copy_source_if_match(if_match.map(|m| format!("\"{m}\"")));
+        let o = self
+            .timed_slow(async { req.send().await.map_err(map_err) })
+            .await?;
         let etag = unquote(o.copy_part_result().and_then(|r| r.e_tag()));
         if etag.is_empty() {
             // rclone serve s3 takes an UploadPartCopy for an UploadPart with
@@ -853,7 +993,7 @@ impl Store for S3Store {
                     .build()
             })
             .collect();
-        let o = self
+        let req = self
             .client
             .complete_multipart_upload()
             .bucket(bucket)
@@ -863,10 +1003,10 @@ impl Store for S3Store {
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
                     .build(),
-            )
-            .send()
-            .await
-            .map_err(map_err)?;
+            );
+        let o = self
+            .timed_slow(async { req.send().await.map_err(map_err) })
+            .await?;
         Ok(unquote(o.e_tag()))
     }
 

@@ -280,6 +280,30 @@ pub fn send(port: u16, s: &Signer, r: &Req) -> Resp {
     read_response(&mut c)
 }
 
+/// Like [`send`], but a connection closed or reset without a complete
+/// answer is an `Err` (with the time it took) instead of a panic.
+pub fn try_send(port: u16, s: &Signer, r: &Req) -> Result<Resp, String> {
+    let mut c = connect(port);
+    let h = head(port, s, r);
+    c.write_all(h.as_bytes())
+        .map_err(|e| format!("writing the head: {e}"))?;
+    let write_err = c.write_all(&r.body).err();
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 65536];
+    loop {
+        match c.read(&mut tmp) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            Err(e) if !buf.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => return Err(format!("reading: {e} (writing the body: {write_err:?})")),
+        }
+    }
+    if !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        return Err(format!("no answer (writing the body: {write_err:?})"));
+    }
+    Ok(parse_response(&buf))
+}
+
 /// Sends a raw request text (already complete) and reads the answer.
 pub fn send_raw(port: u16, text: &[u8]) -> Resp {
     let mut c = connect(port);
