@@ -167,6 +167,35 @@ fn alive(gw: &mut Gw) {
     assert!(!log.contains("panicked"), "the gateway panicked:\n{log}");
 }
 
+/// Seconds of uploads while the store is killed and restarted.
+const WORKLOAD_SECS: u64 = 30;
+
+/// Every (key, size) of a listing, page by page.
+fn list_all(port: u16, s: &Signer, b: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut req = Req::new("GET", &format!("/{b}"))
+            .query("list-type", "2")
+            .query("max-keys", "250");
+        if let Some(t) = &token {
+            req = req.query("continuation-token", t);
+        }
+        let r = raw::send(port, s, &req);
+        assert_eq!(r.status, 200, "listing: {}", r.text());
+        let text = r.text();
+        for c in text.split("<Contents>").skip(1) {
+            let k = raw::xml_text(c, "Key").unwrap();
+            let size = raw::xml_text(c, "Size").unwrap().parse().unwrap();
+            out.push((k, size));
+        }
+        token = raw::xml_text(&text, "NextContinuationToken");
+        if raw::xml_text(&text, "IsTruncated").as_deref() != Some("true") || token.is_none() {
+            return out;
+        }
+    }
+}
+
 struct Lcg(u64);
 impl Lcg {
     fn below(&mut self, n: u64) -> u64 {
@@ -206,8 +235,11 @@ fn store_killed_during_uploads_loses_nothing_and_serves_nothing_partial() {
             let mut kills = Vec::new();
             let t = Instant::now();
             loop {
-                thread::sleep(Duration::from_millis(800 + rng.below(2500)));
-                if stop.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(600 + rng.below(2000)));
+                // No kill in the last seconds of the workload.
+                if stop.load(Ordering::SeqCst)
+                    || t.elapsed() > Duration::from_secs(WORKLOAD_SECS - 4)
+                {
                     break;
                 }
                 let hard = rng.below(3) != 0;
@@ -222,7 +254,7 @@ fn store_killed_during_uploads_loses_nothing_and_serves_nothing_partial() {
     };
     let t = Instant::now();
     let results = python(
-        &["faults", &gw.endpoint, &b, "60", "7"],
+        &["faults", &gw.endpoint, &b, &WORKLOAD_SECS.to_string(), "7"],
         Duration::from_secs(360),
     );
     let took = t.elapsed();
@@ -291,25 +323,29 @@ fn store_killed_during_uploads_loses_nothing_and_serves_nothing_partial() {
             failed_present += 1;
         }
     }
-    // The store holds nothing but these objects and multipart manifests.
-    let listing = raw::send(
+    // The store holds nothing but these objects and multipart manifests, and
+    // the gateway lists exactly the objects that read back, with their sizes.
+    let stored = list_all(
         store.port,
         &Signer::new(&store.access_key, &store.secret_key),
-        &Req::new("GET", &format!("/{b}")).query("list-type", "2"),
+        &b,
     );
-    assert_eq!(listing.status, 200);
-    let text = listing.text();
-    let stored: Vec<&str> = text
-        .split("<Key>")
-        .skip(1)
-        .map(|s| s.split("</Key>").next().unwrap())
-        .collect();
-    for k in &stored {
+    for (k, _) in &stored {
         assert!(
-            k.starts_with(".sealgate/mp/") || keys.contains(k),
+            k.starts_with(".sealgate/mp/") || keys.contains(&k.as_str()),
             "stray object at the store: {k}"
         );
     }
+    let listed: HashMap<String, u64> = list_all(gw.port, &Signer::new(AK, SK), &b)
+        .into_iter()
+        .collect();
+    let readable: HashMap<String, u64> = results
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .filter(|k| seen[*k]["status"] == 200)
+        .map(|k| (k.to_owned(), seen[k]["len"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(listed, readable, "the listing differs from what reads back");
     alive(&mut gw);
     eprintln!(
         "store kills: {} ({} SIGKILL), down {:?} in total, during {took:?} of uploads; uploads: {} acknowledged, {} failed and absent, {} failed but complete; {failures} failed attempts: {codes:?}; slowest attempt {slowest:.1} s",
@@ -327,11 +363,11 @@ fn store_killed_during_uploads_loses_nothing_and_serves_nothing_partial() {
         );
     }
     assert!(
-        kills.len() >= 3,
+        kills.len() >= 5,
         "the store was killed only {} times",
         kills.len()
     );
-    assert!(acked >= 30, "only {acked} uploads succeeded");
+    assert!(acked >= 60, "only {acked} uploads succeeded");
 }
 
 /// A TCP proxy in front of the store that can stall (hold every byte), slow

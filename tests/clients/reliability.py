@@ -3,9 +3,10 @@
 is bounded (connect and read timeouts, no SDK retries: the tests count every
 failure); results are JSON on stdout, asserted on by the Rust tests.
 
-  reliability.py faults ENDPOINT BUCKET N SEED
-      N PutObject of varied sizes and 3 multipart uploads, 4 at a time, while
-      the test kills and restarts the store. A failed step is retried twice.
+  reliability.py faults ENDPOINT BUCKET SECONDS SEED
+      For SECONDS, 4 clients start PutObjects of varied sizes and (one job in
+      twenty) multipart uploads, while the test kills and restarts the store.
+      A failed step is tried 4 times.
       Prints [{"key", "size", "md5", "attempts": [...], "ok": bool}, ...].
   reliability.py verify ENDPOINT BUCKET KEY...
       GETs each key; prints {key: {"status", "code", "len", "md5"}}.
@@ -82,17 +83,17 @@ def attempt(fn):
         }
 
 
-def with_retries(fn, attempts, tries=3):
+def with_retries(fn, attempts, tries=4):
     for i in range(tries):
         r, a = attempt(fn)
         attempts.append(a)
         if a["ok"]:
             return r, True
-        time.sleep(1.0)
+        time.sleep(1.0 + i)
     return None, False
 
 
-def faults(endpoint, bucket, n, seed):
+def faults(endpoint, bucket, seconds, seed):
     sizes = [0, 1, 1000, 65535, 65536, 65537, 200_000, 1 * MIB + 7, 3 * MIB]
     local = threading.local()
 
@@ -141,11 +142,20 @@ def faults(endpoint, bucket, n, seed):
                 attempt(lambda: c().abort_multipart_upload(Bucket=bucket, Key=key, UploadId=uid))
         return {"key": key, "size": len(body), "md5": md5(body), "attempts": attempts, "ok": ok}
 
-    jobs = [("put", i) for i in range(n)] + [("multipart", i) for i in range(3)]
-    random.Random(seed).shuffle(jobs)
+    deadline = time.monotonic() + seconds
+    counter = iter(range(1_000_000))
+    lock = threading.Lock()
+
+    def worker(_):
+        out = []
+        while time.monotonic() < deadline:
+            with lock:
+                i = next(counter)
+            out.append(multipart(i) if i % 20 == 19 else put(i))
+        return out
+
     with concurrent.futures.ThreadPoolExecutor(4) as ex:
-        futs = [ex.submit(put if kind == "put" else multipart, i) for kind, i in jobs]
-        out = [f.result() for f in futs]
+        out = [r for rs in ex.map(worker, range(4)) for r in rs]
     print(json.dumps(out))
 
 
@@ -242,7 +252,7 @@ def load(endpoint, bucket, threads, seconds):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "faults":
-        faults(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        faults(sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]))
     elif cmd == "verify":
         verify(sys.argv[2], sys.argv[3], sys.argv[4:])
     elif cmd == "load":
