@@ -78,10 +78,8 @@ fn get(port: u16, s: &Signer, b: &str, k: &str) -> Resp {
 
 #[test]
 fn hostile_requests_get_the_right_error_and_store_nothing() {
-    let t0 = Instant::now();
     let store = garage();
     let mut gw = Gw::start(&GwSpec::simple(store));
-    eprintln!("started in {:?}", t0.elapsed());
     let port = gw.port;
     let s = Signer::new(AK, SK);
     let b = bucket("front");
@@ -490,23 +488,27 @@ fn hostile_requests_get_the_right_error_and_store_nothing() {
         }
     }
 
-    // Abuse of the HTTP layer itself.
-    let huge_header = format!(
-        "GET /{b}/good HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-junk: {}\r\n\r\n",
-        "j".repeat(200_000)
-    );
-    let mut c = raw::connect(port);
-    use std::io::Write;
-    let _ = c.write_all(huge_header.as_bytes());
-    let mut sink = Vec::new();
-    use std::io::Read;
-    let t = Instant::now();
-    let _ = c.read_to_end(&mut sink);
-    eprintln!(
-        "huge header: {:?} {:?}",
-        t.elapsed(),
-        String::from_utf8_lossy(&sink[..sink.len().min(100)])
-    );
+    // Abuse of the HTTP layer itself: huge headers are refused (or the
+    // connection closed), never served.
+    for size in [200_000, 2_000_000] {
+        let huge = format!(
+            "GET /{b}/good HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\nx-junk: {}\r\n\r\n",
+            "j".repeat(size)
+        );
+        let mut c = raw::connect(port);
+        use std::io::{Read, Write};
+        let _ = c.write_all(huge.as_bytes());
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+        if !answer.is_empty() {
+            let r = raw::parse_response(&answer);
+            assert!(
+                (400..500).contains(&r.status),
+                "{size}-byte header: {}",
+                r.status
+            );
+        }
+    }
     let r = raw::send_raw(port, b"GARBAGE\r\n\r\n");
     assert!(r.status >= 400, "garbage request line: {}", r.status);
 
@@ -727,6 +729,15 @@ fn hostile_objects_from_the_store_are_clean_errors() {
             }
         );
         assert_ne!(g.code(), "NoSuchKey", "{what}");
+        eprintln!("from the store: {what}: GET {} {}", g.status, g.code());
+        if what.starts_with("sg version") {
+            let v = &what["sg version ".len()..];
+            assert!(
+                g.text().contains(&format!("format version {v}")),
+                "{what}: unclear error {}",
+                g.text()
+            );
+        }
         let h = raw::send(port, &s, &Req::new("HEAD", &format!("/{b}/{k}")));
         assert!(h.status >= 400, "{what}: HEAD answered {}", h.status);
         let rg = raw::send(
