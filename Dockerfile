@@ -18,7 +18,7 @@ COPY src ./src
 COPY benches ./benches
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked \
+    cargo build --release --locked --bin sealgate \
  && install -m 0755 target/release/sealgate /usr/local/bin/sealgate
 
 FROM debian:bookworm-slim

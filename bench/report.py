@@ -51,7 +51,7 @@ for bits in (2048, 3072, 4096):
     ROWS.append((f"get_cold_rsa{bits}", f"GET 4 KiB, first after start, RSA-{bits}", "ms", None, None))
     ROWS.append((f"get_warm_rsa{bits}", f"GET 4 KiB, warm, RSA-{bits}", "ms", None, None))
 ROWS += [
-    ("conc_up", f"{CONC} concurrent PUTs", "s", None, None),
+    ("conc_up", f"{CONC} concurrent uploads (8 MiB parts)", "s", None, None),
     ("conc_down", f"{CONC} concurrent GETs", "s", None, None),
     ("rss_peak_mib", f"peak RSS during {CONC} concurrent PUTs+GETs", "MiB", 64, None),
     ("rss_big_mib", f"peak RSS during the {MB} MiB transfers", "MiB", 64, None),

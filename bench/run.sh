@@ -15,7 +15,8 @@
 #                       (sealgate also cold: first listing after a restart)
 #   latency             GET of a 4 KiB object: first one after a fresh sealgate start (one RSA unwrap)
 #                       and warm ones, for RSA-2048/3072/4096 identities
-#   memory              peak RSS (VmHWM) during BENCH_CONC_N concurrent BENCH_CONC_MB MiB PUTs, then GETs
+#   memory              peak RSS (VmHWM) during BENCH_CONC_N concurrent BENCH_CONC_MB MiB multipart uploads
+#                       (8 MiB parts, one at a time each, as aws cli sends a file), then GETs
 #
 # Env: BENCH_MB (1024), BENCH_SMALL_N (1000), BENCH_RANGED_N (1000), BENCH_LIST_N (10000),
 # BENCH_CONC_N (16), BENCH_CONC_MB (256), BENCH_LAT_SAMPLES (2 x REPEATS + 1), REPEATS (3),

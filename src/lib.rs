@@ -1,14 +1,26 @@
 //! sealgate: an S3-compatible gateway that encrypts every object before it
 //! reaches an untrusted store. See `docs/FORMAT.md` and `../README.md`.
+//!
+//! Without the default `gateway` feature only [`envelope`], the on-store
+//! format, is built (the fuzz targets use that).
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "gateway")]
 pub mod admin;
+#[cfg(feature = "gateway")]
 pub mod app;
+#[cfg(feature = "gateway")]
 pub mod config;
 pub mod envelope;
+#[cfg(feature = "gateway")]
 pub mod gateway;
+#[cfg(feature = "gateway")]
 pub mod keyring;
+#[cfg(feature = "gateway")]
 pub mod metrics;
+#[cfg(feature = "gateway")]
 pub mod recover;
+#[cfg(feature = "gateway")]
 pub mod server;
+#[cfg(feature = "gateway")]
 pub mod store;

@@ -1,4 +1,4 @@
-//! Load: 48 concurrent boto3 clients doing a mix of put, get, ranged get,
+//! Load: 64 concurrent boto3 clients doing a mix of put, get, ranged get,
 //! list and delete for a minute against one gateway, every read checked
 //! against what was written. Zero errors, and the gateway's memory stays flat
 //! (its resident set is sampled every second and must stay under a bound
@@ -57,7 +57,7 @@ fn cpu_secs(pid: u32) -> f64 {
 #[test]
 fn concurrent_clients_get_no_errors_and_memory_stays_flat() {
     let secs = env_u64("SEALGATE_TEST_LOAD_SECS", 60);
-    let clients = env_u64("SEALGATE_TEST_LOAD_CLIENTS", 48);
+    let clients = env_u64("SEALGATE_TEST_LOAD_CLIENTS", 64);
     let store = garage();
     let mut gw = Gw::start(&GwSpec::simple(store));
     let pid = gw.child.id();

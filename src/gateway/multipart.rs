@@ -2,9 +2,15 @@
 //! data key sealed under the gateway secret; each part is its own stream with
 //! a fresh salt (so a re-uploaded part never reuses a nonce); completion
 //! writes an authenticated manifest of the parts, then completes at the store.
+//!
+//! Each part's ETag is also kept at the store, sealed, under
+//! `.sealgate/pt/<upload>/<part>`, so that ListParts answers the ETags
+//! UploadPart gave (clients that resume an upload complete it with those);
+//! the tags go when the upload completes or is aborted.
 
 use std::collections::HashMap;
 
+use futures::StreamExt;
 use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::stream::ByteStream as _;
@@ -15,7 +21,7 @@ use super::error::from_store;
 use super::object::{manifest_key, ListInfo};
 use super::put::{input_body, place_header, policy_recipients};
 use super::token::{TokenKey, UploadToken};
-use super::{check_key, check_user_metadata, object_headers, Gateway, META_KEY};
+use super::{check_key, check_user_metadata, object_headers, Gateway, HIDDEN_PREFIX, META_KEY};
 use crate::envelope::header::MetaValue;
 use crate::envelope::keys::random_salt;
 use crate::envelope::manifest::{Manifest, ManifestPart, MAX_PARTS};
@@ -23,7 +29,7 @@ use crate::envelope::size::{plaintext_len, stream_len};
 use crate::envelope::stream::adapters::{seal_stream, Md5Slot};
 use crate::envelope::stream::Sealer;
 use crate::envelope::{BodyBinding, DataKey, Header, Recipient};
-use crate::store::ByteStream;
+use crate::store::{ByteStream, ListRequest};
 
 /// Upload ids of uploads listed from the store (which carry no data key)
 /// start with this; they can only be aborted.
@@ -148,9 +154,116 @@ async fn upload_stream(
         .lock()
         .expect("md5 slot")
         .ok_or_else(|| s3_error!(InternalError, "part finished without a digest"))?;
-    Ok(gw
+    let etag = gw
         .tokens
-        .part_etag(&t.store_upload_id, part, &md5, &salt, &store_etag))
+        .part_etag(&t.store_upload_id, part, &md5, &salt, &store_etag);
+    keep_part_tag(gw, bucket, &t.store_upload_id, part, &etag).await;
+    Ok(etag)
+}
+
+/// Store key prefix of the kept part tags of an upload: named after its store
+/// upload id, so an abort by a listed `store.` id finds them too.
+fn part_tag_prefix(store_upload_id: &str) -> String {
+    use aws_lc_rs::digest::{digest, SHA256};
+    let d = digest(&SHA256, store_upload_id.as_bytes());
+    format!("{HIDDEN_PREFIX}pt/{}/", hex::encode(&d.as_ref()[..16]))
+}
+
+fn part_tag_key(store_upload_id: &str, part: u32) -> String {
+    format!("{}{part:05}", part_tag_prefix(store_upload_id))
+}
+
+/// Keeps a part's ETag at the store for ListParts. A failure costs only that
+/// (ListParts then shows the store's ETag for the part), so it is logged, and
+/// the part, which is safely at the store, is not failed for it.
+async fn keep_part_tag(gw: &Gateway, bucket: &str, store_upload_id: &str, part: u32, etag: &str) {
+    let raw = bytes::Bytes::from(gw.tokens.seal_part_tag(store_upload_id, part, etag));
+    let n = raw.len() as u64;
+    let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(raw) }));
+    let key = part_tag_key(store_upload_id, part);
+    if let Err(e) = gw
+        .store
+        .put(bucket, &key, body, n, &Default::default())
+        .await
+    {
+        tracing::warn!(bucket, part, error = %e, "could not keep a part's ETag for ListParts");
+    }
+}
+
+/// The ETag UploadPart gave for the part the store holds now, if its kept
+/// tag is there, opens, and matches that part.
+async fn kept_part_etag(
+    gw: &Gateway,
+    bucket: &str,
+    store_upload_id: &str,
+    part: i32,
+    store_etag: &str,
+) -> Option<String> {
+    let part = u32::try_from(part).ok()?;
+    let key = part_tag_key(store_upload_id, part);
+    let (_, mut s) = gw.store.get(bucket, &key, None, None).await.ok()?;
+    let mut raw = Vec::new();
+    while let Some(c) = s.next().await {
+        raw.extend_from_slice(&c.ok()?);
+        if raw.len() > 1024 {
+            return None;
+        }
+    }
+    let etag = gw.tokens.open_part_tag(store_upload_id, part, &raw)?;
+    let tag = TokenKey::parse_part_etag(&etag)?;
+    gw.tokens
+        .verify_part(&tag, store_upload_id, part, store_etag)
+        .then_some(etag)
+}
+
+/// Deletes the kept part tags of an upload that is over. Failures are logged:
+/// a left tag is a small hidden object that no listing shows.
+async fn forget_part_tags(
+    gw: &Gateway,
+    bucket: &str,
+    store_upload_id: &str,
+    known: Option<Vec<i32>>,
+) {
+    let prefix = part_tag_prefix(store_upload_id);
+    if let Some(parts) = known {
+        let keys: Vec<String> = parts
+            .into_iter()
+            .filter_map(|n| u32::try_from(n).ok())
+            .map(|n| part_tag_key(store_upload_id, n))
+            .collect();
+        for chunk in keys.chunks(1000) {
+            if let Err(e) = gw.store.delete_many(bucket, chunk).await {
+                tracing::warn!(bucket, error = %e, "could not delete the kept part ETags of an upload");
+            }
+        }
+        return;
+    }
+    // Ten pages hold the 10,000 parts an upload may have.
+    for _ in 0..=MAX_PARTS / 1000 {
+        let req = ListRequest {
+            prefix: Some(prefix.clone()),
+            max_keys: 1000,
+            ..Default::default()
+        };
+        let page = match gw.store.list(bucket, &req).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(bucket, error = %e, "could not list the kept part ETags of an upload");
+                return;
+            }
+        };
+        let keys: Vec<String> = page.entries.into_iter().map(|e| e.key).collect();
+        if keys.is_empty() {
+            return;
+        }
+        if let Err(e) = gw.store.delete_many(bucket, &keys).await {
+            tracing::warn!(bucket, error = %e, "could not delete the kept part ETags of an upload");
+            return;
+        }
+        if !page.is_truncated {
+            return;
+        }
+    }
 }
 
 pub async fn upload_part(
@@ -384,6 +497,13 @@ pub async fn complete(
             }
         }
     }
+    forget_part_tags(
+        gw,
+        &i.bucket,
+        &t.store_upload_id,
+        Some(stored.keys().copied().collect()),
+    )
+    .await;
     let etag = format!("{}-{}", hex::encode(etag_md5), store_parts.len());
     gw.listing.insert(
         (i.bucket.clone(), i.key.clone(), store_etag),
@@ -471,6 +591,7 @@ pub async fn abort(
         .abort_multipart(&i.bucket, &i.key, &store_id)
         .await
         .map_err(from_store)?;
+    forget_part_tags(gw, &i.bucket, &store_id, None).await;
     Ok(S3Response::new(AbortMultipartUploadOutput::default()))
 }
 
@@ -491,6 +612,21 @@ pub async fn list_parts(
     let truncated = rest.len() > max;
     let page: Vec<_> = rest.into_iter().take(max).collect();
     let next = page.last().map(|p| p.part_number);
+    let sid = &t.store_upload_id;
+    let bucket = &i.bucket;
+    let etags: Vec<String> = futures::stream::iter(
+        page.iter()
+            .map(|p| (p.part_number, p.etag.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .map(|(n, store_etag)| async move {
+        kept_part_etag(gw, bucket, sid, n, &store_etag)
+            .await
+            .unwrap_or(store_etag)
+    })
+    .buffered(8)
+    .collect()
+    .await;
     Ok(S3Response::new(ListPartsOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
@@ -501,10 +637,11 @@ pub async fn list_parts(
         is_truncated: Some(truncated),
         parts: Some(
             page.into_iter()
-                .map(|p| Part {
+                .zip(etags)
+                .map(|(p, etag)| Part {
                     part_number: Some(p.part_number),
                     size: Some(plaintext_len(p.size).unwrap_or(p.size) as i64),
-                    e_tag: Some(ETag::Strong(p.etag)),
+                    e_tag: Some(ETag::Strong(etag)),
                     last_modified: Some(Timestamp::from(p.last_modified)),
                     ..Default::default()
                 })

@@ -59,6 +59,14 @@ fn aad(bucket: &str, key: &str) -> Vec<u8> {
     a
 }
 
+fn part_tag_aad(store_upload_id: &str, part: u32) -> Vec<u8> {
+    let mut a = b"sealgate/v1/part-tag".to_vec();
+    a.extend_from_slice(&(store_upload_id.len() as u32).to_be_bytes());
+    a.extend_from_slice(store_upload_id.as_bytes());
+    a.extend_from_slice(&part.to_be_bytes());
+    a
+}
+
 /// A parsed part ETag.
 pub struct PartTag {
     pub md5: [u8; 16],
@@ -179,6 +187,45 @@ impl TokenKey {
         })
     }
 
+    /// The part ETag as kept at the store for ListParts: sealed under the
+    /// upload key (it carries the MD5 of the part's plaintext, which the store
+    /// must not learn) and bound to the store upload id and part number.
+    /// `nonce(12) || AES-256-GCM(etag)`.
+    pub fn seal_part_tag(&self, store_upload_id: &str, part: u32, etag: &str) -> Vec<u8> {
+        let mut nonce = [0u8; 12];
+        aws_lc_rs::rand::fill(&mut nonce).expect("system randomness");
+        let mut v = etag.as_bytes().to_vec();
+        self.aead
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(part_tag_aad(store_upload_id, part)),
+                &mut v,
+            )
+            .expect("AES-GCM seal");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&v);
+        out
+    }
+
+    /// The part ETag from a kept tag; `None` unless it was sealed by a
+    /// gateway with this secret for this upload and part.
+    pub fn open_part_tag(&self, store_upload_id: &str, part: u32, raw: &[u8]) -> Option<String> {
+        if raw.len() < 12 + 16 || raw.len() > 1024 {
+            return None;
+        }
+        let nonce: [u8; 12] = raw[..12].try_into().ok()?;
+        let mut ct = raw[12..].to_vec();
+        let pt = self
+            .aead
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(part_tag_aad(store_upload_id, part)),
+                &mut ct,
+            )
+            .ok()?;
+        String::from_utf8(pt.to_vec()).ok()
+    }
+
     /// Constant-time check of a part tag against the store's current part.
     pub fn verify_part(
         &self,
@@ -224,5 +271,26 @@ mod tests {
         );
         assert!(!k.verify_part(&p, "abc", 4, "st"));
         assert!(!k.verify_part(&p, "abc", 3, "st2"));
+    }
+
+    #[test]
+    fn part_tags_are_sealed_and_bound() {
+        let k = TokenKey::new(b"secret");
+        let e = k.part_etag("abc", 3, &[1; 16], &[2; 16], "st");
+        let raw = k.seal_part_tag("abc", 3, &e);
+        assert!(
+            !raw.windows(8).any(|w| w == &e.as_bytes()[..8]),
+            "ETag in the clear"
+        );
+        assert_eq!(k.open_part_tag("abc", 3, &raw).as_deref(), Some(e.as_str()));
+        assert!(k.open_part_tag("abc", 4, &raw).is_none());
+        assert!(k.open_part_tag("abd", 3, &raw).is_none());
+        assert!(TokenKey::new(b"other")
+            .open_part_tag("abc", 3, &raw)
+            .is_none());
+        let mut bad = raw.clone();
+        bad[20] ^= 1;
+        assert!(k.open_part_tag("abc", 3, &bad).is_none());
+        assert!(k.open_part_tag("abc", 3, &raw[..20]).is_none());
     }
 }
