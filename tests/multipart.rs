@@ -626,12 +626,12 @@ fn boto3_parts_out_of_order_and_reuploaded() {
     let tags = |store: &Store| -> usize {
         store_keys(store, &b)
             .iter()
-            .filter(|k| k.starts_with(".sealgate/pt/"))
+            .filter(|k| k.starts_with(".sealgate/up/"))
             .count()
     };
-    // One sealed tag per part the store holds (part 2 was overwritten), and
-    // no listing shows them.
-    assert_eq!(tags(store), 3);
+    // The upload's header and one sealed tag per part the store holds (part
+    // 2 was overwritten), and no listing shows them.
+    assert_eq!(tags(store), 4);
     let l = py.ok(&g, "list_objects_v2", json!({"Bucket": b}));
     assert_eq!(l["KeyCount"], 0, "{l}");
     let parts = [
@@ -736,13 +736,53 @@ fn boto3_abort_leaves_nothing() {
             "foreign id",
         );
     }
-    // An upload found by listing (its id then carries no key) can be aborted.
-    py.part(&g, &b, k, &id, 1, &p);
+    // ListMultipartUploads gives back the id CreateMultipartUpload gave, so
+    // a client can resume the upload it finds (list its parts, add one,
+    // complete); an upload found by listing can be aborted.
+    let e1 = py.part(&g, &b, k, &id, 1, &p);
     let l = py.ok(&g, "list_multipart_uploads", json!({"Bucket": b}));
     let ups = l["Uploads"].as_array().unwrap();
     assert_eq!(ups.len(), 1, "{l}");
     assert_eq!(ups[0]["Key"], k);
     let listed = ups[0]["UploadId"].as_str().unwrap();
+    assert_eq!(listed, id, "{l}");
+    let lp = py.ok(
+        &g,
+        "list_parts",
+        json!({"Bucket": b, "Key": k, "UploadId": listed}),
+    );
+    assert_eq!(unquote(&lp["Parts"][0]["ETag"]), e1, "{lp}");
+    py.ok(
+        &g,
+        "abort_multipart_upload",
+        json!({"Bucket": b, "Key": k, "UploadId": listed}),
+    );
+    assert_eq!(store_uploads(store, &b), vec![]);
+    assert_eq!(store_keys(store, &b), Vec::<String>::new());
+
+    // Without its kept header (lost, or written by a gateway that failed to
+    // keep it), a listed upload shows the store's id, which can only abort,
+    // and the abort still removes what was kept about the upload.
+    let id = py.create(&g, &b, k);
+    py.part(&g, &b, k, &id, 1, &p);
+    let record = store_keys(store, &b)
+        .into_iter()
+        .find(|k| k.starts_with(".sealgate/up/") && k.ends_with("/id"))
+        .expect("the upload's kept header");
+    ok(
+        &store_aws(store, &["s3", "rm", &format!("s3://{b}/{record}")]),
+        "rm record",
+    );
+    let l = py.ok(&g, "list_multipart_uploads", json!({"Bucket": b}));
+    let listed = l["Uploads"][0]["UploadId"].as_str().unwrap().to_owned();
+    assert!(listed.starts_with("store."), "{l}");
+    py.fails(
+        &g,
+        "list_parts",
+        json!({"Bucket": b, "Key": k, "UploadId": listed}),
+        "NoSuchUpload",
+        "list parts by a store id",
+    );
     py.ok(
         &g,
         "abort_multipart_upload",
@@ -858,7 +898,7 @@ fn boto3_complete_with_a_wrong_part_list() {
         assert_eq!(
             store_keys(store, &b)
                 .into_iter()
-                .filter(|k| !k.starts_with(".sealgate/pt/"))
+                .filter(|k| !k.starts_with(".sealgate/up/"))
                 .collect::<Vec<_>>(),
             Vec::<String>::new(),
             "{what}: left at the store"

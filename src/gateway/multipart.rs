@@ -3,10 +3,13 @@
 //! a fresh salt (so a re-uploaded part never reuses a nonce); completion
 //! writes an authenticated manifest of the parts, then completes at the store.
 //!
-//! Each part's ETag is also kept at the store, sealed, under
-//! `.sealgate/pt/<upload>/<part>`, so that ListParts answers the ETags
-//! UploadPart gave (clients that resume an upload complete it with those);
-//! the tags go when the upload completes or is aborted.
+//! While an upload is in progress the store also keeps, under
+//! `.sealgate/up/<upload>/`, its header (`id`: the data key wrapped for the
+//! recipients, as in the object's metadata) and each part's ETag, sealed
+//! (`<part>`), so that ListMultipartUploads answers the upload ids
+//! CreateMultipartUpload gave and ListParts the ETags UploadPart gave: a client
+//! that resumes an upload finds it, lists its parts and completes it. They go
+//! when the upload completes or is aborted.
 
 use std::collections::HashMap;
 
@@ -31,8 +34,9 @@ use crate::envelope::stream::Sealer;
 use crate::envelope::{BodyBinding, DataKey, Header, Recipient};
 use crate::store::{ByteStream, ListRequest};
 
-/// Upload ids of uploads listed from the store (which carry no data key)
-/// start with this; they can only be aborted.
+/// Upload ids of listed uploads that this gateway cannot issue a real id for
+/// (no kept header, or no key for it) start with this; they can only be
+/// aborted.
 const STORE_ID_PREFIX: &str = "store.";
 const MIN_PART: u64 = 5 * 1024 * 1024;
 const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
@@ -84,12 +88,25 @@ pub async fn create(
             "this policy's envelope does not fit in object metadata; multipart uploads need fewer or smaller recipient keys"
         ));
     }
-    headers.metadata.insert(META_KEY.to_owned(), meta);
+    headers.metadata.insert(META_KEY.to_owned(), meta.clone());
     let store_upload_id = gw
         .store
         .create_multipart(&i.bucket, &i.key, &headers)
         .await
         .map_err(from_store)?;
+    // For ListMultipartUploads (the store lists no upload's metadata). A
+    // failure costs only that: the listing then shows a `store.` id.
+    let raw = bytes::Bytes::from(meta.into_bytes());
+    let n = raw.len() as u64;
+    let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(raw) }));
+    let rk = upload_record_key(&store_upload_id);
+    if let Err(e) = gw
+        .store
+        .put(&i.bucket, &rk, body, n, &Default::default())
+        .await
+    {
+        tracing::warn!(bucket = i.bucket, error = %e, "could not keep an upload's header for ListMultipartUploads");
+    }
     let token = gw.tokens.seal(
         &UploadToken {
             dk,
@@ -161,12 +178,57 @@ async fn upload_stream(
     Ok(etag)
 }
 
-/// Store key prefix of the kept part tags of an upload: named after its store
-/// upload id, so an abort by a listed `store.` id finds them too.
+/// Store key prefix of what is kept about an upload in progress: named after
+/// its store upload id, so an abort by a listed `store.` id finds it too.
 fn part_tag_prefix(store_upload_id: &str) -> String {
     use aws_lc_rs::digest::{digest, SHA256};
     let d = digest(&SHA256, store_upload_id.as_bytes());
-    format!("{HIDDEN_PREFIX}pt/{}/", hex::encode(&d.as_ref()[..16]))
+    format!("{HIDDEN_PREFIX}up/{}/", hex::encode(&d.as_ref()[..16]))
+}
+
+/// Store key of the header kept for an upload in progress.
+fn upload_record_key(store_upload_id: &str) -> String {
+    format!("{}id", part_tag_prefix(store_upload_id))
+}
+
+/// The upload id CreateMultipartUpload gave for a listed store upload: its
+/// kept header, opened with one of this gateway's identities, gives the data
+/// key, and sealing is deterministic. `None` when there is no record, or this
+/// gateway holds no key for it (a write-only gateway).
+async fn listed_upload_id(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+    store_upload_id: &str,
+) -> Option<String> {
+    let (_, mut s) = gw
+        .store
+        .get(bucket, &upload_record_key(store_upload_id), None, None)
+        .await
+        .ok()?;
+    let mut raw = Vec::new();
+    while let Some(c) = s.next().await {
+        raw.extend_from_slice(&c.ok()?);
+        if raw.len() > 8192 {
+            return None;
+        }
+    }
+    let meta = String::from_utf8(raw).ok()?;
+    let MetaValue::Inline(h) = MetaValue::decode(&meta).ok()? else {
+        return None;
+    };
+    let header = Header::parse(&h).ok()?;
+    let dk = gw.keyring.unwrap(&header).await.ok()?;
+    header.authenticate(&dk, bucket, key).ok()?;
+    let BodyBinding::Multipart { upload_id } = header.binding else {
+        return None;
+    };
+    let t = UploadToken {
+        dk: DataKey::from_slice(dk.expose()).ok()?,
+        upload_id,
+        store_upload_id: store_upload_id.to_owned(),
+    };
+    Some(gw.tokens.seal(&t, bucket, key))
 }
 
 fn part_tag_key(store_upload_id: &str, part: u32) -> String {
@@ -230,6 +292,7 @@ async fn forget_part_tags(
             .into_iter()
             .filter_map(|n| u32::try_from(n).ok())
             .map(|n| part_tag_key(store_upload_id, n))
+            .chain([upload_record_key(store_upload_id)])
             .collect();
         for chunk in keys.chunks(1000) {
             if let Err(e) = gw.store.delete_many(bucket, chunk).await {
@@ -663,23 +726,33 @@ pub async fn list_uploads(
         .map_err(from_store)?;
     let max = i.max_uploads.unwrap_or(1000).clamp(1, 1000) as usize;
     let truncated = ups.len() > max;
+    let bucket = &i.bucket;
+    let uploads: Vec<MultipartUpload> = futures::stream::iter(
+        ups.into_iter()
+            .filter(|u| !u.key.starts_with(super::HIDDEN_PREFIX))
+            .take(max)
+            .collect::<Vec<_>>(),
+    )
+    .map(|u| async move {
+        let id = listed_upload_id(gw, bucket, &u.key, &u.upload_id)
+            .await
+            .unwrap_or_else(|| format!("{STORE_ID_PREFIX}{}", u.upload_id));
+        MultipartUpload {
+            key: Some(u.key),
+            upload_id: Some(id),
+            initiated: Some(Timestamp::from(u.initiated)),
+            ..Default::default()
+        }
+    })
+    .buffered(8)
+    .collect()
+    .await;
     Ok(S3Response::new(ListMultipartUploadsOutput {
         bucket: Some(i.bucket),
         prefix: i.prefix,
         max_uploads: Some(max as i32),
         is_truncated: Some(truncated),
-        uploads: Some(
-            ups.into_iter()
-                .filter(|u| !u.key.starts_with(super::HIDDEN_PREFIX))
-                .take(max)
-                .map(|u| MultipartUpload {
-                    key: Some(u.key),
-                    upload_id: Some(format!("{STORE_ID_PREFIX}{}", u.upload_id)),
-                    initiated: Some(Timestamp::from(u.initiated)),
-                    ..Default::default()
-                })
-                .collect(),
-        ),
+        uploads: Some(uploads),
         ..Default::default()
     }))
 }

@@ -4,7 +4,8 @@
 //! about it lives in one gateway's memory or disk.
 //!
 //! - Upload id: `base64url(nonce(12) || AES-256-GCM(K_upload, DK || upload id(16) || store upload id))`,
-//!   AAD = `"sealgate/v1/upload-token" || u16 len(bucket) || bucket || u16 len(key) || key`.
+//!   AAD = `"sealgate/v1/upload-token" || u16 len(bucket) || bucket || u16 len(key) || key`,
+//!   nonce = `HMAC(K_nonce, upload id || u32 len || store upload id || AAD)[..12]`.
 //!   The data key never reaches the store unwrapped: it travels sealed to the
 //!   client and back.
 //! - Part ETag (what UploadPart answers): `hex(md5 of the part's plaintext) ||
@@ -24,6 +25,7 @@ use crate::envelope::{DataKey, SALT_LEN};
 pub struct TokenKey {
     aead: LessSafeKey,
     part: hmac::Key,
+    nonce: hmac::Key,
 }
 
 struct Len(usize);
@@ -78,15 +80,26 @@ impl TokenKey {
     pub fn new(secret: &[u8]) -> Self {
         let k = derive(secret, b"sealgate/v1/upload-token");
         let p = derive(secret, b"sealgate/v1/part-etag");
+        let n = derive(secret, b"sealgate/v1/upload-nonce");
         Self {
             aead: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &k[..]).expect("32-byte key")),
             part: hmac::Key::new(hmac::HMAC_SHA256, &p[..]),
+            nonce: hmac::Key::new(hmac::HMAC_SHA256, &n[..]),
         }
     }
 
+    /// Seals an upload id. Deterministic: the nonce is derived from the
+    /// upload's random id (and store id, bucket and key), so any gateway with
+    /// the secret that learns the data key again (ListMultipartUploads, from
+    /// the header) gives the client the very id it was given at creation. The
+    /// nonce repeats only for the same plaintext: one data key per upload id.
     pub fn seal(&self, t: &UploadToken, bucket: &str, key: &str) -> String {
-        let mut nonce = [0u8; 12];
-        aws_lc_rs::rand::fill(&mut nonce).expect("system randomness");
+        let mut ctx = hmac::Context::with_key(&self.nonce);
+        ctx.update(&t.upload_id);
+        ctx.update(&(t.store_upload_id.len() as u32).to_be_bytes());
+        ctx.update(t.store_upload_id.as_bytes());
+        ctx.update(&aad(bucket, key));
+        let nonce: [u8; 12] = ctx.sign().as_ref()[..12].try_into().expect("12 bytes");
         let mut buf = Zeroizing::new(Vec::with_capacity(48 + t.store_upload_id.len() + 16));
         buf.extend_from_slice(t.dk.expose());
         buf.extend_from_slice(&t.upload_id);
@@ -253,6 +266,8 @@ mod tests {
             store_upload_id: "abc-123".into(),
         };
         let s = k.seal(&t, "b", "k");
+        assert_eq!(s, k.seal(&t, "b", "k"), "sealing is deterministic");
+        assert_ne!(s, k.seal(&t, "b", "k2"));
         let o = k.open(&s, "b", "k").unwrap();
         assert_eq!(o.dk.expose(), &[5; 32]);
         assert_eq!(o.store_upload_id, "abc-123");
