@@ -323,8 +323,10 @@ fn store_killed_during_uploads_loses_nothing_and_serves_nothing_partial() {
             failed_present += 1;
         }
     }
-    // The store holds nothing but these objects and multipart manifests, and
-    // the gateway lists exactly the objects that read back, with their sizes.
+    // The store holds nothing but these objects, multipart manifests and the
+    // hidden records of uploads that a failure left in progress (or cut
+    // between completion and their removal), and the gateway lists exactly
+    // the objects that read back, with their sizes.
     let stored = list_all(
         store.port,
         &Signer::new(&store.access_key, &store.secret_key),
@@ -332,7 +334,9 @@ fn store_killed_during_uploads_loses_nothing_and_serves_nothing_partial() {
     );
     for (k, _) in &stored {
         assert!(
-            k.starts_with(".sealgate/mp/") || keys.contains(&k.as_str()),
+            k.starts_with(".sealgate/mp/")
+                || k.starts_with(".sealgate/up/")
+                || keys.contains(&k.as_str()),
             "stray object at the store: {k}"
         );
     }
