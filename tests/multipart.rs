@@ -682,6 +682,84 @@ fn boto3_parts_out_of_order_and_reuploaded() {
     assert!(got == all);
 }
 
+/// ListMultipartUploads pages with its markers, as S3 does: boto3 page by
+/// page, and aws cli's paginator, see every upload once, with the ids given.
+#[test]
+fn listing_uploads_pages_with_markers() {
+    let store = garage();
+    let gw = Gw::start(&GwSpec::simple(store));
+    let g = via(&gw);
+    let b = bucket("uppages");
+    mb(&gw, &b);
+    let mut py = Boto::start();
+    let mut given: Vec<(String, String)> = Vec::new();
+    for k in ["a", "b", "b", "c"] {
+        given.push((k.to_owned(), py.create(&g, &b, k)));
+    }
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut args = json!({"Bucket": b, "MaxUploads": 1});
+    for page in 0.. {
+        assert!(page < 10, "pagination does not end: {seen:?}");
+        let l = py.ok(&g, "list_multipart_uploads", args.clone());
+        let ups = l["Uploads"].as_array().cloned().unwrap_or_default();
+        assert!(ups.len() <= 1, "{l}");
+        for u in &ups {
+            seen.push((
+                u["Key"].as_str().unwrap().to_owned(),
+                u["UploadId"].as_str().unwrap().to_owned(),
+            ));
+        }
+        if l["IsTruncated"] != true {
+            break;
+        }
+        args = json!({"Bucket": b, "MaxUploads": 1,
+                      "KeyMarker": l["NextKeyMarker"], "UploadIdMarker": l["NextUploadIdMarker"]});
+    }
+    let order: Vec<&str> = seen.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(order, ["a", "b", "b", "c"], "pages in key order");
+    let mut want = given.clone();
+    let mut got = seen.clone();
+    got.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
+    want.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
+    assert_eq!(got, want, "pages: {seen:?}");
+    // A key marker alone skips every upload of that key.
+    let l = py.ok(
+        &g,
+        "list_multipart_uploads",
+        json!({"Bucket": b, "KeyMarker": "b"}),
+    );
+    let keys: Vec<&str> = l["Uploads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["Key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["c"], "{l}");
+    let o = ok(
+        &aws2(
+            &gw.endpoint,
+            &[
+                "s3api",
+                "list-multipart-uploads",
+                "--bucket",
+                &b,
+                "--page-size",
+                "1",
+            ],
+        ),
+        "aws cli list-multipart-uploads",
+    );
+    let v: Value = serde_json::from_str(&o).unwrap();
+    assert_eq!(v["Uploads"].as_array().unwrap().len(), 4, "{o}");
+    for (k, id) in &given {
+        py.ok(
+            &g,
+            "abort_multipart_upload",
+            json!({"Bucket": b, "Key": k, "UploadId": id}),
+        );
+    }
+}
+
 /// An aborted upload leaves nothing at the store, and its id is dead.
 #[test]
 fn boto3_abort_leaves_nothing() {

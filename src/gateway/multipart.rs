@@ -725,11 +725,55 @@ pub async fn list_uploads(
         .await
         .map_err(from_store)?;
     let max = i.max_uploads.unwrap_or(1000).clamp(1, 1000) as usize;
-    let truncated = ups.len() > max;
+    let mut visible: Vec<_> = ups
+        .into_iter()
+        .filter(|u| !u.key.starts_with(super::HIDDEN_PREFIX))
+        .collect();
+    // S3's order, by key then initiation (some stores list in another).
+    visible.sort_by(|a, b| {
+        a.key
+            .cmp(&b.key)
+            .then(a.initiated.cmp(&b.initiated))
+            .then(a.upload_id.cmp(&b.upload_id))
+    });
+    // Pages: after the key marker, or after the upload the two markers name
+    // (its id as this gateway gave it), in the store's order.
+    let key_marker = i.key_marker.clone().filter(|m| !m.is_empty());
+    let start = match &key_marker {
+        None => 0,
+        Some(km) => {
+            let marked = i
+                .upload_id_marker
+                .as_deref()
+                .filter(|m| !m.is_empty())
+                .map(|m| match m.strip_prefix(STORE_ID_PREFIX) {
+                    Some(sid) => sid.to_owned(),
+                    None => gw
+                        .tokens
+                        .open(m, &i.bucket, km)
+                        .map(|t| t.store_upload_id)
+                        .unwrap_or_default(),
+                });
+            let at = marked.and_then(|sid| {
+                visible
+                    .iter()
+                    .position(|u| &u.key == km && u.upload_id == sid)
+            });
+            match at {
+                Some(p) => p + 1,
+                None => visible
+                    .iter()
+                    .position(|u| u.key.as_str() > km.as_str())
+                    .unwrap_or(visible.len()),
+            }
+        }
+    };
+    let truncated = visible.len() - start > max;
     let bucket = &i.bucket;
     let uploads: Vec<MultipartUpload> = futures::stream::iter(
-        ups.into_iter()
-            .filter(|u| !u.key.starts_with(super::HIDDEN_PREFIX))
+        visible
+            .into_iter()
+            .skip(start)
             .take(max)
             .collect::<Vec<_>>(),
     )
@@ -747,9 +791,17 @@ pub async fn list_uploads(
     .buffered(8)
     .collect()
     .await;
+    let (next_key_marker, next_upload_id_marker) = match uploads.last() {
+        Some(u) if truncated => (u.key.clone(), u.upload_id.clone()),
+        _ => (None, None),
+    };
     Ok(S3Response::new(ListMultipartUploadsOutput {
         bucket: Some(i.bucket),
         prefix: i.prefix,
+        key_marker: i.key_marker,
+        upload_id_marker: i.upload_id_marker,
+        next_key_marker,
+        next_upload_id_marker,
         max_uploads: Some(max as i32),
         is_truncated: Some(truncated),
         uploads: Some(uploads),
