@@ -502,6 +502,7 @@ async fn concurrent(c: &Client, b: &str, n: usize, mb: u64) -> R<()> {
     let len = (mb << 20) as usize;
     let all = Bytes::from(data(len + n * 4096, 0));
     let keys: Vec<String> = (0..n).map(|i| format!("conc/{i:03}")).collect();
+    let keys = &keys;
     let t = Instant::now();
     // Each transfer is what aws cli makes of a 256 MiB file: a multipart
     // upload in 8 MiB parts, here one part at a time per transfer. (Sixteen
@@ -516,12 +517,7 @@ async fn concurrent(c: &Client, b: &str, n: usize, mb: u64) -> R<()> {
     let t = Instant::now();
     futures::stream::iter(0..n)
         .map(|i| async move {
-            let o = c
-                .get_object()
-                .bucket(b)
-                .key(format!("conc/{i:03}"))
-                .send()
-                .await?;
+            let o = c.get_object().bucket(b).key(&keys[i]).send().await?;
             anyhow::ensure!(drain(o.body, None).await? == mb << 20, "short object");
             R::Ok(())
         })

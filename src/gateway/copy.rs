@@ -245,18 +245,13 @@ async fn rebind(
                 .collect();
             let m = Manifest::seal(&src.dk, None, parts, &md5, dst_bucket, dst_key, &upload_id)
                 .map_err(fe)?;
-            let raw = bytes::Bytes::copy_from_slice(m.raw());
-            let n = raw.len() as u64;
-            gw.store
-                .put(
-                    dst_bucket,
-                    &manifest_key(&upload_id),
-                    Box::pin(futures::stream::once(async move { Ok(raw) })),
-                    n,
-                    &Default::default(),
-                )
-                .await
-                .map_err(from_store)?;
+            gw.put_small(
+                dst_bucket,
+                &manifest_key(&upload_id),
+                bytes::Bytes::copy_from_slice(m.raw()),
+            )
+            .await
+            .map_err(from_store)?;
             let _ = src_bucket;
             Ok(meta)
         }

@@ -96,15 +96,8 @@ pub async fn create(
         .map_err(from_store)?;
     // For ListMultipartUploads (the store lists no upload's metadata). A
     // failure costs only that: the listing then shows a `store.` id.
-    let raw = bytes::Bytes::from(meta.into_bytes());
-    let n = raw.len() as u64;
-    let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(raw) }));
     let rk = upload_record_key(&store_upload_id);
-    if let Err(e) = gw
-        .store
-        .put(&i.bucket, &rk, body, n, &Default::default())
-        .await
-    {
+    if let Err(e) = gw.put_small(&i.bucket, &rk, meta.into_bytes().into()).await {
         tracing::warn!(bucket = i.bucket, error = %e, "could not keep an upload's header for ListMultipartUploads");
     }
     let token = gw.tokens.seal(
@@ -201,18 +194,10 @@ async fn listed_upload_id(
     key: &str,
     store_upload_id: &str,
 ) -> Option<String> {
-    let (_, mut s) = gw
-        .store
-        .get(bucket, &upload_record_key(store_upload_id), None, None)
+    let raw = gw
+        .read_small(bucket, &upload_record_key(store_upload_id), 8192)
         .await
-        .ok()?;
-    let mut raw = Vec::new();
-    while let Some(c) = s.next().await {
-        raw.extend_from_slice(&c.ok()?);
-        if raw.len() > 8192 {
-            return None;
-        }
-    }
+        .ok()??;
     let meta = String::from_utf8(raw).ok()?;
     let MetaValue::Inline(h) = MetaValue::decode(&meta).ok()? else {
         return None;
@@ -239,15 +224,9 @@ fn part_tag_key(store_upload_id: &str, part: u32) -> String {
 /// (ListParts then shows the store's ETag for the part), so it is logged, and
 /// the part, which is safely at the store, is not failed for it.
 async fn keep_part_tag(gw: &Gateway, bucket: &str, store_upload_id: &str, part: u32, etag: &str) {
-    let raw = bytes::Bytes::from(gw.tokens.seal_part_tag(store_upload_id, part, etag));
-    let n = raw.len() as u64;
-    let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(raw) }));
+    let raw = gw.tokens.seal_part_tag(store_upload_id, part, etag);
     let key = part_tag_key(store_upload_id, part);
-    if let Err(e) = gw
-        .store
-        .put(bucket, &key, body, n, &Default::default())
-        .await
-    {
+    if let Err(e) = gw.put_small(bucket, &key, raw.into()).await {
         tracing::warn!(bucket, part, error = %e, "could not keep a part's ETag for ListParts");
     }
 }
@@ -263,14 +242,7 @@ async fn kept_part_etag(
 ) -> Option<String> {
     let part = u32::try_from(part).ok()?;
     let key = part_tag_key(store_upload_id, part);
-    let (_, mut s) = gw.store.get(bucket, &key, None, None).await.ok()?;
-    let mut raw = Vec::new();
-    while let Some(c) = s.next().await {
-        raw.extend_from_slice(&c.ok()?);
-        if raw.len() > 1024 {
-            return None;
-        }
-    }
+    let raw = gw.read_small(bucket, &key, 1024).await.ok()??;
     let etag = gw.tokens.open_part_tag(store_upload_id, part, &raw)?;
     let tag = TokenKey::parse_part_etag(&etag)?;
     gw.tokens
@@ -518,18 +490,13 @@ pub async fn complete(
     )
     .map_err(|e| gw.format_err(e, &i.bucket, &i.key))?;
     let mkey = manifest_key(&t.upload_id);
-    let raw = bytes::Bytes::copy_from_slice(manifest.raw());
-    let n = raw.len() as u64;
-    gw.store
-        .put(
-            &i.bucket,
-            &mkey,
-            Box::pin(futures::stream::once(async move { Ok(raw) })),
-            n,
-            &Default::default(),
-        )
-        .await
-        .map_err(from_store)?;
+    gw.put_small(
+        &i.bucket,
+        &mkey,
+        bytes::Bytes::copy_from_slice(manifest.raw()),
+    )
+    .await
+    .map_err(from_store)?;
     let store_etag = match gw
         .store
         .complete_multipart(&i.bucket, &i.key, &t.store_upload_id, &store_parts)

@@ -18,7 +18,7 @@ use crate::envelope::manifest::Manifest;
 use crate::envelope::segment::open_trailer;
 use crate::envelope::size::{plaintext_len, segments};
 use crate::envelope::{BodyBinding, DataKey, Header, TRAILER_LEN};
-use crate::store::{ListEntry, ObjectInfo};
+use crate::store::{ListEntry, ObjectInfo, StoreError, StoreResult};
 
 #[derive(Clone, Hash, PartialEq, Eq)]
 pub struct CacheKey {
@@ -103,6 +103,40 @@ impl Gateway {
             },
         );
         Ok(r)
+    }
+
+    /// Writes a small object of the gateway's own (a manifest, an upload
+    /// record) in one piece.
+    pub async fn put_small(&self, bucket: &str, key: &str, raw: Bytes) -> StoreResult<String> {
+        let n = raw.len() as u64;
+        let body: crate::store::ByteStream =
+            Box::pin(futures::stream::once(async move { Ok(raw) }));
+        self.store
+            .put(bucket, key, body, n, &Default::default())
+            .await
+    }
+
+    /// Reads a whole small object of the gateway's own; `Ok(None)` when it
+    /// holds more than `max` bytes (the store is untrusted: never buffer
+    /// what it sends without a bound).
+    pub async fn read_small(
+        &self,
+        bucket: &str,
+        key: &str,
+        max: u64,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        let (info, mut s) = self.store.get(bucket, key, None, None).await?;
+        if info.size > max {
+            return Ok(None);
+        }
+        let mut raw = Vec::with_capacity(info.size as usize);
+        while let Some(c) = s.next().await {
+            raw.extend_from_slice(&c.map_err(|e| StoreError::unavailable(e.to_string()))?);
+            if raw.len() as u64 > max {
+                return Ok(None);
+            }
+        }
+        Ok(Some(raw))
     }
 
     async fn read_range(
@@ -210,30 +244,18 @@ impl Gateway {
             }
             BodyBinding::Multipart { upload_id } => {
                 let mkey = manifest_key(&upload_id);
-                let (minfo, mut s) =
-                    self.store
-                        .get(bucket, &mkey, None, None)
-                        .await
-                        .map_err(|e| {
-                            if e.is_not_found() {
-                                tracing::error!(bucket, key, "multipart manifest missing");
-                                integrity_error()
-                            } else {
-                                from_store(e)
-                            }
-                        })?;
-                if minfo.size > MAX_MANIFEST {
-                    return Err(integrity_error());
-                }
-                let mut raw = Vec::with_capacity(minfo.size as usize);
-                while let Some(c) = s.next().await {
-                    raw.extend_from_slice(&c.map_err(|e| {
-                        from_store(crate::store::StoreError::unavailable(e.to_string()))
-                    })?);
-                    if raw.len() as u64 > MAX_MANIFEST {
-                        return Err(integrity_error());
-                    }
-                }
+                let raw = self
+                    .read_small(bucket, &mkey, MAX_MANIFEST)
+                    .await
+                    .map_err(|e| {
+                        if e.is_not_found() {
+                            tracing::error!(bucket, key, "multipart manifest missing");
+                            integrity_error()
+                        } else {
+                            from_store(e)
+                        }
+                    })?
+                    .ok_or_else(integrity_error)?;
                 let manifest = Manifest::parse(&raw).map_err(fe)?;
                 let md5 = manifest.open(&dk, bucket, key, &upload_id).map_err(fe)?;
                 let layout = manifest.layout();
