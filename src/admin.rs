@@ -11,8 +11,8 @@ use futures::StreamExt;
 use crate::envelope::header::MetaValue;
 use crate::envelope::manifest::Manifest;
 use crate::envelope::recipient::Algorithm;
-use crate::envelope::{BodyBinding, Header, Recipient, RecipientStanza, SEGMENT_SIZE};
-use crate::gateway::checksum::{ClientChecks, Expected, Fault};
+use crate::envelope::{BodyBinding, Header, RecipientStanza, SEGMENT_SIZE};
+use crate::gateway::checksum::{ClientChecks, Expected};
 use crate::gateway::object::manifest_key;
 use crate::gateway::{Gateway, HIDDEN_PREFIX, META_KEY};
 use crate::store::ListRequest;
@@ -47,6 +47,24 @@ pub async fn inspect(gw: &Gateway, bucket: &str, key: &str) -> anyhow::Result<St
     let mut out = String::new();
     let (header, placement) = match MetaValue::decode(meta)? {
         MetaValue::Inline(raw) => (Header::parse(&raw)?, "object metadata".to_owned()),
+        MetaValue::InManifest { upload_id, .. } => {
+            let raw = gw
+                .read_small(bucket, &manifest_key(&upload_id), 1 << 20)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?
+                .ok_or_else(|| anyhow::anyhow!("the manifest is too large"))?;
+            let m = Manifest::parse(&raw)?;
+            let h = m
+                .header
+                .ok_or_else(|| anyhow::anyhow!("the manifest holds no header"))?;
+            (
+                Header::parse(&h)?,
+                format!(
+                    "multipart manifest {} (too large for metadata)",
+                    manifest_key(&upload_id)
+                ),
+            )
+        }
         MetaValue::Overflow { header_len, .. } => {
             let (_, mut s) = store
                 .get(bucket, key, Some((0, header_len as u64)), None)
@@ -110,6 +128,15 @@ pub async fn inspect(gw: &Gateway, bucket: &str, key: &str) -> anyhow::Result<St
         "data key commitment: {}",
         hex::encode(&header.commitment[..16])
     )?;
+    writeln!(
+        out,
+        "attributes:      {}",
+        if header.attributes.is_some() {
+            "sealed in the envelope"
+        } else {
+            "in the store's metadata (written before attributes were sealed)"
+        }
+    )?;
     writeln!(out, "recipients:      {}", header.recipients.len())?;
     for st in &header.recipients {
         let alg = Algorithm::from_byte(st.algorithm).map_or("unknown", |a| a.name());
@@ -124,12 +151,7 @@ pub async fn inspect(gw: &Gateway, bucket: &str, key: &str) -> anyhow::Result<St
             st.wrapped.len()
         )?;
     }
-    let readable = header.recipients.iter().any(|st| {
-        gw.keyring().identities().iter().any(|(_, id)| {
-            use crate::envelope::Identity;
-            id.key_id() == st.key_id
-        })
-    });
+    let readable = gw.keyring().can_open(&header);
     writeln!(
         out,
         "this gateway can decrypt it: {}",
@@ -305,7 +327,7 @@ async fn rewrap_one(
     gw: &Gateway,
     bucket: &str,
     key: &str,
-    add: &[([u8; 8], std::sync::Arc<crate::envelope::RsaOaepRecipient>)],
+    add: &[([u8; 8], crate::keyring::SharedRecipient)],
     remove: &BTreeSet<[u8; 8]>,
 ) -> Outcome {
     let r = match gw.resolve_tail(bucket, key).await {
@@ -343,45 +365,18 @@ async fn rewrap_one(
     if same {
         return Outcome::Already;
     }
-    if r.layout.parts.first().is_some_and(|p| p.ct_offset > 0) {
-        return Outcome::Failed(
-            "its envelope is stored in the object body (too large for metadata); use `sealgate reencrypt`".into(),
-        );
-    }
-    let h = match r
-        .header
-        .rebind(&r.dk, Some(stanzas), r.header.binding, bucket, key)
+    match crate::gateway::copy::rewrite(
+        gw,
+        &r,
+        (bucket, key),
+        (bucket, key),
+        crate::gateway::copy::Stanzas::Given(stanzas),
+        None,
+    )
+    .await
     {
-        Ok(h) => h,
-        Err(e) => return Outcome::Failed(e.to_string()),
-    };
-    let mut headers = r.info.headers.clone();
-    headers.metadata.remove(META_KEY);
-    let meta = match crate::gateway::put::place_header(&h, &r.dk, &headers.metadata, bucket, key) {
-        Ok((m, None)) => m,
-        Ok((_, Some(_))) => {
-            return Outcome::Failed(
-                "the new envelope does not fit in metadata; use `sealgate reencrypt`".into(),
-            )
-        }
-        Err(e) => return Outcome::Failed(e.message().unwrap_or_default().to_owned()),
-    };
-    headers.metadata.insert(META_KEY.to_owned(), meta);
-    let res = if r.info.size > crate::gateway::copy::MAX_SINGLE_COPY {
-        crate::gateway::copy::copy_large(gw, bucket, key, bucket, key, &headers, &r)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.message().unwrap_or_default().to_owned())
-    } else {
-        gw.store()
-            .copy(bucket, key, bucket, key, &headers, Some(&r.info.etag))
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("{} {}", e.code, e.message))
-    };
-    match res {
-        Ok(()) => Outcome::Changed,
-        Err(e) => Outcome::Failed(e),
+        Ok(_) => Outcome::Changed,
+        Err(e) => Outcome::Failed(e.message().unwrap_or_default().to_owned()),
     }
 }
 
@@ -426,34 +421,22 @@ async fn reencrypt_one(gw: &Gateway, bucket: &str, key: &str) -> Result<(), Stri
     if r.size > 5 * 1024 * 1024 * 1024 {
         return Err("objects over 5 GiB cannot be re-encrypted yet".into());
     }
-    let recipients = crate::gateway::put::policy_recipients(gw, bucket, key).map_err(fmt)?;
     let (stream, len) = crate::gateway::copy::read_plaintext(gw, bucket, key, None)
         .await
         .map_err(fmt)?;
-    let mut headers = r.info.headers.clone();
-    headers.metadata.remove(META_KEY);
-    let fault = Fault::default();
+    // The object's attributes go with it, sealed (an object written before
+    // attributes were sealed gets them sealed now, as the store holds them).
+    let attributes = r.visible(&r.info.headers);
     let checks = ClientChecks::new(
         Expected {
             md5: hex::decode(&r.etag).ok().and_then(|v| v.try_into().ok()),
             ..Default::default()
         },
         None,
-        fault.clone(),
     );
-    crate::gateway::put::seal_and_store(
-        gw,
-        bucket,
-        key,
-        headers,
-        stream,
-        len,
-        &recipients,
-        checks,
-        &fault,
-    )
-    .await
-    .map_err(fmt)?;
+    crate::gateway::put::seal_and_store(gw, bucket, key, &attributes, stream, len, checks)
+        .await
+        .map_err(fmt)?;
     if let BodyBinding::Multipart { upload_id } = r.header.binding {
         let _ = gw.store().delete(bucket, &manifest_key(&upload_id)).await;
     }

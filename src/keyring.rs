@@ -23,6 +23,11 @@ use crate::envelope::{
     RsaOaepRecipient,
 };
 
+/// A private key this gateway can decrypt with, of any supported type.
+pub type SharedIdentity = Arc<dyn Identity>;
+/// A public key objects can be encrypted for, of any supported type.
+pub type SharedRecipient = Arc<dyn Recipient>;
+
 /// PBKDF2 iterations for new private key files.
 const PBKDF2_ITERATIONS: u32 = 600_000;
 
@@ -146,8 +151,9 @@ pub fn public_pem(der: &[u8]) -> Result<String, KeyError> {
         .map_err(|e| KeyError::Other(e.to_string()))
 }
 
-/// Reads an encrypted PKCS#8 PEM private key.
-pub fn load_identity(path: &Path, passphrase: &[u8]) -> Result<RsaOaepIdentity, KeyError> {
+/// Reads an encrypted PKCS#8 PEM private key. The key type decides the
+/// identity's algorithm (RSA-OAEP-256 is the only one in v1).
+pub fn load_identity(path: &Path, passphrase: &[u8]) -> Result<SharedIdentity, KeyError> {
     check_private_permissions(path)?;
     let text =
         Zeroizing::new(std::fs::read_to_string(path).map_err(|e| file_err(path, e.to_string()))?);
@@ -162,6 +168,7 @@ pub fn load_identity(path: &Path, passphrase: &[u8]) -> Result<RsaOaepIdentity, 
                 path: path.to_owned(),
             })?;
             RsaOaepIdentity::from_pkcs8_der(secret.as_bytes())
+                .map(|k| Arc::new(k) as SharedIdentity)
                 .map_err(|e| file_err(path, e.to_string()))
         }
         "PRIVATE KEY" => Err(file_err(
@@ -173,7 +180,7 @@ pub fn load_identity(path: &Path, passphrase: &[u8]) -> Result<RsaOaepIdentity, 
 }
 
 /// Reads an SPKI PEM public key.
-pub fn load_recipient(path: &Path) -> Result<RsaOaepRecipient, KeyError> {
+pub fn load_recipient(path: &Path) -> Result<SharedRecipient, KeyError> {
     let text = std::fs::read_to_string(path).map_err(|e| file_err(path, e.to_string()))?;
     let (label, der) = pkcs8::der::pem::decode_vec(text.as_bytes())
         .map_err(|_| file_err(path, "not a PEM file"))?;
@@ -183,14 +190,16 @@ pub fn load_recipient(path: &Path) -> Result<RsaOaepRecipient, KeyError> {
             format!("expected a PUBLIC KEY PEM, found {label:?}"),
         ));
     }
-    RsaOaepRecipient::from_spki_der(&der).map_err(|e| file_err(path, e.to_string()))
+    RsaOaepRecipient::from_spki_der(&der)
+        .map(|k| Arc::new(k) as SharedRecipient)
+        .map_err(|e| file_err(path, e.to_string()))
 }
 
 /// A named recipient.
 #[derive(Clone)]
 pub struct NamedRecipient {
     pub name: String,
-    pub key: Arc<RsaOaepRecipient>,
+    pub key: SharedRecipient,
 }
 
 /// Which recipients new objects under `bucket`/`prefix` are encrypted for.
@@ -221,7 +230,7 @@ fn dk_cache_key(st: &RecipientStanza) -> Vec<u8> {
 
 /// Everything key-related a running gateway holds.
 pub struct Keyring {
-    identities: Vec<(String, Arc<RsaOaepIdentity>)>,
+    identities: Vec<(String, SharedIdentity)>,
     recipients: HashMap<String, NamedRecipient>,
     policies: Vec<Policy>,
     dk_cache: moka::future::Cache<Vec<u8>, Arc<DataKey>>,
@@ -236,27 +245,18 @@ pub struct CacheStats {
 
 impl Keyring {
     pub fn new(
-        identities: Vec<(String, RsaOaepIdentity)>,
-        recipients: Vec<(String, RsaOaepRecipient)>,
+        identities: Vec<(String, SharedIdentity)>,
+        recipients: Vec<(String, SharedRecipient)>,
         policies: Vec<Policy>,
         cache_entries: u64,
         cache_idle: Duration,
     ) -> Self {
         let mut map = HashMap::new();
         for (name, r) in recipients {
-            map.insert(
-                name.clone(),
-                NamedRecipient {
-                    name,
-                    key: Arc::new(r),
-                },
-            );
+            map.insert(name.clone(), NamedRecipient { name, key: r });
         }
         Self {
-            identities: identities
-                .into_iter()
-                .map(|(n, i)| (n, Arc::new(i)))
-                .collect(),
+            identities,
             recipients: map,
             policies,
             dk_cache: moka::future::Cache::builder()
@@ -267,7 +267,7 @@ impl Keyring {
         }
     }
 
-    pub fn identities(&self) -> &[(String, Arc<RsaOaepIdentity>)] {
+    pub fn identities(&self) -> &[(String, SharedIdentity)] {
         &self.identities
     }
 
@@ -300,7 +300,7 @@ impl Keyring {
     }
 
     /// Recipients of a new object at bucket/key.
-    pub fn recipients_for(&self, bucket: &str, key: &str) -> Option<Vec<Arc<RsaOaepRecipient>>> {
+    pub fn recipients_for(&self, bucket: &str, key: &str) -> Option<Vec<SharedRecipient>> {
         let p = self.policy_for(bucket, key)?;
         p.recipients
             .iter()
@@ -314,11 +314,7 @@ impl Keyring {
     /// checks commitment and MAC.
     pub async fn unwrap(&self, header: &Header) -> Result<Arc<DataKey>, FormatError> {
         for st in &header.recipients {
-            let Some((_, id)) = self
-                .identities
-                .iter()
-                .find(|(_, id)| id.key_id() == st.key_id && id.algorithm() as u8 == st.algorithm)
-            else {
+            let Some((_, id)) = self.identities.iter().find(|(_, id)| id.matches(st)) else {
                 continue;
             };
             let cache_key = dk_cache_key(st);
@@ -360,10 +356,7 @@ impl Keyring {
     pub async fn remember(&self, header: &Header, dk: &Arc<DataKey>) -> bool {
         let mut any = false;
         for st in &header.recipients {
-            let ours = self
-                .identities
-                .iter()
-                .any(|(_, id)| id.key_id() == st.key_id && id.algorithm() as u8 == st.algorithm);
+            let ours = self.identities.iter().any(|(_, id)| id.matches(st));
             if ours {
                 self.dk_cache.insert(dk_cache_key(st), dk.clone()).await;
                 any = true;
@@ -372,10 +365,18 @@ impl Keyring {
         any
     }
 
-    /// Wraps `dk` for each of `recipients` (rewrap, copy into another policy).
+    /// Whether this gateway holds an identity for one of `header`'s stanzas.
+    pub fn can_open(&self, header: &Header) -> bool {
+        header
+            .recipients
+            .iter()
+            .any(|st| self.identities.iter().any(|(_, id)| id.matches(st)))
+    }
+
+    /// Wraps `dk` for each of `recipients` (rewrap).
     pub fn wrap_for(
         dk: &DataKey,
-        recipients: &[Arc<RsaOaepRecipient>],
+        recipients: &[SharedRecipient],
     ) -> Result<Vec<RecipientStanza>, FormatError> {
         recipients.iter().map(|r| r.wrap(dk)).collect()
     }

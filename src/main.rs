@@ -223,21 +223,19 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     }
     println!("identities:");
     for (name, id) in kr.identities() {
-        use sealgate::envelope::Identity;
         println!(
-            "  {name}: key id {} (RSA-{})",
+            "  {name}: key id {} ({})",
             hex::encode(id.key_id()),
-            id.bits()
+            id.describe()
         );
     }
     println!("recipients:");
     for r in kr.recipients() {
-        use sealgate::envelope::Recipient;
         println!(
-            "  {}: key id {} (RSA-{})",
+            "  {}: key id {} ({})",
             r.name,
             hex::encode(r.key.key_id()),
-            r.key.bits()
+            r.key.describe()
         );
     }
     println!("policies:");
@@ -248,19 +246,15 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             .filter_map(|n| kr.recipient(n))
             .map(|r| r.key.clone())
             .collect();
-        let est: usize = 60
-            + recips
-                .iter()
-                .map(|r| {
-                    use sealgate::envelope::Recipient;
-                    11 + r.wrapped_len()
-                })
-                .sum::<usize>();
-        let b64 = est.div_ceil(3) * 4;
-        let place = if b64 + 2 <= sealgate::gateway::METADATA_LIMIT {
+        let refs: Vec<&dyn sealgate::envelope::Recipient> =
+            recips.iter().map(|r| r.as_ref()).collect();
+        // A small object's attributes (a Content-Type and a few metadata
+        // entries) take about 100 bytes sealed.
+        let len = sealgate::envelope::header::header_len(&refs, false, Some(100));
+        let place = if sealgate::gateway::seal::fits_inline(len, 0) {
             "envelope fits in metadata"
         } else {
-            "envelope overflows metadata: stored at the head of each object body"
+            "envelope overflows metadata: stored at the head of each single-part object's body, in the manifest of a multipart one"
         };
         println!(
             "  bucket {} prefix {:?} -> {} ({place})",
@@ -414,7 +408,7 @@ fn decrypt(
     let out = std::io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?,
     );
-    let ids: [&dyn Identity; 1] = [&id];
+    let ids: [&dyn Identity; 1] = [id.as_ref()];
     let res = sealgate::recover::decrypt(
         &ids,
         &meta,

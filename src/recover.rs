@@ -140,6 +140,18 @@ fn decrypt_inner<R: Read, W: Write>(
             }
             (Header::parse(&raw)?, Some(mac))
         }
+        MetaValue::InManifest { upload_id, mac } => {
+            let raw = manifest.ok_or_else(|| {
+                RecoverError::Input(format!(
+                    "this object's envelope is in its manifest: pass the manifest object .sealgate/mp/{} with --manifest",
+                    hex::encode(upload_id)
+                ))
+            })?;
+            let h = Manifest::parse(raw)?
+                .header
+                .ok_or(FormatError::MalformedHeader("the manifest holds no header"))?;
+            (Header::parse(&h)?, Some(mac))
+        }
     };
     let dk = header.unwrap_with(identities)?;
     match (name, detached_mac) {

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! u8      version            = 1
-//! u8      flags              bit 0: multipart; every other bit must be 0
+//! u8      flags              bit 0: multipart; bit 1: sealed attributes; every
+//!                            other bit must be 0
 //! u8      segment size log2  = 16
 //! [32]    commitment         HKDF(DK, "sealgate/v1/commitment")
 //! single part (flags bit 0 clear):
@@ -19,6 +20,10 @@
 //!   [8]   key id             SHA-256(SPKI DER)[..8]
 //!   u16   wrapped length
 //!   [..]  wrapped data key
+//! flags bit 1 set:
+//!   u16   attributes length
+//!   [..]  attributes         a sealed block (purpose "attributes", root DK):
+//!                            Content-Type, user metadata... ([`super::attributes`])
 //! [32]    mac                HMAC-SHA256(K_mac, MAC input)
 //! ```
 //!
@@ -27,23 +32,29 @@
 //!
 //! In object metadata the header travels as one entry, `x-amz-meta-sg`, whose
 //! value is the unpadded base64url of these bytes. When that does not fit the
-//! metadata budget, the value is instead an overflow pointer (see
-//! [`MetaValue`]) and the header bytes lead the object body.
+//! metadata budget, the value is instead a pointer (see [`MetaValue`]) and the
+//! header bytes lead the object body (single part) or sit in the manifest
+//! (multipart).
 
 use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use super::attributes::{self, Attributes};
 use super::keys::DataKey;
 use super::recipient::{Identity, Recipient};
+use super::sealed;
 use super::{
     FormatError, Result, COMMITMENT_LEN, KEY_ID_LEN, MAC_LEN, SALT_LEN, SEGMENT_SIZE_LOG2, VERSION,
 };
 
 const MAC_CONTEXT: &[u8] = b"sealgate/v1/header";
 const FLAG_MULTIPART: u8 = 0x01;
-/// Set only in an overflow pointer, never in a full header.
-const FLAG_OVERFLOW: u8 = 0x80;
+const FLAG_ATTRIBUTES: u8 = 0x02;
+/// Marks a pointer whose header leads the object body; never a header's flags.
+const MARK_BODY: u8 = 0x80;
+/// Marks a pointer whose header is in the multipart manifest.
+const MARK_MANIFEST: u8 = 0x81;
 /// Upper bound on a header we accept from the store (DoS guard).
 pub const MAX_HEADER_LEN: usize = 64 * 1024;
 
@@ -75,7 +86,41 @@ pub struct Header {
     pub commitment: [u8; COMMITMENT_LEN],
     pub binding: BodyBinding,
     pub recipients: Vec<RecipientStanza>,
+    /// The sealed attributes block (flags bit 1), if the header has one.
+    /// Headers written before attributes were sealed have none: their
+    /// objects' client-visible headers are the store's word.
+    pub attributes: Option<Vec<u8>>,
     raw: Vec<u8>,
+}
+
+/// What a new header is bound to; the entry point picks the random parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewBinding {
+    /// A single-part object of this plaintext length (a fresh stream salt).
+    Single { plaintext_len: u64 },
+    /// A multipart upload (a fresh upload id).
+    Multipart,
+}
+
+/// A new object's data key and its sealed header: what
+/// [`Header::encrypt_for`] gives.
+pub struct Sealed {
+    pub dk: DataKey,
+    pub header: Header,
+}
+
+/// What changes when a header is sealed again for a copy, a rename or a
+/// rewrap (same data key, same content).
+#[derive(Default)]
+pub struct Reseal<'a> {
+    /// New recipients; `None` keeps the header's stanzas as they are.
+    pub recipients: Option<&'a [&'a dyn Recipient]>,
+    /// New stanzas already wrapped (a rewrap that keeps some as they are).
+    pub stanzas: Option<Vec<RecipientStanza>>,
+    /// A new binding (a multipart copy gets a new upload id).
+    pub binding: Option<BodyBinding>,
+    /// New attributes; `None` keeps the sealed block as it is.
+    pub attributes: Option<&'a Attributes>,
 }
 
 /// The value of the `sg` metadata entry.
@@ -89,6 +134,12 @@ pub enum MetaValue {
     /// (which cannot rewrite the body) rebinds the object by rewriting
     /// metadata only.
     Overflow { header_len: u32, mac: [u8; MAC_LEN] },
+    /// The header of a multipart object is in its manifest (named by
+    /// `upload_id`). `mac` is authoritative as for [`MetaValue::Overflow`].
+    InManifest {
+        upload_id: [u8; 16],
+        mac: [u8; MAC_LEN],
+    },
 }
 
 impl MetaValue {
@@ -96,8 +147,14 @@ impl MetaValue {
         match self {
             MetaValue::Inline(raw) => URL_SAFE_NO_PAD.encode(raw),
             MetaValue::Overflow { header_len, mac } => {
-                let mut b = vec![VERSION, FLAG_OVERFLOW];
+                let mut b = vec![VERSION, MARK_BODY];
                 b.extend_from_slice(&header_len.to_be_bytes());
+                b.extend_from_slice(mac);
+                URL_SAFE_NO_PAD.encode(b)
+            }
+            MetaValue::InManifest { upload_id, mac } => {
+                let mut b = vec![VERSION, MARK_MANIFEST];
+                b.extend_from_slice(upload_id);
                 b.extend_from_slice(mac);
                 URL_SAFE_NO_PAD.encode(b)
             }
@@ -117,7 +174,16 @@ impl MetaValue {
         if b[0] != VERSION {
             return Err(FormatError::UnsupportedVersion(b[0]));
         }
-        if b[1] == FLAG_OVERFLOW {
+        if b[1] == MARK_MANIFEST {
+            if b.len() != 18 + MAC_LEN {
+                return Err(FormatError::MalformedHeader("bad manifest pointer"));
+            }
+            return Ok(MetaValue::InManifest {
+                upload_id: b[2..18].try_into().expect("length checked"),
+                mac: b[18..].try_into().expect("length checked"),
+            });
+        }
+        if b[1] == MARK_BODY {
             if b.len() != 6 + MAC_LEN {
                 return Err(FormatError::MalformedHeader("bad overflow pointer"));
             }
@@ -151,11 +217,106 @@ fn mac_input_bytes(out: &mut Vec<u8>, bucket: &str, key: &str, body: &[u8]) {
 }
 
 impl Header {
-    /// Builds and MACs a header for `dk`, wrapped for every recipient.
+    /// The one entry point for new objects: a fresh random data key, wrapped
+    /// for every recipient, the key commitment, the binding (fresh salt or
+    /// upload id), the sealed attributes, and the MAC for `bucket`/`key`.
+    /// Single-part, multipart, copy-through and reencrypt all come here.
+    pub fn encrypt_for(
+        recipients: &[&dyn Recipient],
+        binding: NewBinding,
+        attributes: &Attributes,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Sealed> {
+        let dk = DataKey::generate()?;
+        let binding = match binding {
+            NewBinding::Single { plaintext_len } => BodyBinding::Single {
+                salt: super::keys::random_salt()?,
+                plaintext_len,
+            },
+            NewBinding::Multipart => BodyBinding::Multipart {
+                upload_id: super::keys::random_salt()?,
+            },
+        };
+        let stanzas = wrap_all(&dk, recipients)?;
+        let attrs = seal_attributes(&dk, attributes)?;
+        let header = Self::from_parts(
+            &dk,
+            dk.commitment(),
+            binding,
+            stanzas,
+            Some(attrs),
+            bucket,
+            key,
+        )?;
+        Ok(Sealed { dk, header })
+    }
+
+    /// Builds and MACs a header for `dk` with given stanzas and an already
+    /// sealed attributes block: for test vectors and for the naive second
+    /// implementation in the tests. Writers use [`Header::encrypt_for`].
+    pub fn assemble(
+        dk: &DataKey,
+        binding: BodyBinding,
+        stanzas: Vec<RecipientStanza>,
+        attributes: Option<Vec<u8>>,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Self> {
+        Self::from_parts(
+            dk,
+            dk.commitment(),
+            binding,
+            stanzas,
+            attributes,
+            bucket,
+            key,
+        )
+    }
+
+    /// Builds and MACs a header without attributes, as releases before
+    /// sealed attributes wrote it. Kept for test vectors and tests of old
+    /// objects: new objects always get attributes.
     pub fn seal(
         dk: &DataKey,
         recipients: &[&dyn Recipient],
         binding: BodyBinding,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Self> {
+        let stanzas = wrap_all(dk, recipients)?;
+        Self::from_parts(dk, dk.commitment(), binding, stanzas, None, bucket, key)
+    }
+
+    /// This header's content sealed again under a new name, with the changes
+    /// in `r`. `dk` must be this header's (authenticated) data key.
+    pub fn reseal(&self, dk: &DataKey, r: Reseal<'_>, bucket: &str, key: &str) -> Result<Self> {
+        let stanzas = match (r.stanzas, r.recipients) {
+            (Some(s), _) => s,
+            (None, Some(rs)) => wrap_all(dk, rs)?,
+            (None, None) => self.recipients.clone(),
+        };
+        let attributes = match r.attributes {
+            Some(a) => Some(seal_attributes(dk, a)?),
+            None => self.attributes.clone(),
+        };
+        Self::from_parts(
+            dk,
+            self.commitment,
+            r.binding.unwrap_or(self.binding),
+            stanzas,
+            attributes,
+            bucket,
+            key,
+        )
+    }
+
+    fn from_parts(
+        dk: &DataKey,
+        commitment: [u8; COMMITMENT_LEN],
+        binding: BodyBinding,
+        recipients: Vec<RecipientStanza>,
+        attributes: Option<Vec<u8>>,
         bucket: &str,
         key: &str,
     ) -> Result<Self> {
@@ -164,40 +325,16 @@ impl Header {
                 "recipient count must be 1..=255",
             ));
         }
-        let stanzas = recipients
-            .iter()
-            .map(|r| r.wrap(dk))
-            .collect::<Result<Vec<_>>>()?;
-        Self::from_parts(dk, dk.commitment(), binding, stanzas, bucket, key)
-    }
-
-    /// Re-MACs this header's content under a new name, with new recipients
-    /// where given (rewrap, copy). `dk` must be this header's data key.
-    pub fn reseal(
-        &self,
-        dk: &DataKey,
-        recipients: Option<Vec<RecipientStanza>>,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Self> {
-        let stanzas = recipients.unwrap_or_else(|| self.recipients.clone());
-        Self::from_parts(dk, self.commitment, self.binding, stanzas, bucket, key)
-    }
-
-    fn from_parts(
-        dk: &DataKey,
-        commitment: [u8; COMMITMENT_LEN],
-        binding: BodyBinding,
-        recipients: Vec<RecipientStanza>,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Self> {
-        let mut raw = Vec::with_capacity(64 + recipients.len() * 530);
+        let mut raw = Vec::with_capacity(96 + recipients.len() * 530);
         raw.push(VERSION);
-        raw.push(match binding {
+        let mut flags = match binding {
             BodyBinding::Single { .. } => 0,
             BodyBinding::Multipart { .. } => FLAG_MULTIPART,
-        });
+        };
+        if attributes.is_some() {
+            flags |= FLAG_ATTRIBUTES;
+        }
+        raw.push(flags);
         raw.push(SEGMENT_SIZE_LOG2);
         raw.extend_from_slice(&commitment);
         match binding {
@@ -219,6 +356,15 @@ impl Header {
             raw.extend_from_slice(&len.to_be_bytes());
             raw.extend_from_slice(&r.wrapped);
         }
+        if let Some(a) = &attributes {
+            let len = u16::try_from(a.len())
+                .map_err(|_| FormatError::MalformedHeader("attributes too long"))?;
+            raw.extend_from_slice(&len.to_be_bytes());
+            raw.extend_from_slice(a);
+        }
+        if raw.len() + MAC_LEN > MAX_HEADER_LEN {
+            return Err(FormatError::MalformedHeader("header too long"));
+        }
         let mut input = Vec::with_capacity(raw.len() + 128);
         mac_input_bytes(&mut input, bucket, key, &raw);
         raw.extend_from_slice(hmac::sign(&mac_key(dk), &input).as_ref());
@@ -227,6 +373,7 @@ impl Header {
             commitment,
             binding,
             recipients,
+            attributes,
             raw,
         })
     }
@@ -243,7 +390,7 @@ impl Header {
             return Err(FormatError::UnsupportedVersion(version));
         }
         let flags = r.u8()?;
-        if flags & !FLAG_MULTIPART != 0 {
+        if flags & !(FLAG_MULTIPART | FLAG_ATTRIBUTES) != 0 {
             return Err(FormatError::MalformedHeader("unknown flags"));
         }
         if r.u8()? != SEGMENT_SIZE_LOG2 {
@@ -276,6 +423,15 @@ impl Header {
                 wrapped,
             });
         }
+        let attributes = if flags & FLAG_ATTRIBUTES != 0 {
+            let len = u16::from_be_bytes(r.array()?) as usize;
+            if len < sealed::MIN_BLOCK_LEN {
+                return Err(FormatError::MalformedHeader("attributes block too short"));
+            }
+            Some(r.take(len)?.to_vec())
+        } else {
+            None
+        };
         r.take(MAC_LEN)?;
         if r.pos != raw.len() {
             return Err(FormatError::MalformedHeader("trailing bytes after MAC"));
@@ -285,6 +441,7 @@ impl Header {
             commitment,
             binding,
             recipients,
+            attributes,
             raw: raw.to_vec(),
         })
     }
@@ -313,7 +470,7 @@ impl Header {
         self.authenticate_detached(dk, bucket, key, mac)
     }
 
-    /// As [`Header::authenticate`], with the MAC taken from an overflow pointer.
+    /// As [`Header::authenticate`], with the MAC taken from a pointer.
     pub fn authenticate_detached(
         &self,
         dk: &DataKey,
@@ -328,6 +485,17 @@ impl Header {
         // hmac::verify compares in constant time.
         let k = mac_key(dk);
         hmac::verify(&k, &input, mac).map_err(|_| FormatError::HeaderMac)
+    }
+
+    /// The sealed attributes, opened with the data key. Call only after
+    /// [`Header::authenticate`]. `None` for a header written before
+    /// attributes were sealed.
+    pub fn open_attributes(&self, dk: &DataKey) -> Result<Option<Attributes>> {
+        let Some(block) = &self.attributes else {
+            return Ok(None);
+        };
+        let records = sealed::open(dk.expose(), attributes::PURPOSE, b"", block)?;
+        Attributes::decode(&records).map(Some)
     }
 
     /// The unwrapping step alone: open the first matching stanza.
@@ -357,7 +525,7 @@ impl Header {
         Ok((h, dk))
     }
 
-    /// The MAC of this header's content for another name (overflow pointers).
+    /// The MAC of this header's content for another name (pointers).
     pub fn mac_for(&self, dk: &DataKey, bucket: &str, key: &str) -> [u8; MAC_LEN] {
         let body = &self.raw[..self.raw.len() - MAC_LEN];
         let mut input = Vec::with_capacity(body.len() + 128);
@@ -368,24 +536,40 @@ impl Header {
             .expect("HMAC-SHA256 is 32 bytes")
     }
 
-    /// This header's content under a new binding and/or recipient list,
-    /// MAC'd for a new name (copy of a multipart object, rewrap).
-    pub fn rebind(
-        &self,
-        dk: &DataKey,
-        recipients: Option<Vec<RecipientStanza>>,
-        binding: BodyBinding,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Self> {
-        let stanzas = recipients.unwrap_or_else(|| self.recipients.clone());
-        Self::from_parts(dk, self.commitment, binding, stanzas, bucket, key)
+    /// Whether two headers have the same content apart from their MAC (so
+    /// one can stand in for the other under a pointer for a new name).
+    pub fn same_content(&self, other: &Header) -> bool {
+        self.raw[..self.raw.len() - MAC_LEN] == other.raw[..other.raw.len() - MAC_LEN]
     }
 
     /// Base64url text of the whole header.
     pub fn to_meta_inline(&self) -> String {
         MetaValue::Inline(self.raw.clone()).encode()
     }
+}
+
+/// The length of a header for these recipients, with an attributes block
+/// of `attributes_len` bytes (the sealed block, see [`sealed`]) or none.
+pub fn header_len(
+    recipients: &[&dyn Recipient],
+    multipart: bool,
+    attributes_len: Option<usize>,
+) -> usize {
+    let binding = if multipart { 16 } else { 24 };
+    3 + COMMITMENT_LEN
+        + binding
+        + 1
+        + recipients.iter().map(|r| r.stanza_len()).sum::<usize>()
+        + attributes_len.map_or(0, |n| 2 + n)
+        + MAC_LEN
+}
+
+fn wrap_all(dk: &DataKey, recipients: &[&dyn Recipient]) -> Result<Vec<RecipientStanza>> {
+    recipients.iter().map(|r| r.wrap(dk)).collect()
+}
+
+fn seal_attributes(dk: &DataKey, a: &Attributes) -> Result<Vec<u8>> {
+    sealed::seal(dk.expose(), attributes::PURPOSE, b"", &a.encode()?)
 }
 
 struct Reader<'a> {

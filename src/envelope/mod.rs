@@ -8,20 +8,26 @@
 //! - [`keys`]: the data key and everything derived from it (HKDF-SHA256).
 //! - [`segment`]: seal/open of one AES-256-GCM segment and of the stream trailer.
 //! - [`size`]: exact plaintext/ciphertext size and range arithmetic.
-//! - [`header`]: the envelope header (metadata), its MAC and its text encoding.
+//! - [`sealed`]: sealed blocks, the one structure for small secret records.
+//! - [`attributes`]: what a client says about an object, sealed in the header.
+//! - [`header`]: the envelope header (metadata), its MAC, its text encoding,
+//!   and [`Header::encrypt_for`], the one entry point for new objects.
 //! - [`recipient`]: the one joint where key types plug in (RSA-OAEP-256 now).
 //! - [`stream`]: incremental encryptor/decryptor state machines plus async adapters.
 
+pub mod attributes;
 pub mod header;
 pub mod keys;
 pub mod layout;
 pub mod manifest;
 pub mod recipient;
+pub mod sealed;
 pub mod segment;
 pub mod size;
 pub mod stream;
 
-pub use header::{BodyBinding, Header, RecipientStanza};
+pub use attributes::Attributes;
+pub use header::{BodyBinding, Header, NewBinding, RecipientStanza, Reseal, Sealed};
 pub use keys::{DataKey, PayloadKey};
 pub use recipient::{Identity, Recipient, RsaOaepIdentity, RsaOaepRecipient};
 

@@ -51,19 +51,33 @@ pub fn key_id_of_spki(spki_der: &[u8]) -> [u8; KEY_ID_LEN] {
 }
 
 /// Wraps data keys for one public key.
-pub trait Recipient: Send + Sync {
+pub trait Recipient: Send + Sync + std::fmt::Debug {
     fn algorithm(&self) -> Algorithm;
     fn key_id(&self) -> [u8; KEY_ID_LEN];
     /// Length of the wrapped key this recipient produces (deterministic).
     fn wrapped_len(&self) -> usize;
     fn wrap(&self, dk: &DataKey) -> Result<RecipientStanza>;
+    /// A short description for people (`RSA-3072`).
+    fn describe(&self) -> String;
+    /// Bytes one stanza of this recipient adds to a header.
+    fn stanza_len(&self) -> usize {
+        1 + KEY_ID_LEN + 2 + self.wrapped_len()
+    }
 }
 
 /// Unwraps data keys with one private key.
-pub trait Identity: Send + Sync {
+pub trait Identity: Send + Sync + std::fmt::Debug {
     fn algorithm(&self) -> Algorithm;
     fn key_id(&self) -> [u8; KEY_ID_LEN];
     fn unwrap(&self, stanza: &RecipientStanza) -> Result<DataKey>;
+    /// The public side, to encrypt for oneself.
+    fn recipient(&self) -> Result<std::sync::Arc<dyn Recipient>>;
+    /// A short description for people (`RSA-3072`).
+    fn describe(&self) -> String;
+    /// Whether this identity opens `stanza` (same algorithm and key id).
+    fn matches(&self, stanza: &RecipientStanza) -> bool {
+        self.key_id() == stanza.key_id && self.algorithm() as u8 == stanza.algorithm
+    }
 }
 
 /// An RSA public key used with OAEP-SHA256.
@@ -106,6 +120,9 @@ impl Recipient for RsaOaepRecipient {
     }
     fn wrapped_len(&self) -> usize {
         self.key.ciphertext_size()
+    }
+    fn describe(&self) -> String {
+        format!("RSA-{}", self.bits)
     }
     fn wrap(&self, dk: &DataKey) -> Result<RecipientStanza> {
         let mut out = vec![0u8; self.key.ciphertext_size()];
@@ -169,10 +186,6 @@ impl RsaOaepIdentity {
     pub fn bits(&self) -> usize {
         self.bits
     }
-
-    pub fn recipient(&self) -> Result<RsaOaepRecipient> {
-        RsaOaepRecipient::from_spki_der(&self.public_spki)
-    }
 }
 
 impl std::fmt::Debug for RsaOaepIdentity {
@@ -203,6 +216,14 @@ impl Identity for RsaOaepIdentity {
     }
     fn key_id(&self) -> [u8; KEY_ID_LEN] {
         self.key_id
+    }
+    fn recipient(&self) -> Result<std::sync::Arc<dyn Recipient>> {
+        Ok(std::sync::Arc::new(RsaOaepRecipient::from_spki_der(
+            &self.public_spki,
+        )?))
+    }
+    fn describe(&self) -> String {
+        format!("RSA-{}", self.bits)
     }
     fn unwrap(&self, stanza: &RecipientStanza) -> Result<DataKey> {
         if stanza.algorithm != Algorithm::RsaOaep256 as u8 || stanza.key_id != self.key_id {

@@ -339,45 +339,74 @@ pub mod adapters {
     use std::io;
 
     /// Called with every plaintext chunk, and once at the end, before the last
-    /// ciphertext bytes are released: returning an error there keeps the store
-    /// from ever receiving a complete object.
+    /// ciphertext bytes are released: failing there keeps the store from ever
+    /// receiving a complete object.
     pub trait PlaintextCheck: Send + 'static {
+        /// What the check learned (digests for the response).
+        type Output: Send + 'static;
+        /// How a failure is reported (an S3 error in the gateway).
+        type Error: Send + 'static;
         fn update(&mut self, data: &[u8]);
-        fn finish(&mut self, md5: &[u8; 16]) -> std::result::Result<(), io::Error>;
+        fn finish(&mut self, md5: &[u8; 16]) -> std::result::Result<Self::Output, Self::Error>;
+        /// Maps a failure of the plaintext input (a client that went away, a
+        /// bad chunk signature).
+        fn input_failed(
+            &mut self,
+            e: &(dyn std::error::Error + Send + Sync + 'static),
+        ) -> Self::Error;
+        /// Maps a failure of the format layer (more or fewer bytes than the
+        /// declared length).
+        fn format_failed(&mut self, e: FormatError) -> Self::Error;
     }
 
-    /// What an encrypted upload learned: the plaintext MD5.
-    pub type Md5Slot = std::sync::Arc<std::sync::Mutex<Option<[u8; 16]>>>;
+    /// What a sealed stream reports once, when it ends: the plaintext MD5
+    /// and the check's output, or why it failed.
+    pub type SealOutcome<C> = std::result::Result<
+        ([u8; 16], <C as PlaintextCheck>::Output),
+        <C as PlaintextCheck>::Error,
+    >;
 
     fn fmt_err(e: FormatError) -> io::Error {
         io::Error::other(e)
     }
 
     /// Encrypts `input` (exactly `sealer`'s plaintext length) into ciphertext
-    /// chunks. The MD5 lands in `md5_out` when the stream completes.
+    /// chunks. The outcome arrives on the receiver exactly once, before the
+    /// last ciphertext chunk (or the error) is yielded; if the consumer stops
+    /// early, the receiver reports cancellation.
     pub fn seal_stream<S, E, C>(
         input: S,
         sealer: Sealer,
         check: C,
-        md5_out: Md5Slot,
-    ) -> impl Stream<Item = std::result::Result<Bytes, io::Error>> + Send + 'static
+    ) -> (
+        impl Stream<Item = std::result::Result<Bytes, io::Error>> + Send + 'static,
+        futures::channel::oneshot::Receiver<SealOutcome<C>>,
+    )
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
         C: PlaintextCheck,
     {
-        struct St<S, C> {
+        struct St<S, C: PlaintextCheck> {
             input: S,
             sealer: Option<Sealer>,
             check: C,
-            md5_out: Md5Slot,
+            outcome: Option<futures::channel::oneshot::Sender<SealOutcome<C>>>,
         }
-        futures::stream::unfold(
+        impl<S, C: PlaintextCheck> St<S, C> {
+            fn report(&mut self, r: SealOutcome<C>) {
+                if let Some(tx) = self.outcome.take() {
+                    let _ = tx.send(r);
+                }
+            }
+        }
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let stream = futures::stream::unfold(
             St {
                 input,
                 sealer: Some(sealer),
                 check,
-                md5_out,
+                outcome: Some(tx),
             },
             |mut st| async move {
                 let sealer = st.sealer.as_mut()?;
@@ -388,6 +417,8 @@ pub mod adapters {
                             let mut out = BytesMut::new();
                             if let Err(e) = sealer.push(&chunk, &mut out) {
                                 st.sealer = None;
+                                let err = st.check.format_failed(e.clone());
+                                st.report(Err(err));
                                 return Some((Err(fmt_err(e)), st));
                             }
                             if !out.is_empty() {
@@ -396,30 +427,47 @@ pub mod adapters {
                         }
                         Some(Err(e)) => {
                             st.sealer = None;
-                            return Some((Err(io::Error::other(e.into())), st));
+                            let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+                            let err = st.check.input_failed(&*e);
+                            st.report(Err(err));
+                            return Some((Err(io::Error::other(e)), st));
                         }
                         None => {
                             let sealer = st.sealer.take()?;
                             if sealer.remaining() != 0 {
+                                let err = st.check.format_failed(FormatError::Truncated);
+                                st.report(Err(err));
                                 return Some((Err(fmt_err(FormatError::Truncated)), st));
                             }
                             let md5 = sealer.md5();
-                            if let Err(e) = st.check.finish(&md5) {
-                                return Some((Err(e), st));
-                            }
+                            let output = match st.check.finish(&md5) {
+                                Ok(o) => o,
+                                Err(e) => {
+                                    st.report(Err(e));
+                                    return Some((
+                                        Err(io::Error::other("plaintext check failed")),
+                                        st,
+                                    ));
+                                }
+                            };
                             let mut out = BytesMut::new();
                             return match sealer.finish(&mut out) {
                                 Ok(md5) => {
-                                    *st.md5_out.lock().expect("md5 slot") = Some(md5);
+                                    st.report(Ok((md5, output)));
                                     Some((Ok(out.freeze()), st))
                                 }
-                                Err(e) => Some((Err(fmt_err(e)), st)),
+                                Err(e) => {
+                                    let err = st.check.format_failed(e.clone());
+                                    st.report(Err(err));
+                                    Some((Err(fmt_err(e)), st))
+                                }
                             };
                         }
                     }
                 }
             },
-        )
+        );
+        (stream, rx)
     }
 
     /// Decrypts ciphertext chunks with `opener`; yields only verified plaintext

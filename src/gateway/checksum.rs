@@ -3,8 +3,6 @@
 //! A mismatch fails the upload before the store receives its last bytes, so
 //! nothing is stored.
 
-use std::sync::{Arc, Mutex};
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use s3s::checksum::ChecksumHasher;
@@ -13,25 +11,11 @@ use s3s::{s3_error, S3Error, S3Result, TrailingHeaders};
 
 use crate::envelope::stream::adapters::PlaintextCheck;
 
-/// The first failure seen while streaming a request body, to be reported
-/// instead of the store's view of the aborted upload.
-#[derive(Clone, Default)]
-pub struct Fault(Arc<Mutex<Option<S3Error>>>);
-
-impl Fault {
-    pub fn set(&self, e: S3Error) {
-        let mut g = self.0.lock().expect("fault lock");
-        if g.is_none() {
-            *g = Some(e);
-        }
-    }
-    pub fn take(&self) -> Option<S3Error> {
-        self.0.lock().expect("fault lock").take()
-    }
-}
-
 /// Maps an error from the request body (s3s signature checks, a client that
-/// went away) to the S3 error the client should see.
+/// went away) to the S3 error the client should see. s3s 0.14 keeps its body
+/// error types private (`UploadStreamError`, `AwsChunkedStreamError`), so
+/// their variant names in the message are all there is to go by; this is the
+/// one place that reads them.
 pub fn body_error(e: &(dyn std::error::Error + 'static)) -> S3Error {
     let text = e.to_string();
     if text.contains("Sha256Mismatch") {
@@ -113,24 +97,19 @@ impl Expected {
     }
 }
 
-/// The [`PlaintextCheck`] of an upload.
+/// The [`PlaintextCheck`] of an upload: the client's digests, verified.
 pub struct ClientChecks {
     hasher: Option<ChecksumHasher>,
     expected: Expected,
     trailing: Option<TrailingHeaders>,
-    fault: Fault,
-    /// The checksums computed, for the response.
-    pub computed: Arc<Mutex<Checksum>>,
 }
 
 impl ClientChecks {
-    pub fn new(expected: Expected, trailing: Option<TrailingHeaders>, fault: Fault) -> Self {
+    pub fn new(expected: Expected, trailing: Option<TrailingHeaders>) -> Self {
         Self {
             hasher: Some(expected.hasher()),
             expected,
             trailing,
-            fault,
-            computed: Default::default(),
         }
     }
 }
@@ -143,21 +122,33 @@ fn mismatch(what: &str) -> S3Error {
 }
 
 impl PlaintextCheck for ClientChecks {
+    type Output = Checksum;
+    type Error = S3Error;
+
+    fn input_failed(&mut self, e: &(dyn std::error::Error + Send + Sync + 'static)) -> S3Error {
+        body_error(e)
+    }
+
+    fn format_failed(&mut self, e: crate::envelope::FormatError) -> S3Error {
+        // The body held more or fewer bytes than its declared length.
+        tracing::debug!(error = %e, "request body does not match its length");
+        S3Error::with_message(
+            s3s::S3ErrorCode::IncompleteBody,
+            "The request body did not match the declared Content-Length.",
+        )
+    }
+
     fn update(&mut self, data: &[u8]) {
         if let Some(h) = &mut self.hasher {
             h.update(data);
         }
     }
 
-    fn finish(&mut self, md5: &[u8; 16]) -> Result<(), std::io::Error> {
-        let fail = |fault: &Fault, e: S3Error| {
-            fault.set(e);
-            Err(std::io::Error::other("client checksum mismatch"))
-        };
+    fn finish(&mut self, md5: &[u8; 16]) -> Result<Checksum, S3Error> {
         if let Some(want) = &self.expected.md5 {
             // Public values (the client sent it); equality need not be constant time.
             if want != md5 {
-                return fail(&self.fault, mismatch("Content-MD5"));
+                return Err(mismatch("Content-MD5"));
             }
         }
         let got = self
@@ -198,14 +189,13 @@ impl PlaintextCheck for ClientChecks {
         for (name, w, g) in pairs {
             if let Some(w) = w {
                 if Some(w.trim()) != g.as_deref() {
-                    return fail(
-                        &self.fault,
-                        mismatch(&format!("x-amz-checksum-{}", name.to_ascii_lowercase())),
-                    );
+                    return Err(mismatch(&format!(
+                        "x-amz-checksum-{}",
+                        name.to_ascii_lowercase()
+                    )));
                 }
             }
         }
-        *self.computed.lock().expect("lock") = got;
-        Ok(())
+        Ok(got)
     }
 }

@@ -1,6 +1,8 @@
-//! CopyObject: a server-side copy at the store with a header rewritten for
-//! the new name and the destination's policy (same data key, no content
-//! passes through sealgate), and the plaintext reader UploadPartCopy uses.
+//! CopyObject: a server-side copy at the store with the envelope rewritten
+//! for the new name, the destination's policy and (with REPLACE) the new
+//! attributes (same data key, no content passes through sealgate); the same
+//! rewrite serves `sealgate rewrap`. And the plaintext reader UploadPartCopy
+//! uses.
 
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
@@ -9,13 +11,12 @@ use super::body::decrypt_plan;
 use super::error::from_store;
 use super::get::check_conditions;
 use super::object::{manifest_key, ListInfo, Resolved};
-use super::put::{place_header, policy_recipients};
-use super::{check_key, check_user_metadata, object_headers, Gateway, META_KEY};
+use super::seal::{internal, place, HeaderHome};
+use super::{check_key, client_attributes, Gateway, META_KEY};
 use crate::envelope::header::MetaValue;
 use crate::envelope::keys::random_salt;
 use crate::envelope::manifest::{Manifest, ManifestPart};
-use crate::envelope::BodyBinding;
-use crate::keyring::Keyring;
+use crate::envelope::{Attributes, BodyBinding, RecipientStanza, Reseal};
 use crate::store::{ByteStream, ObjectHeaders};
 
 /// Largest object a single store CopyObject may copy.
@@ -76,7 +77,7 @@ pub async fn copy_object(
     gw: &Gateway,
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
-    let i = req.input;
+    let mut i = req.input;
     let CopySource::Bucket {
         bucket: sb,
         key: sk,
@@ -107,9 +108,11 @@ pub async fn copy_object(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
         ));
     }
-    if replace {
-        check_user_metadata(&i.metadata)?;
-    }
+    let attributes = if replace {
+        Some(client_attributes!(i)?)
+    } else {
+        None
+    };
     let src = gw.resolve_tail(&sb, &sk).await?;
     check_conditions(
         &src.etag,
@@ -120,31 +123,15 @@ pub async fn copy_object(
         i.copy_source_if_unmodified_since.as_ref(),
     )
     .map_err(copy_failed)?;
-    let mut headers: ObjectHeaders = if replace {
-        object_headers(
-            i.metadata,
-            i.content_type,
-            i.content_encoding,
-            i.content_disposition,
-            i.content_language,
-            i.cache_control,
-            i.expires,
-        )
-    } else {
-        let mut h = src.info.headers.clone();
-        h.metadata.remove(META_KEY);
-        h
-    };
-    let meta = rebind(gw, &src, &sb, &i.bucket, &i.key, &headers).await?;
-    headers.metadata.insert(META_KEY.to_owned(), meta);
-    let (store_etag, mtime) = if src.info.size > MAX_SINGLE_COPY {
-        copy_large(gw, &sb, &sk, &i.bucket, &i.key, &headers, &src).await?
-    } else {
-        gw.store
-            .copy(&sb, &sk, &i.bucket, &i.key, &headers, Some(&src.info.etag))
-            .await
-            .map_err(from_store)?
-    };
+    let (store_etag, mtime) = rewrite(
+        gw,
+        &src,
+        (&sb, &sk),
+        (&i.bucket, &i.key),
+        Stanzas::Policy,
+        attributes.as_ref(),
+    )
+    .await?;
     gw.listing.insert(
         (i.bucket.clone(), i.key.clone(), store_etag),
         ListInfo {
@@ -162,77 +149,120 @@ pub async fn copy_object(
     }))
 }
 
-/// The `sg` metadata value of the copy: the source's header rebound to the
-/// destination name, wrapped for the destination policy's recipients. For a
-/// multipart source, also writes the destination's manifest.
-async fn rebind(
+/// Who a rewritten envelope is for.
+pub enum Stanzas {
+    /// The destination's policy (CopyObject).
+    Policy,
+    /// These stanzas (rewrap).
+    Given(Vec<RecipientStanza>),
+}
+
+fn needs_reencrypt(why: &str) -> s3s::S3Error {
+    s3_error!(
+        InvalidRequest,
+        "{why}: the object's envelope is stored at the head of its body (too large for metadata), which a server-side copy cannot rewrite. Use `sealgate reencrypt` (or `sealgate rewrap` on the source first)."
+    )
+}
+
+/// Copies `src` to `dst` at the store (server-side: no content passes
+/// through sealgate) with its envelope rewritten: bound to the destination's
+/// name, wrapped for `stanzas`, with `attributes` sealed in (`None` keeps
+/// the source's). The data key and the content do not change. Used by
+/// CopyObject and by `sealgate rewrap` (a copy onto itself).
+///
+/// A single-part object whose header leads its body can only be rebound
+/// (new name, same recipients and attributes); any other change is refused
+/// with an error that names `reencrypt`, never done halfway.
+pub async fn rewrite(
     gw: &Gateway,
     src: &Resolved,
-    src_bucket: &str,
-    dst_bucket: &str,
-    dst_key: &str,
-    headers: &ObjectHeaders,
-) -> S3Result<String> {
-    let fe = |e| gw.format_err(e, dst_bucket, dst_key);
-    let overflow = src.layout.parts.first().is_some_and(|p| p.ct_offset > 0);
-    if overflow {
-        // The body begins with the source header, which a server-side copy
-        // cannot change: keep its recipients, rebind it by a new pointer MAC.
-        return Ok(MetaValue::Overflow {
-            header_len: src.header.raw().len() as u32,
-            mac: src.header.mac_for(&src.dk, dst_bucket, dst_key),
-        }
-        .encode());
-    }
-    let recipients = policy_recipients(gw, dst_bucket, dst_key)?;
-    let stanzas = Keyring::wrap_for(&src.dk, &recipients).map_err(fe)?;
-    match src.header.binding {
-        BodyBinding::Single { .. } => {
-            let h = src
-                .header
-                .rebind(
-                    &src.dk,
-                    Some(stanzas),
-                    src.header.binding,
-                    dst_bucket,
-                    dst_key,
+    (sb, sk): (&str, &str),
+    (db, dk): (&str, &str),
+    stanzas: Stanzas,
+    attributes: Option<&Attributes>,
+) -> S3Result<(String, std::time::SystemTime)> {
+    let fe = |e| gw.format_err(e, db, dk);
+    let stanzas = match stanzas {
+        Stanzas::Given(s) => Some(s),
+        Stanzas::Policy => {
+            let rs = gw.policy_recipients(db, dk)?;
+            let same = rs.len() == src.header.recipients.len()
+                && rs
+                    .iter()
+                    .zip(&src.header.recipients)
+                    .all(|(r, st)| r.key_id() == st.key_id && r.algorithm() as u8 == st.algorithm);
+            if same {
+                None
+            } else {
+                Some(
+                    rs.iter()
+                        .map(|r| r.wrap(&src.dk))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(fe)?,
                 )
-                .map_err(fe)?;
-            let (meta, prefix) = place_header(&h, &src.dk, &headers.metadata, dst_bucket, dst_key)?;
-            if prefix.is_none() {
-                return Ok(meta);
             }
-            // The destination's envelope would need the body: keep the source
-            // recipients, which fit.
-            let h = src
-                .header
-                .rebind(&src.dk, None, src.header.binding, dst_bucket, dst_key)
-                .map_err(fe)?;
-            Ok(h.to_meta_inline())
         }
+    };
+    // An object written before attributes were sealed stays so unless its
+    // metadata is replaced: its store headers travel with it, as before.
+    let legacy = src.attributes.is_none() && attributes.is_none();
+    let mut store_headers = if legacy {
+        let mut h = src.info.headers.clone();
+        h.metadata.remove(META_KEY);
+        h
+    } else {
+        ObjectHeaders::default()
+    };
+    let other_meta: usize = store_headers
+        .metadata
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    let new_upload_id = match src.header.binding {
+        BodyBinding::Single { .. } => None,
         BodyBinding::Multipart { .. } => {
-            let upload_id = random_salt().map_err(|_| s3_error!(InternalError))?;
-            let h = src
-                .header
-                .rebind(
-                    &src.dk,
-                    Some(stanzas),
-                    BodyBinding::Multipart { upload_id },
-                    dst_bucket,
-                    dst_key,
-                )
-                .map_err(fe)?;
-            let (meta, prefix) = place_header(&h, &src.dk, &headers.metadata, dst_bucket, dst_key)?;
-            if prefix.is_some() {
-                return Err(s3_error!(
-                    NotImplemented,
-                    "the destination policy's envelope does not fit in metadata"
-                ));
-            }
+            Some(random_salt().map_err(|_| internal("no randomness for an upload id"))?)
+        }
+    };
+    let header = src
+        .header
+        .reseal(
+            &src.dk,
+            Reseal {
+                stanzas,
+                binding: new_upload_id.map(|upload_id| BodyBinding::Multipart { upload_id }),
+                attributes,
+                ..Default::default()
+            },
+            db,
+            dk,
+        )
+        .map_err(fe)?;
+    let header_in_body = src.layout.parts.first().is_some_and(|p| p.ct_offset > 0);
+    let meta = if header_in_body {
+        if !header.same_content(&src.header) {
+            return Err(needs_reencrypt(
+                "The copy changes the object's recipients or metadata",
+            ));
+        }
+        MetaValue::Overflow {
+            header_len: src.header.raw().len() as u32,
+            mac: src.header.mac_for(&src.dk, db, dk),
+        }
+        .encode()
+    } else {
+        let placed = place(&header, &src.dk, other_meta, db, dk)?;
+        if placed.home == HeaderHome::Body {
+            return Err(needs_reencrypt(
+                "The destination's envelope does not fit in metadata",
+            ));
+        }
+        if let Some(upload_id) = new_upload_id {
+            // A multipart copy gets a manifest of its own, bound to its name.
             let md5: [u8; 16] = hex::decode(src.etag.split('-').next().unwrap_or_default())
                 .ok()
                 .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| s3_error!(InternalError))?;
+                .ok_or_else(|| internal("a multipart ETag without its MD5"))?;
             let parts = src
                 .layout
                 .parts
@@ -243,17 +273,45 @@ async fn rebind(
                     salt: p.salt,
                 })
                 .collect();
-            let m = Manifest::seal(&src.dk, None, parts, &md5, dst_bucket, dst_key, &upload_id)
+            let in_manifest = (placed.home == HeaderHome::Manifest).then(|| header.raw());
+            let m = Manifest::seal(&src.dk, in_manifest, parts, &md5, db, dk, &upload_id)
                 .map_err(fe)?;
             gw.put_small(
-                dst_bucket,
+                db,
                 &manifest_key(&upload_id),
                 bytes::Bytes::copy_from_slice(m.raw()),
             )
             .await
             .map_err(from_store)?;
-            let _ = src_bucket;
-            Ok(meta)
+        }
+        placed.meta
+    };
+    store_headers.metadata.insert(META_KEY.to_owned(), meta);
+    let copied = if src.info.size > MAX_SINGLE_COPY {
+        copy_large(gw, sb, sk, db, dk, &store_headers, src).await
+    } else {
+        gw.store
+            .copy(sb, sk, db, dk, &store_headers, Some(&src.info.etag))
+            .await
+            .map_err(from_store)
+    };
+    match copied {
+        Ok(done) => {
+            // The manifest of what the destination held before (the
+            // source's own, for a copy onto itself) is no longer needed.
+            if let BodyBinding::Multipart { upload_id } = src.header.binding {
+                if (sb, sk) == (db, dk) {
+                    let _ = gw.store.delete(db, &manifest_key(&upload_id)).await;
+                }
+            }
+            gw.latest.invalidate(&(db.to_owned(), dk.to_owned()));
+            Ok(done)
+        }
+        Err(e) => {
+            if let Some(upload_id) = new_upload_id {
+                let _ = gw.store.delete(db, &manifest_key(&upload_id)).await;
+            }
+            Err(e)
         }
     }
 }

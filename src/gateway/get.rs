@@ -115,10 +115,6 @@ fn requested_range(
     }
 }
 
-fn expires(r: &Resolved) -> Option<Timestamp> {
-    r.info.headers.expires.as_deref().and_then(parse_http_date)
-}
-
 pub async fn head_object(
     gw: &Gateway,
     req: S3Request<HeadObjectInput>,
@@ -135,20 +131,20 @@ pub async fn head_object(
         i.if_unmodified_since.as_ref(),
     )?;
     let (a, b, cr) = requested_range(&r, i.range.as_ref(), i.part_number)?;
-    let h = &r.info.headers;
+    let h = r.visible(&r.info.headers);
     Ok(S3Response::new(HeadObjectOutput {
         content_length: Some((b - a) as i64),
         content_range: cr,
         e_tag: Some(ETag::Strong(r.etag.clone())),
         last_modified: Some(Timestamp::from(r.info.last_modified)),
         accept_ranges: Some("bytes".into()),
-        content_type: h.content_type.clone(),
-        content_encoding: h.content_encoding.clone(),
-        content_disposition: h.content_disposition.clone(),
-        content_language: h.content_language.clone(),
-        cache_control: h.cache_control.clone(),
-        expires: expires(&r),
-        metadata: visible_metadata(&h.metadata),
+        metadata: visible_metadata(&h),
+        expires: h.expires.as_deref().and_then(parse_http_date),
+        content_type: h.content_type,
+        content_encoding: h.content_encoding,
+        content_disposition: h.content_disposition,
+        content_language: h.content_language,
+        cache_control: h.cache_control,
         parts_count: i.part_number.and(r.parts.map(|n| n as i32)),
         ..Default::default()
     }))
@@ -222,7 +218,7 @@ pub async fn get_object(
         }
         let len = b - a;
         let body = decrypt_plan(stream, plan, &r.layout, &r.dk);
-        let h = &info.headers;
+        let h = r.visible(&info.headers);
         return Ok(S3Response::new(GetObjectOutput {
             body: Some(blob(body, len)),
             content_length: Some(len as i64),
@@ -230,13 +226,13 @@ pub async fn get_object(
             e_tag: Some(ETag::Strong(r.etag.clone())),
             last_modified: Some(Timestamp::from(info.last_modified)),
             accept_ranges: Some("bytes".into()),
-            content_type: h.content_type.clone(),
-            content_encoding: h.content_encoding.clone(),
-            content_disposition: h.content_disposition.clone(),
-            content_language: h.content_language.clone(),
-            cache_control: h.cache_control.clone(),
+            metadata: visible_metadata(&h),
             expires: h.expires.as_deref().and_then(parse_http_date),
-            metadata: visible_metadata(&h.metadata),
+            content_type: h.content_type,
+            content_encoding: h.content_encoding,
+            content_disposition: h.content_disposition,
+            content_language: h.content_language,
+            cache_control: h.cache_control,
             parts_count: i.part_number.and(r.parts.map(|n| n as i32)),
             ..Default::default()
         }));

@@ -15,6 +15,8 @@ pub mod list;
 pub mod multipart;
 pub mod object;
 pub mod put;
+pub mod records;
+pub mod seal;
 pub mod token;
 
 use std::collections::HashMap;
@@ -23,6 +25,7 @@ use std::sync::Arc;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result, S3};
 
+use crate::envelope::Attributes;
 use crate::keyring::Keyring;
 use crate::store::{ObjectHeaders, Store};
 
@@ -37,7 +40,7 @@ pub const METADATA_LIMIT: usize = 2048;
 pub struct Gateway {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) keyring: Arc<Keyring>,
-    pub(crate) objects: moka::future::Cache<object::CacheKey, Arc<object::Resolved>>,
+    pub(crate) objects: moka::future::Cache<object::CacheKey, Arc<object::View>>,
     pub(crate) listing: moka::sync::Cache<(String, String, String), object::ListInfo>,
     /// The last resolved view of each object, for one-request GETs.
     pub(crate) latest: moka::sync::Cache<(String, String), Arc<object::Resolved>>,
@@ -146,20 +149,96 @@ impl crate::metrics::AdminView for AdminState {
     }
 }
 
-/// Refuses client metadata that would collide with sealgate's own.
-pub(crate) fn check_user_metadata(meta: &Option<Metadata>) -> S3Result<()> {
-    if let Some(m) = meta {
-        for k in m.keys() {
-            let k = k.to_ascii_lowercase();
+/// The attributes a client gave a new object (PutObject,
+/// CreateMultipartUpload, CopyObject with REPLACE): the standard headers and
+/// the user metadata, checked against S3's rules and sealgate's reserved keys.
+macro_rules! client_attributes {
+    ($input:expr) => {
+        $crate::gateway::ClientAttributes {
+            metadata: $input.metadata.take(),
+            content_type: $input.content_type.take(),
+            content_encoding: $input.content_encoding.take(),
+            content_disposition: $input.content_disposition.take(),
+            content_language: $input.content_language.take(),
+            cache_control: $input.cache_control.take(),
+            expires: $input.expires.take(),
+        }
+        .check()
+    };
+}
+pub(crate) use client_attributes;
+
+/// The attribute fields S3 operations that create objects share.
+pub struct ClientAttributes {
+    pub metadata: Option<Metadata>,
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<Timestamp>,
+}
+
+impl ClientAttributes {
+    /// Refuses reserved or oversized user metadata; lowercases keys (S3
+    /// does); drops the `aws-chunked` transfer coding from Content-Encoding.
+    pub fn check(self) -> S3Result<Attributes> {
+        let metadata: std::collections::BTreeMap<String, String> = self
+            .metadata
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        for k in metadata.keys() {
             if k == META_KEY || k.starts_with("sg-") {
                 return Err(s3_error!(
                     InvalidArgument,
                     "x-amz-meta-{k} is reserved by sealgate and cannot be set"
                 ));
             }
+            if k.is_empty() || k.contains('\0') {
+                return Err(s3_error!(InvalidArgument, "invalid user metadata key"));
+            }
         }
+        let a = Attributes {
+            metadata,
+            content_type: self.content_type,
+            content_encoding: strip_aws_chunked(self.content_encoding),
+            content_disposition: self.content_disposition,
+            content_language: self.content_language,
+            cache_control: self.cache_control,
+            expires: self.expires.as_ref().and_then(http_date),
+        };
+        if a.user_metadata_size() > METADATA_LIMIT {
+            return Err(s3_error!(
+                MetadataTooLarge,
+                "Your metadata headers exceed the maximum allowed metadata size."
+            ));
+        }
+        Ok(a)
     }
-    Ok(())
+}
+
+/// The attributes of an object written before attributes were sealed: the
+/// store's word (documented in docs/SECURITY.md).
+pub(crate) fn legacy_attributes(h: &ObjectHeaders) -> Attributes {
+    Attributes {
+        metadata: h
+            .metadata
+            .iter()
+            .filter(|(k, _)| {
+                let k = k.to_ascii_lowercase();
+                k != META_KEY && !k.starts_with("sg-")
+            })
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect(),
+        content_type: h.content_type.clone(),
+        content_encoding: h.content_encoding.clone(),
+        content_disposition: h.content_disposition.clone(),
+        content_language: h.content_language.clone(),
+        cache_control: h.cache_control.clone(),
+        expires: h.expires.clone(),
+    }
 }
 
 pub(crate) fn check_key(key: &str) -> S3Result<()> {
@@ -175,25 +254,17 @@ pub(crate) fn check_key(key: &str) -> S3Result<()> {
     Ok(())
 }
 
-/// Size of user metadata as S3 counts it (keys and values).
-pub(crate) fn metadata_size(meta: &HashMap<String, String>) -> usize {
-    meta.iter().map(|(k, v)| k.len() + v.len()).sum()
-}
-
-/// Client-visible metadata: sealgate's own keys removed.
-pub(crate) fn visible_metadata(meta: &HashMap<String, String>) -> Option<Metadata> {
-    let m: Metadata = meta
-        .iter()
-        .filter(|(k, _)| {
-            let k = k.to_ascii_lowercase();
-            k != META_KEY && !k.starts_with("sg-")
-        })
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .collect();
-    if m.is_empty() {
+/// User metadata as a client sees it.
+pub(crate) fn visible_metadata(a: &Attributes) -> Option<Metadata> {
+    if a.metadata.is_empty() {
         None
     } else {
-        Some(m)
+        Some(
+            a.metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -219,32 +290,6 @@ pub(crate) fn http_date(t: &Timestamp) -> Option<String> {
 
 pub(crate) fn parse_http_date(s: &str) -> Option<Timestamp> {
     Timestamp::parse(TimestampFormat::HttpDate, s).ok()
-}
-
-/// Headers for a new object from PutObject / CreateMultipartUpload fields.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn object_headers(
-    metadata: Option<Metadata>,
-    content_type: Option<String>,
-    content_encoding: Option<String>,
-    content_disposition: Option<String>,
-    content_language: Option<String>,
-    cache_control: Option<String>,
-    expires: Option<Timestamp>,
-) -> ObjectHeaders {
-    ObjectHeaders {
-        metadata: metadata
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect(),
-        content_type,
-        content_encoding: strip_aws_chunked(content_encoding),
-        content_disposition,
-        content_language,
-        cache_control,
-        expires: expires.as_ref().and_then(http_date),
-    }
 }
 
 fn owner_acl() -> GetBucketAclOutput {

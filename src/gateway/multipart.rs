@@ -4,12 +4,13 @@
 //! writes an authenticated manifest of the parts, then completes at the store.
 //!
 //! While an upload is in progress the store also keeps, under
-//! `.sealgate/up/<upload>/`, its header (`id`: the data key wrapped for the
-//! recipients, as in the object's metadata) and each part's ETag, sealed
-//! (`<part>`), so that ListMultipartUploads answers the upload ids
-//! CreateMultipartUpload gave and ListParts the ETags UploadPart gave: a client
-//! that resumes an upload finds it, lists its parts and completes it. They go
-//! when the upload completes or is aborted.
+//! `.sealgate/up/<upload>/` ([`super::records`]), the upload id given to the
+//! client (so ListMultipartUploads answers it) and one sealed record per
+//! uploaded part (its length, salt and plaintext MD5, bound to the store's
+//! ETag of that part): part ETags are the plain MD5 of the part's plaintext,
+//! as at S3, and completion finds what it needs in the records, never in
+//! anything the store could have made. They go when the upload completes or
+//! is aborted.
 
 use std::collections::HashMap;
 
@@ -19,96 +20,100 @@ use s3s::dto::*;
 use s3s::stream::ByteStream as _;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
-use super::checksum::{ClientChecks, Expected, Fault};
+use super::checksum::{ClientChecks, Expected};
 use super::error::from_store;
 use super::object::{manifest_key, ListInfo};
-use super::put::{input_body, place_header, policy_recipients};
+use super::records::{
+    part_record_key, upload_prefix, upload_record_key, PartRecord, UploadRecord, MAX_PART_RECORD,
+    MAX_UPLOAD_RECORD,
+};
+use super::seal::{internal, seal_body, split, HeaderHome};
 use super::token::{TokenKey, UploadToken};
-use super::{check_key, check_user_metadata, object_headers, Gateway, HIDDEN_PREFIX, META_KEY};
+use super::{check_key, client_attributes, Gateway, META_KEY};
 use crate::envelope::header::MetaValue;
 use crate::envelope::keys::random_salt;
 use crate::envelope::manifest::{Manifest, ManifestPart, MAX_PARTS};
 use crate::envelope::size::{plaintext_len, stream_len};
-use crate::envelope::stream::adapters::{seal_stream, Md5Slot};
 use crate::envelope::stream::Sealer;
-use crate::envelope::{BodyBinding, DataKey, Header, Recipient};
-use crate::store::{ByteStream, ListRequest};
+use crate::envelope::{BodyBinding, Header, NewBinding};
+use crate::store::{ListRequest, PartInfo};
 
 /// Upload ids of listed uploads that this gateway cannot issue a real id for
-/// (no kept header, or no key for it) start with this; they can only be
-/// aborted.
+/// (no upload record, or one not made with this gateway's secret) start with
+/// this; they can only be aborted.
 const STORE_ID_PREFIX: &str = "store.";
 const MIN_PART: u64 = 5 * 1024 * 1024;
 const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+/// Concurrent store requests for the per-part records of one request.
+const RECORD_CONCURRENCY: usize = 16;
+
+fn no_such_upload() -> s3s::S3Error {
+    s3_error!(
+        NoSuchUpload,
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )
+}
 
 fn open_token(gw: &Gateway, id: &str, bucket: &str, key: &str) -> S3Result<UploadToken> {
-    gw.tokens.open(id, bucket, key).ok_or_else(|| {
-        s3_error!(
-            NoSuchUpload,
-            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
-        )
-    })
+    gw.tokens.open(id, bucket, key).ok_or_else(no_such_upload)
+}
+
+fn invalid_part() -> s3s::S3Error {
+    s3_error!(
+        InvalidPart,
+        "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+    )
 }
 
 pub async fn create(
     gw: &Gateway,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-    let i = req.input;
+    let mut i = req.input;
     check_key(&i.key)?;
-    check_user_metadata(&i.metadata)?;
-    let recipients = policy_recipients(gw, &i.bucket, &i.key)?;
-    let mut headers = object_headers(
-        i.metadata,
-        i.content_type,
-        i.content_encoding,
-        i.content_disposition,
-        i.content_language,
-        i.cache_control,
-        i.expires,
-    );
-    let dk = DataKey::generate().map_err(|_| s3_error!(InternalError))?;
-    let upload_id: [u8; 16] = random_salt().map_err(|_| s3_error!(InternalError))?;
-    let refs: Vec<&dyn Recipient> = recipients
-        .iter()
-        .map(|r| r.as_ref() as &dyn Recipient)
-        .collect();
-    let header = Header::seal(
-        &dk,
-        &refs,
-        BodyBinding::Multipart { upload_id },
-        &i.bucket,
-        &i.key,
-    )
-    .map_err(|e| gw.format_err(e, &i.bucket, &i.key))?;
-    let (meta, prefix) = place_header(&header, &dk, &headers.metadata, &i.bucket, &i.key)?;
-    if prefix.is_some() {
-        return Err(s3_error!(
-            NotImplemented,
-            "this policy's envelope does not fit in object metadata; multipart uploads need fewer or smaller recipient keys"
-        ));
-    }
-    headers.metadata.insert(META_KEY.to_owned(), meta.clone());
+    let attributes = client_attributes!(i)?;
+    let (sealed, placed) =
+        gw.new_envelope(&i.bucket, &i.key, NewBinding::Multipart, &attributes)?;
+    let BodyBinding::Multipart { upload_id } = sealed.header.binding else {
+        unreachable!("a multipart binding was asked for");
+    };
+    let header_in_record = placed.home == HeaderHome::Manifest;
     let store_upload_id = gw
         .store
-        .create_multipart(&i.bucket, &i.key, &headers)
+        .create_multipart(&i.bucket, &i.key, &placed.store_headers())
         .await
         .map_err(from_store)?;
-    // For ListMultipartUploads (the store lists no upload's metadata). A
-    // failure costs only that: the listing then shows a `store.` id.
-    let rk = upload_record_key(&store_upload_id);
-    if let Err(e) = gw.put_small(&i.bucket, &rk, meta.into_bytes().into()).await {
-        tracing::warn!(bucket = i.bucket, error = %e, "could not keep an upload's header for ListMultipartUploads");
-    }
     let token = gw.tokens.seal(
         &UploadToken {
-            dk,
+            dk: sealed.dk,
             upload_id,
-            store_upload_id,
+            store_upload_id: store_upload_id.clone(),
+            header_in_record,
         },
         &i.bucket,
         &i.key,
     );
+    // The upload record: what ListMultipartUploads answers, and the header
+    // when completion must put it in the manifest. An upload without it
+    // could not be resumed (or, for a large header, completed): refuse it.
+    let record = UploadRecord {
+        upload_id: token.clone(),
+        header: header_in_record.then(|| sealed.header.raw().to_vec()),
+    };
+    if let Err(e) = gw
+        .put_small(
+            &i.bucket,
+            &upload_record_key(&store_upload_id),
+            record.encode().into(),
+        )
+        .await
+    {
+        let _ = gw
+            .store
+            .abort_multipart(&i.bucket, &i.key, &store_upload_id)
+            .await;
+        return Err(from_store(e));
+    }
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
@@ -128,66 +133,85 @@ fn check_part_number(n: i32) -> S3Result<u32> {
     }
 }
 
-/// Encrypts one part's plaintext stream and uploads it; returns the part ETag.
-#[allow(clippy::too_many_arguments)]
-async fn upload_stream(
+/// One part's upload: the request context of UploadPart and UploadPartCopy.
+struct PartCtx<'a> {
+    gw: &'a Gateway,
+    bucket: &'a str,
+    key: &'a str,
+    token: &'a UploadToken,
+    part: u32,
+}
+
+impl PartCtx<'_> {
+    /// Encrypts one part's plaintext stream, uploads it and keeps its
+    /// record; returns the part's ETag (the MD5 of its plaintext) and the
+    /// checksums the client asked for.
+    async fn upload<S, E>(
+        &self,
+        body: S,
+        len: u64,
+        checks: ClientChecks,
+    ) -> S3Result<(String, Checksum)>
+    where
+        S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let t = self.token;
+        let salt = random_salt().map_err(|_| internal("no randomness for a part salt"))?;
+        let sealer = Sealer::new(&t.dk, salt, self.part, len);
+        let (stream, outcome) = split(seal_body(body, sealer, checks));
+        let stored = self
+            .gw
+            .store
+            .upload_part(
+                self.bucket,
+                self.key,
+                &t.store_upload_id,
+                self.part as i32,
+                stream,
+                stream_len(len),
+            )
+            .await;
+        let (store_etag, digests) = outcome.settle(stored)?;
+        // Completion takes the part's length and salt from this record: if it
+        // cannot be kept, the part cannot be completed, so the upload of the
+        // part fails (the client retries it).
+        let record = PartRecord {
+            plaintext_len: len,
+            salt,
+            md5: digests.md5,
+        }
+        .seal(&t.dk, &t.store_upload_id, self.part, &store_etag)
+        .map_err(|e| self.gw.format_err(e, self.bucket, self.key))?;
+        self.gw
+            .put_small(
+                self.bucket,
+                &part_record_key(&t.store_upload_id, self.part, &store_etag),
+                record.into(),
+            )
+            .await
+            .map_err(from_store)?;
+        Ok((hex::encode(digests.md5), digests.checksums))
+    }
+}
+
+/// The record of the part the store holds now under `part`, if there is one
+/// and it opens.
+async fn part_record(
     gw: &Gateway,
     bucket: &str,
-    key: &str,
     t: &UploadToken,
     part: u32,
-    body: ByteStream,
-    len: u64,
-    checks: ClientChecks,
-    fault: &Fault,
-) -> S3Result<String> {
-    let salt = random_salt().map_err(|_| s3_error!(InternalError))?;
-    let md5_slot = Md5Slot::default();
-    let sealer = Sealer::new(&t.dk, salt, part, len);
-    let sealed: ByteStream = Box::pin(seal_stream(body, sealer, checks, md5_slot.clone()));
-    let store_etag = match gw
-        .store
-        .upload_part(
-            bucket,
-            key,
-            &t.store_upload_id,
-            part as i32,
-            sealed,
-            stream_len(len),
-        )
-        .await
-    {
-        Ok(e) => e,
-        Err(e) => return Err(fault.take().unwrap_or_else(|| from_store(e))),
-    };
-    let md5 = md5_slot
-        .lock()
-        .expect("md5 slot")
-        .ok_or_else(|| s3_error!(InternalError, "part finished without a digest"))?;
-    let etag = gw
-        .tokens
-        .part_etag(&t.store_upload_id, part, &md5, &salt, &store_etag);
-    keep_part_tag(gw, bucket, &t.store_upload_id, part, &etag).await;
-    Ok(etag)
+    store_etag: &str,
+) -> Option<PartRecord> {
+    let key = part_record_key(&t.store_upload_id, part, store_etag);
+    let raw = gw.read_small(bucket, &key, MAX_PART_RECORD).await.ok()??;
+    PartRecord::open(&t.dk, &t.store_upload_id, part, store_etag, &raw).ok()
 }
 
-/// Store key prefix of what is kept about an upload in progress: named after
-/// its store upload id, so an abort by a listed `store.` id finds it too.
-fn part_tag_prefix(store_upload_id: &str) -> String {
-    use aws_lc_rs::digest::{digest, SHA256};
-    let d = digest(&SHA256, store_upload_id.as_bytes());
-    format!("{HIDDEN_PREFIX}up/{}/", hex::encode(&d.as_ref()[..16]))
-}
-
-/// Store key of the header kept for an upload in progress.
-fn upload_record_key(store_upload_id: &str) -> String {
-    format!("{}id", part_tag_prefix(store_upload_id))
-}
-
-/// The upload id CreateMultipartUpload gave for a listed store upload: its
-/// kept header, opened with one of this gateway's identities, gives the data
-/// key, and sealing is deterministic. `None` when there is no record, or this
-/// gateway holds no key for it (a write-only gateway).
+/// The upload id CreateMultipartUpload gave for a listed store upload, from
+/// its upload record: only an id sealed with this gateway's secret, for this
+/// bucket, key and store upload, is given out (the store cannot make one).
 async fn listed_upload_id(
     gw: &Gateway,
     bucket: &str,
@@ -195,110 +219,96 @@ async fn listed_upload_id(
     store_upload_id: &str,
 ) -> Option<String> {
     let raw = gw
-        .read_small(bucket, &upload_record_key(store_upload_id), 8192)
+        .read_small(
+            bucket,
+            &upload_record_key(store_upload_id),
+            MAX_UPLOAD_RECORD,
+        )
         .await
         .ok()??;
-    let meta = String::from_utf8(raw).ok()?;
-    let MetaValue::Inline(h) = MetaValue::decode(&meta).ok()? else {
-        return None;
-    };
-    let header = Header::parse(&h).ok()?;
-    let dk = gw.keyring.unwrap(&header).await.ok()?;
-    header.authenticate(&dk, bucket, key).ok()?;
-    let BodyBinding::Multipart { upload_id } = header.binding else {
-        return None;
-    };
-    let t = UploadToken {
-        dk: DataKey::from_slice(dk.expose()).ok()?,
-        upload_id,
-        store_upload_id: store_upload_id.to_owned(),
-    };
-    Some(gw.tokens.seal(&t, bucket, key))
+    let record = UploadRecord::decode(&raw)?;
+    let t = gw.tokens.open(&record.upload_id, bucket, key)?;
+    (t.store_upload_id == store_upload_id).then_some(record.upload_id)
 }
 
-fn part_tag_key(store_upload_id: &str, part: u32) -> String {
-    format!("{}{part:05}", part_tag_prefix(store_upload_id))
-}
-
-/// Keeps a part's ETag at the store for ListParts. A failure costs only that
-/// (ListParts then shows the store's ETag for the part), so it is logged, and
-/// the part, which is safely at the store, is not failed for it.
-async fn keep_part_tag(gw: &Gateway, bucket: &str, store_upload_id: &str, part: u32, etag: &str) {
-    let raw = gw.tokens.seal_part_tag(store_upload_id, part, etag);
-    let key = part_tag_key(store_upload_id, part);
-    if let Err(e) = gw.put_small(bucket, &key, raw.into()).await {
-        tracing::warn!(bucket, part, error = %e, "could not keep a part's ETag for ListParts");
+/// The header kept in the upload record for the manifest, authenticated
+/// with the upload's data key for this name and upload.
+async fn kept_header(gw: &Gateway, bucket: &str, key: &str, t: &UploadToken) -> S3Result<Vec<u8>> {
+    let raw = gw
+        .read_small(
+            bucket,
+            &upload_record_key(&t.store_upload_id),
+            MAX_UPLOAD_RECORD,
+        )
+        .await
+        .map_err(from_store)?
+        .ok_or_else(no_such_upload)?;
+    let header = UploadRecord::decode(&raw)
+        .and_then(|r| r.header)
+        .ok_or_else(no_such_upload)?;
+    let h = Header::parse(&header).map_err(|e| gw.format_err(e, bucket, key))?;
+    h.authenticate(&t.dk, bucket, key)
+        .map_err(|e| gw.format_err(e, bucket, key))?;
+    if h.binding
+        != (BodyBinding::Multipart {
+            upload_id: t.upload_id,
+        })
+    {
+        return Err(no_such_upload());
     }
+    Ok(header)
 }
 
-/// The ETag UploadPart gave for the part the store holds now, if its kept
-/// tag is there, opens, and matches that part.
-async fn kept_part_etag(
-    gw: &Gateway,
-    bucket: &str,
-    store_upload_id: &str,
-    part: i32,
-    store_etag: &str,
-) -> Option<String> {
-    let part = u32::try_from(part).ok()?;
-    let key = part_tag_key(store_upload_id, part);
-    let raw = gw.read_small(bucket, &key, 1024).await.ok()??;
-    let etag = gw.tokens.open_part_tag(store_upload_id, part, &raw)?;
-    let tag = TokenKey::parse_part_etag(&etag)?;
-    gw.tokens
-        .verify_part(&tag, store_upload_id, part, store_etag)
-        .then_some(etag)
-}
-
-/// Deletes the kept part tags of an upload that is over. Failures are logged:
-/// a left tag is a small hidden object that no listing shows.
-async fn forget_part_tags(
-    gw: &Gateway,
-    bucket: &str,
-    store_upload_id: &str,
-    known: Option<Vec<i32>>,
-) {
-    let prefix = part_tag_prefix(store_upload_id);
-    if let Some(parts) = known {
-        let keys: Vec<String> = parts
-            .into_iter()
-            .filter_map(|n| u32::try_from(n).ok())
-            .map(|n| part_tag_key(store_upload_id, n))
-            .chain([upload_record_key(store_upload_id)])
-            .collect();
-        for chunk in keys.chunks(1000) {
-            if let Err(e) = gw.store.delete_many(bucket, chunk).await {
-                tracing::warn!(bucket, error = %e, "could not delete the kept part ETags of an upload");
-            }
-        }
-        return;
-    }
-    // Ten pages hold the 10,000 parts an upload may have.
-    for _ in 0..=MAX_PARTS / 1000 {
+/// Deletes what is kept about an upload that is over. Failures are logged:
+/// a left record is a small hidden object that no listing shows (and
+/// `sealgate gc` finds).
+async fn forget_upload(gw: &Gateway, bucket: &str, store_upload_id: &str) {
+    let prefix = upload_prefix(store_upload_id);
+    // An upload has at most 10,000 parts, each with a record per upload of
+    // it: a generous bound on the pages, and the marker must move.
+    let mut after: Option<String> = None;
+    for _ in 0..100 {
         let req = ListRequest {
             prefix: Some(prefix.clone()),
             max_keys: 1000,
+            start_after: after.clone(),
             ..Default::default()
         };
         let page = match gw.store.list(bucket, &req).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(bucket, error = %e, "could not list the kept part ETags of an upload");
+                tracing::warn!(bucket, error = %e, "could not list the records of an upload");
                 return;
             }
         };
-        let keys: Vec<String> = page.entries.into_iter().map(|e| e.key).collect();
-        if keys.is_empty() {
+        let keys: Vec<String> = page
+            .entries
+            .into_iter()
+            .map(|e| e.key)
+            .filter(|k| k.starts_with(&prefix))
+            .collect();
+        let Some(last) = keys.last().cloned() else {
+            return;
+        };
+        if after.as_ref().is_some_and(|a| &last <= a) {
             return;
         }
         if let Err(e) = gw.store.delete_many(bucket, &keys).await {
-            tracing::warn!(bucket, error = %e, "could not delete the kept part ETags of an upload");
+            tracing::warn!(bucket, error = %e, "could not delete the records of an upload");
             return;
         }
         if !page.is_truncated {
             return;
         }
+        after = Some(last);
     }
+}
+
+fn body_len(content_length: Option<i64>, body: &StreamingBlob) -> S3Result<u64> {
+    content_length
+        .map(|l| l.max(0) as u64)
+        .or_else(|| body.remaining_length().exact().map(|n| n as u64))
+        .ok_or_else(|| s3_error!(MissingContentLength))
 }
 
 pub async fn upload_part(
@@ -313,11 +323,7 @@ pub async fn upload_part(
     let part = check_part_number(i.part_number)?;
     let t = open_token(gw, &i.upload_id, &i.bucket, &i.key)?;
     let body = i.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-    let len = i
-        .content_length
-        .map(|l| l.max(0) as u64)
-        .or_else(|| body.remaining_length().exact().map(|n| n as u64))
-        .ok_or_else(|| s3_error!(MissingContentLength))?;
+    let len = body_len(i.content_length, &body)?;
     if len > MAX_PART {
         return Err(s3_error!(EntityTooLarge, "a part may be at most 5 GiB"));
     }
@@ -334,22 +340,16 @@ pub async fn upload_part(
         i.checksum_algorithm.as_ref(),
         trailing_headers.is_some(),
     )?;
-    let fault = Fault::default();
-    let checks = ClientChecks::new(expected, trailing_headers, fault.clone());
-    let computed = checks.computed.clone();
-    let etag = upload_stream(
+    let ctx = PartCtx {
         gw,
-        &i.bucket,
-        &i.key,
-        &t,
+        bucket: &i.bucket,
+        key: &i.key,
+        token: &t,
         part,
-        input_body(body, fault.clone()),
-        len,
-        checks,
-        &fault,
-    )
-    .await?;
-    let sums = computed.lock().expect("lock").clone();
+    };
+    let (etag, sums) = ctx
+        .upload(body, len, ClientChecks::new(expected, trailing_headers))
+        .await?;
     Ok(S3Response::new(UploadPartOutput {
         e_tag: Some(ETag::Strong(etag)),
         checksum_crc32: sums.checksum_crc32,
@@ -389,9 +389,16 @@ pub async fn upload_part_copy(
     // and is encrypted again for this upload.
     let (stream, len) =
         super::copy::read_plaintext(gw, sb, sk, i.copy_source_range.as_deref()).await?;
-    let fault = Fault::default();
-    let checks = ClientChecks::new(Expected::default(), None, fault.clone());
-    let etag = upload_stream(gw, &i.bucket, &i.key, &t, part, stream, len, checks, &fault).await?;
+    let ctx = PartCtx {
+        gw,
+        bucket: &i.bucket,
+        key: &i.key,
+        token: &t,
+        part,
+    };
+    let (etag, _) = ctx
+        .upload(stream, len, ClientChecks::new(Expected::default(), None))
+        .await?;
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(ETag::Strong(etag)),
@@ -402,11 +409,76 @@ pub async fn upload_part_copy(
     }))
 }
 
+/// One part of a completion, checked against what the store holds.
+struct Checked {
+    number: u32,
+    md5: [u8; 16],
+    plaintext_len: u64,
+    salt: [u8; 16],
+    store_etag: String,
+}
+
+/// Checks a part the client names at completion: its ETag must be the one
+/// UploadPart gave for the part the store holds now, and length and salt
+/// come from that part's record (or, for an upload begun before part
+/// records, from the ETag's own MAC).
+async fn check_part(
+    gw: &Gateway,
+    bucket: &str,
+    t: &UploadToken,
+    number: u32,
+    client_etag: &str,
+    stored: Option<&PartInfo>,
+) -> S3Result<Checked> {
+    let sp = stored.ok_or_else(invalid_part)?;
+    let etag = client_etag.trim().trim_matches('"');
+    if let Some(tag) = TokenKey::parse_part_etag(etag) {
+        // An ETag of an earlier release (uploads in flight across an upgrade).
+        if !gw
+            .tokens
+            .verify_part(&tag, &t.store_upload_id, number, &sp.etag)
+        {
+            return Err(invalid_part());
+        }
+        return Ok(Checked {
+            number,
+            md5: tag.md5,
+            plaintext_len: plaintext_len(sp.size).ok_or_else(invalid_part)?,
+            salt: tag.salt,
+            store_etag: sp.etag.clone(),
+        });
+    }
+    let want: [u8; 16] = hex::decode(etag)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(invalid_part)?;
+    let rec = part_record(gw, bucket, t, number, &sp.etag)
+        .await
+        .ok_or_else(invalid_part)?;
+    if rec.md5 != want || stream_len(rec.plaintext_len) != sp.size {
+        return Err(invalid_part());
+    }
+    Ok(Checked {
+        number,
+        md5: rec.md5,
+        plaintext_len: rec.plaintext_len,
+        salt: rec.salt,
+        store_etag: sp.etag.clone(),
+    })
+}
+
 pub async fn complete(
     gw: &Gateway,
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let i = req.input;
+    if i.if_match.is_some() || i.if_none_match.is_some() {
+        // Never a silent overwrite: conditional completion is not built yet.
+        return Err(s3_error!(
+            NotImplemented,
+            "conditional CompleteMultipartUpload is not supported"
+        ));
+    }
     let t = open_token(gw, &i.upload_id, &i.bucket, &i.key)?;
     let parts = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     if parts.is_empty() {
@@ -415,74 +487,87 @@ pub async fn complete(
             "You must specify at least one part"
         ));
     }
+    let mut asked = Vec::with_capacity(parts.len());
+    let mut prev = 0u32;
+    for p in &parts {
+        let n = p
+            .part_number
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(invalid_part)?;
+        if n <= prev {
+            return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order. The parts list must be specified in order by part number."));
+        }
+        prev = n;
+        let etag = p
+            .e_tag
+            .as_ref()
+            .ok_or_else(invalid_part)?
+            .value()
+            .to_owned();
+        asked.push((n, etag));
+    }
     // The object this upload replaces: its manifest goes once this one is
     // in place (asked alongside the part list, so at no extra latency).
     let (listed, previous) = futures::join!(
         gw.store.list_parts(&i.bucket, &i.key, &t.store_upload_id),
         upload_id_at(gw, &i.bucket, &i.key)
     );
-    let stored: HashMap<i32, crate::store::PartInfo> = match listed {
+    let stored: HashMap<i32, PartInfo> = match listed {
         Ok(ps) => ps.into_iter().map(|p| (p.part_number, p)).collect(),
         Err(e) => {
             // A retry of a Complete that succeeded (its answer lost): the same
             // answer again, as S3 gives.
             if e.code == "NoSuchUpload" {
-                if let Some(etag) = completed_as(gw, &i.bucket, &i.key, &t, &parts).await {
+                if let Some(etag) = completed_as(gw, &i.bucket, &i.key, &t, &asked).await {
                     return Ok(completed(i.bucket, i.key, etag));
                 }
             }
             return Err(from_store(e));
         }
     };
-    let invalid = || {
-        s3_error!(
-            InvalidPart,
-            "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
-        )
-    };
-    let mut prev = 0i32;
-    let mut manifest_parts = Vec::with_capacity(parts.len());
-    let mut store_parts = Vec::with_capacity(parts.len());
-    let mut md5s = Vec::with_capacity(parts.len() * 16);
-    for (idx, p) in parts.iter().enumerate() {
-        let n = p.part_number.ok_or_else(invalid)?;
-        if n <= prev {
-            return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order. The parts list must be specified in order by part number."));
-        }
-        prev = n;
-        let tag = p
-            .e_tag
-            .as_ref()
-            .and_then(|e| TokenKey::parse_part_etag(e.value()))
-            .ok_or_else(invalid)?;
-        let sp = stored.get(&n).ok_or_else(invalid)?;
-        if !gw
-            .tokens
-            .verify_part(&tag, &t.store_upload_id, n as u32, &sp.etag)
-        {
-            return Err(invalid());
-        }
-        let plen = plaintext_len(sp.size).ok_or_else(invalid)?;
-        if idx + 1 < parts.len() && plen < MIN_PART {
-            return Err(s3_error!(
-                EntityTooSmall,
-                "Your proposed upload is smaller than the minimum allowed object size."
-            ));
-        }
-        md5s.extend_from_slice(&tag.md5);
-        manifest_parts.push(ManifestPart {
-            number: n as u32,
-            plaintext_len: plen,
-            salt: tag.salt,
-        });
-        store_parts.push((n, sp.etag.clone()));
+    let (bucket, t_ref, stored_ref) = (&i.bucket, &t, &stored);
+    let checked: Vec<S3Result<Checked>> = futures::stream::iter(asked.clone())
+        .map(|(n, etag)| async move {
+            let sp = stored_ref.get(&(n as i32));
+            check_part(gw, bucket, t_ref, n, &etag, sp).await
+        })
+        .buffered(RECORD_CONCURRENCY)
+        .collect()
+        .await;
+    let checked = checked.into_iter().collect::<S3Result<Vec<_>>>()?;
+    let last = checked.len() - 1;
+    if checked[..last].iter().any(|c| c.plaintext_len < MIN_PART) {
+        return Err(s3_error!(
+            EntityTooSmall,
+            "Your proposed upload is smaller than the minimum allowed object size."
+        ));
+    }
+    let mut md5s = Vec::with_capacity(checked.len() * 16);
+    for c in &checked {
+        md5s.extend_from_slice(&c.md5);
     }
     let etag_md5: [u8; 16] = Md5::digest(&md5s).into();
-    let total: u64 = manifest_parts.iter().map(|p| p.plaintext_len).sum();
+    let total: u64 = checked.iter().map(|c| c.plaintext_len).sum();
+    let header = if t.header_in_record {
+        Some(kept_header(gw, &i.bucket, &i.key, &t).await?)
+    } else {
+        None
+    };
+    let store_parts: Vec<(i32, String)> = checked
+        .iter()
+        .map(|c| (c.number as i32, c.store_etag.clone()))
+        .collect();
     let manifest = Manifest::seal(
         &t.dk,
-        None,
-        manifest_parts,
+        header.as_deref(),
+        checked
+            .into_iter()
+            .map(|c| ManifestPart {
+                number: c.number,
+                plaintext_len: c.plaintext_len,
+                salt: c.salt,
+            })
+            .collect(),
         &etag_md5,
         &i.bucket,
         &i.key,
@@ -507,7 +592,7 @@ pub async fn complete(
             // Another Complete of this upload (a client's retry, another
             // gateway) may have won at the store: the manifest is then the
             // object's own and must stay.
-            if let Some(etag) = completed_as(gw, &i.bucket, &i.key, &t, &parts).await {
+            if let Some(etag) = completed_as(gw, &i.bucket, &i.key, &t, &asked).await {
                 return Ok(completed(i.bucket, i.key, etag));
             }
             match upload_id_at(gw, &i.bucket, &i.key).await {
@@ -527,13 +612,7 @@ pub async fn complete(
             }
         }
     }
-    forget_part_tags(
-        gw,
-        &i.bucket,
-        &t.store_upload_id,
-        Some(stored.keys().copied().collect()),
-    )
-    .await;
+    forget_upload(gw, &i.bucket, &t.store_upload_id).await;
     let etag = format!("{}-{}", hex::encode(etag_md5), store_parts.len());
     gw.listing.insert(
         (i.bucket.clone(), i.key.clone(), store_etag),
@@ -560,51 +639,59 @@ fn completed(
 
 /// The upload id of the object at `bucket/key` when it is a multipart
 /// object, `Ok(None)` when there is none or it is not one; `Err` when the
-/// store cannot tell.
+/// store cannot tell. (The store's word: used only to tidy up manifests.)
 async fn upload_id_at(gw: &Gateway, bucket: &str, key: &str) -> Result<Option<[u8; 16]>, ()> {
     let info = match gw.store.head(bucket, key).await {
         Ok(info) => info,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(_) => return Err(()),
     };
-    let header = info
-        .headers
-        .metadata
-        .get(META_KEY)
-        .and_then(|m| match MetaValue::decode(m) {
-            Ok(MetaValue::Inline(raw)) => Header::parse(&raw).ok(),
+    let Some(meta) = info.headers.metadata.get(META_KEY) else {
+        return Ok(None);
+    };
+    Ok(match MetaValue::decode(meta) {
+        Ok(MetaValue::Inline(raw)) => match Header::parse(&raw).map(|h| h.binding) {
+            Ok(BodyBinding::Multipart { upload_id }) => Some(upload_id),
             _ => None,
-        });
-    Ok(match header.map(|h| h.binding) {
-        Some(BodyBinding::Multipart { upload_id }) => Some(upload_id),
+        },
+        Ok(MetaValue::InManifest { upload_id, .. }) => Some(upload_id),
         _ => None,
     })
 }
 
 /// The ETag of the object at `bucket/key` when it is this upload completed
-/// with exactly these parts (numbers and stream salts): by an earlier
-/// Complete whose answer was lost, or by a concurrent one.
+/// with exactly these parts (by an earlier Complete whose answer was lost,
+/// or by a concurrent one): same upload, same multipart ETag.
 async fn completed_as(
     gw: &Gateway,
     bucket: &str,
     key: &str,
     t: &UploadToken,
-    parts: &[CompletedPart],
+    asked: &[(u32, String)],
 ) -> Option<String> {
-    let want = parts
-        .iter()
-        .map(|p| {
-            let tag = TokenKey::parse_part_etag(p.e_tag.as_ref()?.value())?;
-            Some((u32::try_from(p.part_number?).ok()?, tag.salt))
-        })
-        .collect::<Option<Vec<_>>>()?;
+    let mut md5s = Vec::with_capacity(asked.len() * 16);
+    for (_, etag) in asked {
+        let e = etag.trim().trim_matches('"');
+        let md5: [u8; 16] = match TokenKey::parse_part_etag(e) {
+            Some(tag) => tag.md5,
+            None => hex::decode(e).ok()?.try_into().ok()?,
+        };
+        md5s.extend_from_slice(&md5);
+    }
+    let want = format!(
+        "{}-{}",
+        hex::encode(<[u8; 16]>::from(Md5::digest(&md5s))),
+        asked.len()
+    );
     let r = gw.resolve_tail(bucket, key).await.ok()?;
-    let have: Vec<_> = r.layout.parts.iter().map(|p| (p.number, p.salt)).collect();
+    let numbers: Vec<u32> = r.layout.parts.iter().map(|p| p.number).collect();
+    let asked_numbers: Vec<u32> = asked.iter().map(|(n, _)| *n).collect();
     (r.header.binding
         == BodyBinding::Multipart {
             upload_id: t.upload_id,
         }
-        && have == want)
+        && numbers == asked_numbers
+        && r.etag == want)
         .then(|| r.etag.clone())
 }
 
@@ -621,7 +708,7 @@ pub async fn abort(
         .abort_multipart(&i.bucket, &i.key, &store_id)
         .await
         .map_err(from_store)?;
-    forget_part_tags(gw, &i.bucket, &store_id, None).await;
+    forget_upload(gw, &i.bucket, &store_id).await;
     Ok(S3Response::new(AbortMultipartUploadOutput::default()))
 }
 
@@ -642,23 +729,24 @@ pub async fn list_parts(
     let truncated = rest.len() > max;
     let page: Vec<_> = rest.into_iter().take(max).collect();
     let next = page.last().map(|p| p.part_number);
-    let sid = &t.store_upload_id;
-    let bucket = &i.bucket;
-    let etags: Vec<String> = futures::stream::iter(
-        page.iter()
-            .map(|p| (p.part_number, p.etag.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .map(|(n, store_etag)| async move {
-        kept_part_etag(gw, bucket, sid, n, &store_etag)
-            .await
-            .unwrap_or(store_etag)
-    })
-    .buffered(8)
-    .collect()
-    .await;
+    let (bucket, t) = (&i.bucket, &t);
+    // Each part as UploadPart answered it, from its record; a part without
+    // one (an upload begun by an earlier release, a record the store lost)
+    // shows what the store says.
+    let wanted: Vec<(i32, String)> = page
+        .iter()
+        .map(|p| (p.part_number, p.etag.clone()))
+        .collect();
+    let records: Vec<Option<PartRecord>> = futures::stream::iter(wanted)
+        .map(|(n, etag)| async move {
+            let n = u32::try_from(n).ok()?;
+            part_record(gw, bucket, t, n, &etag).await
+        })
+        .buffered(RECORD_CONCURRENCY)
+        .collect()
+        .await;
     Ok(S3Response::new(ListPartsOutput {
-        bucket: Some(i.bucket),
+        bucket: Some(i.bucket.clone()),
         key: Some(i.key),
         upload_id: Some(i.upload_id),
         part_number_marker: i.part_number_marker,
@@ -667,13 +755,19 @@ pub async fn list_parts(
         is_truncated: Some(truncated),
         parts: Some(
             page.into_iter()
-                .zip(etags)
-                .map(|(p, etag)| Part {
-                    part_number: Some(p.part_number),
-                    size: Some(plaintext_len(p.size).unwrap_or(p.size) as i64),
-                    e_tag: Some(ETag::Strong(etag)),
-                    last_modified: Some(Timestamp::from(p.last_modified)),
-                    ..Default::default()
+                .zip(records)
+                .map(|(p, rec)| {
+                    let (etag, size) = match rec {
+                        Some(r) => (hex::encode(r.md5), r.plaintext_len),
+                        None => (p.etag.clone(), plaintext_len(p.size).unwrap_or(p.size)),
+                    };
+                    Part {
+                        part_number: Some(p.part_number),
+                        size: Some(size as i64),
+                        e_tag: Some(ETag::Strong(etag)),
+                        last_modified: Some(Timestamp::from(p.last_modified)),
+                        ..Default::default()
+                    }
                 })
                 .collect(),
         ),

@@ -1,8 +1,10 @@
 //! What a stored object is, once resolved: its authenticated header, data
-//! key, layout, plaintext size and ETag. Resolution costs a store round trip
-//! (and an RSA unwrap on a cold key cache); results are cached, keyed by the
-//! store's ETag and the header text, so a changed object is never served a
-//! stale view.
+//! key, layout, plaintext size, ETag and attributes. Resolution costs a store
+//! round trip (and an RSA unwrap on a cold key cache). Results are cached,
+//! keyed by authenticated bytes only (the envelope text and the trailer a
+//! resolution read), never by a value the store chooses alone: what HEAD,
+//! GET and conditionals answer always comes from bytes that were
+//! authenticated with the object's data key.
 
 use std::sync::Arc;
 
@@ -17,15 +19,19 @@ use crate::envelope::layout::Layout;
 use crate::envelope::manifest::Manifest;
 use crate::envelope::segment::open_trailer;
 use crate::envelope::size::{plaintext_len, segments};
-use crate::envelope::{BodyBinding, DataKey, Header, TRAILER_LEN};
+use crate::envelope::{Attributes, BodyBinding, DataKey, Header, TRAILER_LEN};
 use crate::store::{ListEntry, ObjectInfo, StoreError, StoreResult};
 
+/// A resolution's cache key: the name, the envelope text (`sg`) and, for a
+/// single-part object, the trailer read with it. Every part of it was
+/// authenticated when the entry was made: the same envelope and trailer give
+/// the same data key, layout and ETag.
 #[derive(Clone, Hash, PartialEq, Eq)]
 pub struct CacheKey {
     bucket: String,
     key: String,
-    store_etag: String,
     meta: String,
+    tail: Bytes,
 }
 
 /// What a listing shows for an object.
@@ -35,7 +41,9 @@ pub struct ListInfo {
     pub size: u64,
 }
 
-pub struct Resolved {
+/// What authenticated bytes say about an object: the same for every
+/// resolution of the same envelope and trailer, so it is what the cache keeps.
+pub struct View {
     pub header: Header,
     pub dk: Arc<DataKey>,
     pub layout: Layout,
@@ -44,7 +52,36 @@ pub struct Resolved {
     pub size: u64,
     /// Number of parts for a multipart object.
     pub parts: Option<usize>,
+    /// The sealed attributes; `None` for an object written before they were
+    /// sealed (its headers are then the store's).
+    pub attributes: Option<Attributes>,
+}
+
+/// An object as one resolution saw it: the authenticated [`View`] and what
+/// the store said alongside (its ETag, which guards the reads that follow,
+/// the time, and for old objects the headers).
+pub struct Resolved {
+    pub view: Arc<View>,
     pub info: ObjectInfo,
+}
+
+impl std::ops::Deref for Resolved {
+    type Target = View;
+    fn deref(&self) -> &View {
+        &self.view
+    }
+}
+
+impl View {
+    /// What a client sees of the object's headers and user metadata: the
+    /// sealed attributes, or, for an object written before they were sealed,
+    /// what the store holds now (`store` is the store's latest answer).
+    pub fn visible(&self, store: &crate::store::ObjectHeaders) -> Attributes {
+        match &self.attributes {
+            Some(a) => a.clone(),
+            None => super::legacy_attributes(store),
+        }
+    }
 }
 
 /// Store key of the manifest of a multipart object.
@@ -79,20 +116,22 @@ impl Gateway {
         let ck = CacheKey {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            store_etag: info.etag.clone(),
             meta: meta.clone(),
+            tail: tail.clone().unwrap_or_default(),
         };
-        if let Some(r) = self.objects.get(&ck).await {
-            self.latest
-                .insert((bucket.to_owned(), key.to_owned()), r.clone());
-            return Ok(r);
-        }
+        let view = match self.objects.get(&ck).await {
+            Some(v) => v,
+            None => {
+                let v = Arc::new(
+                    self.resolve_uncached(bucket, key, &info, tail, &meta)
+                        .await?,
+                );
+                self.objects.insert(ck, v.clone()).await;
+                v
+            }
+        };
         let store_etag = info.etag.clone();
-        let r = Arc::new(
-            self.resolve_uncached(bucket, key, info, tail, &meta)
-                .await?,
-        );
-        self.objects.insert(ck, r.clone()).await;
+        let r = Arc::new(Resolved { view, info });
         self.latest
             .insert((bucket.to_owned(), key.to_owned()), r.clone());
         self.listing.insert(
@@ -171,28 +210,47 @@ impl Gateway {
         &self,
         bucket: &str,
         key: &str,
-        info: ObjectInfo,
+        info: &ObjectInfo,
         tail: Option<Bytes>,
         meta: &str,
-    ) -> S3Result<Resolved> {
+    ) -> S3Result<View> {
         let fe = |e| self.format_err(e, bucket, key);
-        let (header, detached_mac, body_off) = match MetaValue::decode(meta).map_err(fe)? {
-            MetaValue::Inline(raw) => (Header::parse(&raw).map_err(fe)?, None, 0u64),
-            MetaValue::Overflow { header_len, mac } => {
-                let h = header_len as u64;
-                if h > info.size {
-                    return Err(integrity_error());
+        // The header, the MAC that authenticates it for this name (a
+        // pointer's, when the header lives elsewhere), where the body's
+        // streams start, and the manifest already read for a header kept in
+        // it.
+        let (header, detached_mac, body_off, manifest) =
+            match MetaValue::decode(meta).map_err(fe)? {
+                MetaValue::Inline(raw) => (Header::parse(&raw).map_err(fe)?, None, 0u64, None),
+                MetaValue::Overflow { header_len, mac } => {
+                    let h = header_len as u64;
+                    if h > info.size {
+                        return Err(integrity_error());
+                    }
+                    let raw = self.read_range(bucket, key, 0, h, &info.etag).await?;
+                    let header = Header::parse(&raw).map_err(fe)?;
+                    if header.is_multipart() {
+                        return Err(integrity_error());
+                    }
+                    (header, Some(mac), h, None)
                 }
-                let raw = self.read_range(bucket, key, 0, h, &info.etag).await?;
-                (Header::parse(&raw).map_err(fe)?, Some(mac), h)
-            }
-        };
+                MetaValue::InManifest { upload_id, mac } => {
+                    let m = self.read_manifest(bucket, key, &upload_id).await?;
+                    let raw = m.header.clone().ok_or_else(integrity_error)?;
+                    let header = Header::parse(&raw).map_err(fe)?;
+                    if header.binding != (BodyBinding::Multipart { upload_id }) {
+                        return Err(integrity_error());
+                    }
+                    (header, Some(mac), 0, Some(m))
+                }
+            };
         let dk = self.keyring.unwrap(&header).await.map_err(fe)?;
         match &detached_mac {
             Some(mac) => header.authenticate_detached(&dk, bucket, key, mac),
             None => header.authenticate(&dk, bucket, key),
         }
         .map_err(fe)?;
+        let attributes = header.open_attributes(&dk).map_err(fe)?;
         match header.binding {
             BodyBinding::Single {
                 salt,
@@ -209,54 +267,43 @@ impl Gateway {
                     );
                     return Err(integrity_error());
                 }
-                let cached =
-                    self.listing
-                        .get(&(bucket.to_owned(), key.to_owned(), info.etag.clone()));
-                let etag = match cached {
-                    Some(li) => li.etag,
-                    None => {
-                        let t = match tail {
-                            Some(t) if t.len() == TRAILER_LEN => t,
-                            _ => {
-                                self.read_range(
-                                    bucket,
-                                    key,
-                                    info.size - TRAILER_LEN as u64,
-                                    info.size,
-                                    &info.etag,
-                                )
-                                .await?
-                            }
-                        };
-                        let pk = dk.payload_key(&salt, 0, plaintext_len);
-                        hex::encode(open_trailer(&pk, segments(plaintext_len), &t).map_err(fe)?)
+                // The ETag comes from the authenticated trailer, always:
+                // never from a cache keyed by the store's ETag.
+                let t = match tail {
+                    Some(t) if t.len() == TRAILER_LEN => t,
+                    _ => {
+                        self.read_range(
+                            bucket,
+                            key,
+                            info.size - TRAILER_LEN as u64,
+                            info.size,
+                            &info.etag,
+                        )
+                        .await?
                     }
                 };
-                Ok(Resolved {
+                let pk = dk.payload_key(&salt, 0, plaintext_len);
+                let etag = hex::encode(open_trailer(&pk, segments(plaintext_len), &t).map_err(fe)?);
+                Ok(View {
                     header,
                     dk,
                     layout,
                     etag,
                     size: plaintext_len,
                     parts: None,
-                    info,
+                    attributes,
                 })
             }
             BodyBinding::Multipart { upload_id } => {
-                let mkey = manifest_key(&upload_id);
-                let raw = self
-                    .read_small(bucket, &mkey, MAX_MANIFEST)
-                    .await
-                    .map_err(|e| {
-                        if e.is_not_found() {
-                            tracing::error!(bucket, key, "multipart manifest missing");
-                            integrity_error()
-                        } else {
-                            from_store(e)
-                        }
-                    })?
-                    .ok_or_else(integrity_error)?;
-                let manifest = Manifest::parse(&raw).map_err(fe)?;
+                let manifest = match manifest {
+                    Some(m) => m,
+                    None => self.read_manifest(bucket, key, &upload_id).await?,
+                };
+                if detached_mac.is_none() && manifest.header.is_some() {
+                    // A header inline in metadata has no business in the
+                    // manifest too.
+                    return Err(integrity_error());
+                }
                 let md5 = manifest.open(&dk, bucket, key, &upload_id).map_err(fe)?;
                 let layout = manifest.layout();
                 if layout.ct_len != info.size {
@@ -269,17 +316,39 @@ impl Gateway {
                     );
                     return Err(integrity_error());
                 }
-                Ok(Resolved {
+                Ok(View {
                     header,
                     dk,
                     etag: format!("{}-{}", hex::encode(md5), manifest.parts.len()),
                     size: layout.plaintext_len,
                     parts: Some(manifest.parts.len()),
                     layout,
-                    info,
+                    attributes,
                 })
             }
         }
+    }
+
+    /// Reads and parses (not yet authenticates) a multipart object's manifest.
+    async fn read_manifest(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &[u8; 16],
+    ) -> S3Result<Manifest> {
+        let raw = self
+            .read_small(bucket, &manifest_key(upload_id), MAX_MANIFEST)
+            .await
+            .map_err(|e| {
+                if e.is_not_found() {
+                    tracing::error!(bucket, key, "multipart manifest missing");
+                    integrity_error()
+                } else {
+                    from_store(e)
+                }
+            })?
+            .ok_or_else(integrity_error)?;
+        Manifest::parse(&raw).map_err(|e| self.format_err(e, bucket, key))
     }
 
     /// What a listing shows for one entry: from the cache, else resolved with

@@ -1,140 +1,73 @@
 //! PutObject (encrypt while streaming), DeleteObject and DeleteObjects.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use s3s::dto::*;
 use s3s::stream::ByteStream as _;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
-use super::checksum::{body_error, ClientChecks, Expected, Fault};
+use super::checksum::{ClientChecks, Expected};
 use super::error::from_store;
-use super::object::{manifest_key, ListInfo, Resolved};
-use super::{
-    check_key, check_user_metadata, metadata_size, object_headers, Gateway, METADATA_LIMIT,
-    META_KEY,
-};
+use super::object::{manifest_key, ListInfo, Resolved, View};
+use super::seal::{seal_body, split, HeaderHome};
+use super::{check_key, client_attributes, Gateway, META_KEY};
 use crate::envelope::header::MetaValue;
-use crate::envelope::keys::random_salt;
 use crate::envelope::layout::Layout;
 use crate::envelope::size::stream_len;
-use crate::envelope::stream::adapters::{seal_stream, Md5Slot};
 use crate::envelope::stream::Sealer;
-use crate::envelope::{BodyBinding, DataKey, Header, Recipient};
+use crate::envelope::{Attributes, BodyBinding, Header, NewBinding};
 use crate::store::{ByteStream, ObjectInfo};
 
-/// Decides where the header goes: inline in metadata when it fits S3's 2 KB
-/// budget together with the user's metadata, else at the head of the body
-/// with an overflow pointer in metadata. Returns (metadata value, body prefix).
-pub fn place_header(
-    header: &Header,
-    dk: &DataKey,
-    user_meta: &HashMap<String, String>,
-    bucket: &str,
-    key: &str,
-) -> S3Result<(String, Option<Bytes>)> {
-    let user = metadata_size(user_meta);
-    let inline = header.to_meta_inline();
-    if META_KEY.len() + inline.len() + user <= METADATA_LIMIT {
-        return Ok((inline, None));
-    }
-    let pointer = MetaValue::Overflow {
-        header_len: header.raw().len() as u32,
-        mac: header.mac_for(dk, bucket, key),
-    }
-    .encode();
-    if META_KEY.len() + pointer.len() + user > METADATA_LIMIT {
-        return Err(s3_error!(
-            MetadataTooLarge,
-            "Your metadata headers exceed the maximum allowed metadata size."
-        ));
-    }
-    Ok((pointer, Some(Bytes::copy_from_slice(header.raw()))))
-}
-
-/// The recipients of a new object, or AccessDenied when no policy covers it.
-pub fn policy_recipients(
+/// Encrypts `body` (exactly `len` plaintext bytes) under a fresh data key
+/// for the policy's recipients, with `attributes` sealed in its header, and
+/// stores it at bucket/key. Returns the plaintext ETag and the checksums the
+/// client asked for.
+pub async fn seal_and_store<S, E>(
     gw: &Gateway,
     bucket: &str,
     key: &str,
-) -> S3Result<Vec<Arc<crate::envelope::RsaOaepRecipient>>> {
-    gw.keyring.recipients_for(bucket, key).ok_or_else(|| {
-        s3_error!(
-            AccessDenied,
-            "No encryption policy of this gateway covers {bucket}/{key}; nothing was stored."
-        )
-    })
-}
-
-pub(crate) fn input_body(body: StreamingBlob, fault: Fault) -> ByteStream {
-    Box::pin(body.map_err(move |e| {
-        fault.set(body_error(&*e));
-        std::io::Error::other(e)
-    }))
-}
-
-/// Encrypts `body` (exactly `len` plaintext bytes) under a fresh data key for
-/// `recipients` and stores it at bucket/key. Returns the plaintext ETag.
-#[allow(clippy::too_many_arguments)]
-pub async fn seal_and_store(
-    gw: &Gateway,
-    bucket: &str,
-    key: &str,
-    mut headers: crate::store::ObjectHeaders,
-    body: ByteStream,
+    attributes: &Attributes,
+    body: S,
     len: u64,
-    recipients: &[Arc<crate::envelope::RsaOaepRecipient>],
     checks: ClientChecks,
-    fault: &Fault,
-) -> S3Result<String> {
-    let dk = DataKey::generate().map_err(|_| s3_error!(InternalError))?;
-    let salt = random_salt().map_err(|_| s3_error!(InternalError))?;
-    let refs: Vec<&dyn Recipient> = recipients
-        .iter()
-        .map(|r| r.as_ref() as &dyn Recipient)
-        .collect();
-    let header = Header::seal(
-        &dk,
-        &refs,
-        BodyBinding::Single {
-            salt,
-            plaintext_len: len,
-        },
+) -> S3Result<(String, Checksum)>
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (sealed, placed) = gw.new_envelope(
         bucket,
         key,
-    )
-    .map_err(|e| gw.format_err(e, bucket, key))?;
-    let (meta_value, prefix) = place_header(&header, &dk, &headers.metadata, bucket, key)?;
-    headers.metadata.insert(META_KEY.to_owned(), meta_value);
-    let body_off = prefix.as_ref().map_or(0, |h| h.len() as u64);
-    let md5_slot = Md5Slot::default();
-    let sealer = Sealer::new(&dk, salt, 0, len);
-    let sealed: ByteStream = Box::pin(seal_stream(body, sealer, checks, md5_slot.clone()));
-    let (store_body, store_len): (ByteStream, u64) = match prefix {
-        Some(h) => {
-            let n = h.len() as u64;
-            (
-                Box::pin(futures::stream::once(async move { Ok(h) }).chain(sealed)),
-                n + stream_len(len),
-            )
-        }
-        None => (sealed, stream_len(len)),
+        NewBinding::Single { plaintext_len: len },
+        attributes,
+    )?;
+    let BodyBinding::Single { salt, .. } = sealed.header.binding else {
+        unreachable!("a single-part binding was asked for");
     };
-    let store_etag = match gw
+    let headers = placed.store_headers();
+    let prefix =
+        (placed.home == HeaderHome::Body).then(|| Bytes::copy_from_slice(sealed.header.raw()));
+    let body_off = prefix.as_ref().map_or(0, |h| h.len() as u64);
+    let (stream, outcome) = split(seal_body(
+        body,
+        Sealer::new(&sealed.dk, salt, 0, len),
+        checks,
+    ));
+    let (store_body, store_len): (ByteStream, u64) = match prefix {
+        Some(h) => (
+            Box::pin(futures::stream::once(async move { Ok(h) }).chain(stream)),
+            body_off + stream_len(len),
+        ),
+        None => (stream, stream_len(len)),
+    };
+    let stored = gw
         .store
         .put(bucket, key, store_body, store_len, &headers)
-        .await
-    {
-        Ok(e) => e,
-        Err(e) => return Err(fault.take().unwrap_or_else(|| from_store(e))),
-    };
-    let md5 = md5_slot
-        .lock()
-        .expect("md5 slot")
-        .ok_or_else(|| s3_error!(InternalError, "upload finished without a digest"))?;
-    let etag = hex::encode(md5);
+        .await;
+    let (store_etag, digests) = outcome.settle(stored)?;
+    let etag = hex::encode(digests.md5);
     gw.listing.insert(
         (bucket.to_owned(), key.to_owned(), store_etag.clone()),
         ListInfo {
@@ -144,20 +77,24 @@ pub async fn seal_and_store(
     );
     // Reading back what was just written needs neither an RSA unwrap nor a
     // resolving round trip: keep the data key and this view of the object
-    // (GETs guard it with the store's ETag, as any cached view).
-    let dk = Arc::new(dk);
-    let readable = gw.keyring.remember(&header, &dk).await;
+    // (GETs guard it with the store's ETag and the envelope, as any cached
+    // view).
+    let dk = Arc::new(sealed.dk);
+    let readable = gw.keyring.remember(&sealed.header, &dk).await;
     let id = (bucket.to_owned(), key.to_owned());
     if store_etag.is_empty() || !readable {
         gw.latest.invalidate(&id);
     } else {
         let view = Resolved {
-            header,
-            dk,
-            layout: Layout::single(body_off, salt, len),
-            etag: etag.clone(),
-            size: len,
-            parts: None,
+            view: Arc::new(View {
+                header: sealed.header,
+                dk,
+                layout: Layout::single(body_off, salt, len),
+                etag: etag.clone(),
+                size: len,
+                parts: None,
+                attributes: Some(attributes.clone()),
+            }),
             info: ObjectInfo {
                 size: store_len,
                 etag: store_etag,
@@ -167,7 +104,7 @@ pub async fn seal_and_store(
         };
         gw.latest.insert(id, Arc::new(view));
     }
-    Ok(etag)
+    Ok((etag, digests.checksums))
 }
 
 pub async fn put_object(
@@ -175,14 +112,12 @@ pub async fn put_object(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let S3Request {
-        input,
+        mut input,
         trailing_headers,
         ..
     } = req;
-    let bucket = input.bucket;
-    let key = input.key;
-    check_key(&key)?;
-    check_user_metadata(&input.metadata)?;
+    check_key(&input.key)?;
+    let attributes = client_attributes!(input)?;
     if input.if_match.is_some() || input.if_none_match.is_some() {
         return Err(s3_error!(
             NotImplemented,
@@ -202,7 +137,6 @@ pub async fn put_object(
             gw.max_object_size
         ));
     }
-    let recipients = policy_recipients(gw, &bucket, &key)?;
     let expected = Expected::parse(
         input.content_md5.as_deref(),
         Checksum {
@@ -216,31 +150,17 @@ pub async fn put_object(
         input.checksum_algorithm.as_ref(),
         trailing_headers.is_some(),
     )?;
-    let headers = object_headers(
-        input.metadata,
-        input.content_type,
-        input.content_encoding,
-        input.content_disposition,
-        input.content_language,
-        input.cache_control,
-        input.expires,
-    );
-    let fault = Fault::default();
-    let checks = ClientChecks::new(expected, trailing_headers, fault.clone());
-    let computed = checks.computed.clone();
-    let etag = seal_and_store(
+    let checks = ClientChecks::new(expected, trailing_headers);
+    let (etag, sums) = seal_and_store(
         gw,
-        &bucket,
-        &key,
-        headers,
-        input_body(body, fault.clone()),
+        &input.bucket,
+        &input.key,
+        &attributes,
+        body,
         len,
-        &recipients,
         checks,
-        &fault,
     )
     .await?;
-    let sums = computed.lock().expect("lock").clone();
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(ETag::Strong(etag)),
         checksum_crc32: sums.checksum_crc32,
@@ -256,12 +176,13 @@ pub async fn put_object(
 async fn manifest_of(gw: &Gateway, bucket: &str, key: &str) -> Option<String> {
     let info = gw.store.head(bucket, key).await.ok()?;
     let meta = info.headers.metadata.get(META_KEY)?;
-    let MetaValue::Inline(raw) = MetaValue::decode(meta).ok()? else {
-        return None;
-    };
-    match Header::parse(&raw).ok()?.binding {
-        BodyBinding::Multipart { upload_id } => Some(manifest_key(&upload_id)),
-        BodyBinding::Single { .. } => None,
+    match MetaValue::decode(meta).ok()? {
+        MetaValue::Inline(raw) => match Header::parse(&raw).ok()?.binding {
+            BodyBinding::Multipart { upload_id } => Some(manifest_key(&upload_id)),
+            BodyBinding::Single { .. } => None,
+        },
+        MetaValue::InManifest { upload_id, .. } => Some(manifest_key(&upload_id)),
+        MetaValue::Overflow { .. } => None,
     }
 }
 

@@ -1,18 +1,20 @@
-//! Multipart upload ids and part ETags, sealed under the gateway secret that
-//! every instance in front of a store shares. They make multipart uploads
-//! stateless: any instance can serve any request of an upload, and nothing
-//! about it lives in one gateway's memory or disk.
+//! Multipart upload ids, sealed under the gateway secret that every instance
+//! in front of a store shares. They make multipart uploads stateless: any
+//! instance can serve any request of an upload, and nothing about it lives in
+//! one gateway's memory or disk.
 //!
-//! - Upload id: `base64url(nonce(12) || AES-256-GCM(K_upload, DK || upload id(16) || store upload id))`,
-//!   AAD = `"sealgate/v1/upload-token" || u16 len(bucket) || bucket || u16 len(key) || key`,
-//!   nonce = `HMAC(K_nonce, upload id || u32 len || store upload id || AAD)[..12]`.
-//!   The data key never reaches the store unwrapped: it travels sealed to the
-//!   client and back.
-//! - Part ETag (what UploadPart answers): `hex(md5 of the part's plaintext) ||
-//!   hex(stream salt) || hex(first 8 bytes of HMAC(K_part, store upload id ||
-//!   u32 part number || md5 || salt || store part ETag))`. CompleteMultipartUpload
-//!   checks it against the store's current part, so a stale or forged ETag is
-//!   `InvalidPart`, exactly as at S3.
+//! Upload id: `base64url(nonce(12) || AES-256-GCM(K_upload, DK || upload id(16)
+//! || flags(1) || store upload id))`, random nonce, AAD =
+//! `"sealgate/v1/upload-token/2" || u16 len(bucket) || bucket || u16 len(key)
+//! || key`. Flags bit 0: the upload's header is too large for metadata and is
+//! kept in the upload record until completion puts it in the manifest. The
+//! data key never reaches the store unwrapped: it travels sealed to the
+//! client and back, and the store cannot make an id (it lacks the secret), so
+//! no part is ever encrypted under a key the store chose.
+//!
+//! Ids of earlier releases (AAD `"sealgate/v1/upload-token"`, no flags byte)
+//! still open, so uploads in flight across an upgrade complete; so do their
+//! part ETags (`hex(md5)-hex(salt)hex(mac)`, [`TokenKey::verify_part`]).
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use aws_lc_rs::{hkdf, hmac};
@@ -25,7 +27,6 @@ use crate::envelope::{DataKey, SALT_LEN};
 pub struct TokenKey {
     aead: LessSafeKey,
     part: hmac::Key,
-    nonce: hmac::Key,
 }
 
 struct Len(usize);
@@ -50,22 +51,20 @@ pub struct UploadToken {
     pub dk: DataKey,
     pub upload_id: [u8; 16],
     pub store_upload_id: String,
+    /// The header is kept in the upload record, for the manifest.
+    pub header_in_record: bool,
 }
 
-fn aad(bucket: &str, key: &str) -> Vec<u8> {
-    let mut a = b"sealgate/v1/upload-token".to_vec();
+const CONTEXT_V1: &[u8] = b"sealgate/v1/upload-token";
+const CONTEXT_V2: &[u8] = b"sealgate/v1/upload-token/2";
+const FLAG_HEADER_IN_RECORD: u8 = 0x01;
+
+fn aad(context: &[u8], bucket: &str, key: &str) -> Vec<u8> {
+    let mut a = context.to_vec();
     for s in [bucket, key] {
         a.extend_from_slice(&(s.len().min(u16::MAX as usize) as u16).to_be_bytes());
         a.extend_from_slice(s.as_bytes());
     }
-    a
-}
-
-fn part_tag_aad(store_upload_id: &str, part: u32) -> Vec<u8> {
-    let mut a = b"sealgate/v1/part-tag".to_vec();
-    a.extend_from_slice(&(store_upload_id.len() as u32).to_be_bytes());
-    a.extend_from_slice(store_upload_id.as_bytes());
-    a.extend_from_slice(&part.to_be_bytes());
     a
 }
 
@@ -80,68 +79,76 @@ impl TokenKey {
     pub fn new(secret: &[u8]) -> Self {
         let k = derive(secret, b"sealgate/v1/upload-token");
         let p = derive(secret, b"sealgate/v1/part-etag");
-        let n = derive(secret, b"sealgate/v1/upload-nonce");
         Self {
             aead: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &k[..]).expect("32-byte key")),
             part: hmac::Key::new(hmac::HMAC_SHA256, &p[..]),
-            nonce: hmac::Key::new(hmac::HMAC_SHA256, &n[..]),
         }
     }
 
-    /// Seals an upload id. Deterministic: the nonce is derived from the
-    /// upload's random id (and store id, bucket and key), so any gateway with
-    /// the secret that learns the data key again (ListMultipartUploads, from
-    /// the header) gives the client the very id it was given at creation. The
-    /// nonce repeats only for the same plaintext: one data key per upload id.
+    /// Seals an upload id (random nonce: every sealing is fresh).
     pub fn seal(&self, t: &UploadToken, bucket: &str, key: &str) -> String {
-        let mut ctx = hmac::Context::with_key(&self.nonce);
-        ctx.update(&t.upload_id);
-        ctx.update(&(t.store_upload_id.len() as u32).to_be_bytes());
-        ctx.update(t.store_upload_id.as_bytes());
-        ctx.update(&aad(bucket, key));
-        let nonce: [u8; 12] = ctx.sign().as_ref()[..12].try_into().expect("12 bytes");
-        let mut buf = Zeroizing::new(Vec::with_capacity(48 + t.store_upload_id.len() + 16));
+        let mut nonce = [0u8; 12];
+        aws_lc_rs::rand::fill(&mut nonce).expect("system randomness");
+        let mut buf = Zeroizing::new(Vec::with_capacity(49 + t.store_upload_id.len() + 16));
         buf.extend_from_slice(t.dk.expose());
         buf.extend_from_slice(&t.upload_id);
+        buf.push(if t.header_in_record {
+            FLAG_HEADER_IN_RECORD
+        } else {
+            0
+        });
         buf.extend_from_slice(t.store_upload_id.as_bytes());
-        let mut v: Vec<u8> = buf.to_vec();
         self.aead
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(bucket, key)),
-                &mut v,
+                Aad::from(aad(CONTEXT_V2, bucket, key)),
+                &mut *buf,
             )
             .expect("AES-GCM seal");
         let mut out = nonce.to_vec();
-        out.extend_from_slice(&v);
+        out.extend_from_slice(&buf);
         URL_SAFE_NO_PAD.encode(out)
     }
 
     /// `None` when the id was not issued by a gateway with this secret for
     /// this bucket and key.
     pub fn open(&self, id: &str, bucket: &str, key: &str) -> Option<UploadToken> {
+        if id.len() > 4096 {
+            return None;
+        }
         let raw = URL_SAFE_NO_PAD.decode(id.trim()).ok()?;
         if raw.len() < 12 + 48 + 16 {
             return None;
         }
         let nonce: [u8; 12] = raw[..12].try_into().ok()?;
-        let mut ct = Zeroizing::new(raw[12..].to_vec());
-        let pt = self
-            .aead
-            .open_in_place(
+        for (context, flagged) in [(CONTEXT_V2, true), (CONTEXT_V1, false)] {
+            let mut ct = Zeroizing::new(raw[12..].to_vec());
+            let Ok(pt) = self.aead.open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(bucket, key)),
-                &mut ct,
-            )
-            .ok()?;
-        let dk = DataKey::from_slice(&pt[..32]).ok()?;
-        let upload_id: [u8; 16] = pt[32..48].try_into().ok()?;
-        let store_upload_id = String::from_utf8(pt[48..].to_vec()).ok()?;
-        Some(UploadToken {
-            dk,
-            upload_id,
-            store_upload_id,
-        })
+                Aad::from(aad(context, bucket, key)),
+                &mut ct[..],
+            ) else {
+                continue;
+            };
+            let dk = DataKey::from_slice(&pt[..32]).ok()?;
+            let upload_id: [u8; 16] = pt[32..48].try_into().ok()?;
+            let (flags, rest) = if flagged {
+                (*pt.get(48)?, &pt[49..])
+            } else {
+                (0, &pt[48..])
+            };
+            if flags & !FLAG_HEADER_IN_RECORD != 0 {
+                return None;
+            }
+            let store_upload_id = String::from_utf8(rest.to_vec()).ok()?;
+            return Some(UploadToken {
+                dk,
+                upload_id,
+                store_upload_id,
+                header_in_record: flags & FLAG_HEADER_IN_RECORD != 0,
+            });
+        }
+        None
     }
 
     fn part_mac(
@@ -200,45 +207,6 @@ impl TokenKey {
         })
     }
 
-    /// The part ETag as kept at the store for ListParts: sealed under the
-    /// upload key (it carries the MD5 of the part's plaintext, which the store
-    /// must not learn) and bound to the store upload id and part number.
-    /// `nonce(12) || AES-256-GCM(etag)`.
-    pub fn seal_part_tag(&self, store_upload_id: &str, part: u32, etag: &str) -> Vec<u8> {
-        let mut nonce = [0u8; 12];
-        aws_lc_rs::rand::fill(&mut nonce).expect("system randomness");
-        let mut v = etag.as_bytes().to_vec();
-        self.aead
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(part_tag_aad(store_upload_id, part)),
-                &mut v,
-            )
-            .expect("AES-GCM seal");
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&v);
-        out
-    }
-
-    /// The part ETag from a kept tag; `None` unless it was sealed by a
-    /// gateway with this secret for this upload and part.
-    pub fn open_part_tag(&self, store_upload_id: &str, part: u32, raw: &[u8]) -> Option<String> {
-        if raw.len() < 12 + 16 || raw.len() > 1024 {
-            return None;
-        }
-        let nonce: [u8; 12] = raw[..12].try_into().ok()?;
-        let mut ct = raw[12..].to_vec();
-        let pt = self
-            .aead
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(part_tag_aad(store_upload_id, part)),
-                &mut ct,
-            )
-            .ok()?;
-        String::from_utf8(pt.to_vec()).ok()
-    }
-
     /// Constant-time check of a part tag against the store's current part.
     pub fn verify_part(
         &self,
@@ -257,55 +225,61 @@ impl TokenKey {
 mod tests {
     use super::*;
 
-    #[test]
-    fn token_round_trip_and_binding() {
-        let k = TokenKey::new(b"secret");
-        let t = UploadToken {
+    fn token(flag: bool) -> UploadToken {
+        UploadToken {
             dk: DataKey::from_bytes([5; 32]),
             upload_id: [6; 16],
             store_upload_id: "abc-123".into(),
-        };
-        let s = k.seal(&t, "b", "k");
-        assert_eq!(s, k.seal(&t, "b", "k"), "sealing is deterministic");
-        assert_ne!(s, k.seal(&t, "b", "k2"));
-        let o = k.open(&s, "b", "k").unwrap();
-        assert_eq!(o.dk.expose(), &[5; 32]);
-        assert_eq!(o.store_upload_id, "abc-123");
-        assert!(k.open(&s, "b", "other").is_none());
-        assert!(TokenKey::new(b"other").open(&s, "b", "k").is_none());
-        let e = k.part_etag("abc", 3, &[1; 16], &[2; 16], "st");
-        assert_eq!(e.find('-'), Some(32), "{e}");
-        let p = TokenKey::parse_part_etag(&e).unwrap();
-        assert!(k.verify_part(&p, "abc", 3, "st"));
-        let dashless = e.replace('-', "");
-        let old = TokenKey::parse_part_etag(&dashless).unwrap();
-        assert!(k.verify_part(&old, "abc", 3, "st"));
-        assert!(
-            TokenKey::parse_part_etag(&format!("{}-{}", &dashless[..31], &dashless[31..]))
-                .is_none()
-        );
-        assert!(!k.verify_part(&p, "abc", 4, "st"));
-        assert!(!k.verify_part(&p, "abc", 3, "st2"));
+            header_in_record: flag,
+        }
     }
 
     #[test]
-    fn part_tags_are_sealed_and_bound() {
+    fn token_round_trip_and_binding() {
         let k = TokenKey::new(b"secret");
+        for flag in [false, true] {
+            let s = k.seal(&token(flag), "b", "k");
+            assert_ne!(s, k.seal(&token(flag), "b", "k"), "random nonce");
+            let o = k.open(&s, "b", "k").unwrap();
+            assert_eq!(o.dk.expose(), &[5; 32]);
+            assert_eq!(o.upload_id, [6; 16]);
+            assert_eq!(o.store_upload_id, "abc-123");
+            assert_eq!(o.header_in_record, flag);
+            assert!(k.open(&s, "b", "other").is_none());
+            assert!(k.open(&s, "other", "k").is_none());
+            assert!(TokenKey::new(b"other").open(&s, "b", "k").is_none());
+            let mut raw = URL_SAFE_NO_PAD.decode(&s).unwrap();
+            let n = raw.len();
+            raw[n - 1] ^= 1;
+            assert!(k.open(&URL_SAFE_NO_PAD.encode(raw), "b", "k").is_none());
+        }
+    }
+
+    #[test]
+    fn ids_of_earlier_releases_open() {
+        // An id as releases before flags sealed it: context v1, no flags byte.
+        let k = TokenKey::new(b"secret");
+        let nonce = [9u8; 12];
+        let mut pt = vec![5u8; 32];
+        pt.extend_from_slice(&[6; 16]);
+        pt.extend_from_slice(b"abc-123");
+        k.aead
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(CONTEXT_V1, "b", "k")),
+                &mut pt,
+            )
+            .unwrap();
+        let mut raw = nonce.to_vec();
+        raw.extend_from_slice(&pt);
+        let o = k.open(&URL_SAFE_NO_PAD.encode(raw), "b", "k").unwrap();
+        assert_eq!(o.store_upload_id, "abc-123");
+        assert!(!o.header_in_record);
         let e = k.part_etag("abc", 3, &[1; 16], &[2; 16], "st");
-        let raw = k.seal_part_tag("abc", 3, &e);
-        assert!(
-            !raw.windows(8).any(|w| w == &e.as_bytes()[..8]),
-            "ETag in the clear"
-        );
-        assert_eq!(k.open_part_tag("abc", 3, &raw).as_deref(), Some(e.as_str()));
-        assert!(k.open_part_tag("abc", 4, &raw).is_none());
-        assert!(k.open_part_tag("abd", 3, &raw).is_none());
-        assert!(TokenKey::new(b"other")
-            .open_part_tag("abc", 3, &raw)
-            .is_none());
-        let mut bad = raw.clone();
-        bad[20] ^= 1;
-        assert!(k.open_part_tag("abc", 3, &bad).is_none());
-        assert!(k.open_part_tag("abc", 3, &raw[..20]).is_none());
+        let p = TokenKey::parse_part_etag(&e).unwrap();
+        assert!(k.verify_part(&p, "abc", 3, "st"));
+        assert!(!k.verify_part(&p, "abc", 4, "st"));
+        assert!(!k.verify_part(&p, "abc", 3, "st2"));
+        assert!(TokenKey::parse_part_etag(&hex::encode([1u8; 16])).is_none());
     }
 }
