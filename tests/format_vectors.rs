@@ -28,7 +28,7 @@
 //! files whenever they still unwrap to the same data key: regenerating with an
 //! unchanged format changes no byte.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -1882,4 +1882,45 @@ fn vectors_cover_every_failure_kind() {
     ] {
         assert!(kinds.contains(k), "no must-fail vector expects {k}");
     }
+}
+
+/// The multipart vectors reach every refusal of FORMAT.md 10.3 (steps 1 to 6)
+/// and show both what the manifest-less walk catches and what it cannot.
+#[test]
+fn multipart_vectors_cover_every_step() {
+    if regen_requested() {
+        return;
+    }
+    let (mut kinds, mut walk_pass_on_fail, mut walk_fail) = (BTreeSet::new(), 0, 0);
+    for p in vector_files() {
+        let v = read_json(&p);
+        if v.get("manifest").is_none() || v["expect"] != "fail" {
+            continue;
+        }
+        kinds.insert(v["error"].as_str().unwrap().to_string());
+        match v["without_manifest"]["expect"].as_str() {
+            Some("pass") => walk_pass_on_fail += 1,
+            Some("fail") => walk_fail += 1,
+            other => panic!("{}: without_manifest {other:?}", p.display()),
+        }
+    }
+    for k in [
+        "HeaderMac",
+        "MissingManifest",
+        "UnsupportedVersion",
+        "MalformedHeader",
+        "Truncated",
+        "TrailingData",
+        "StreamMismatch",
+        "SegmentAuth",
+    ] {
+        assert!(
+            kinds.contains(k),
+            "no multipart must-fail vector expects {k}"
+        );
+    }
+    assert!(
+        walk_pass_on_fail >= 5 && walk_fail >= 5,
+        "{walk_pass_on_fail} {walk_fail}"
+    );
 }

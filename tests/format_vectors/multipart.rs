@@ -420,6 +420,15 @@ impl MpObj {
         )
     }
 
+    /// The manifest-less walk of this object's intact body: every part, in order.
+    fn walk_intact(&self) -> Without {
+        let all: Vec<usize> = (0..self.parts.len()).collect();
+        Without::Pass(
+            self.parts.iter().map(|p| p.0).collect(),
+            self.plaintext_of(&all),
+        )
+    }
+
     /// Offset of part `i`'s first byte in the manifest.
     fn entry_offset(&self, i: usize) -> usize {
         17 + 28 * i
@@ -577,8 +586,6 @@ impl Gen<'_> {
                 "number": n, "plaintext_len": len, "salt": hex::encode(s),
             })).collect::<Vec<_>>(),
         });
-        let numbers: Vec<u32> = o.parts.iter().map(|p| p.0).collect();
-        let all: Vec<usize> = (0..o.parts.len()).collect();
         Vector {
             name: name.into(),
             description: description.into(),
@@ -595,7 +602,7 @@ impl Gen<'_> {
             inputs: Some(inputs),
             intermediate: Some(intermediate),
             manifest: o.stored(),
-            without_manifest: Some(Without::Pass(numbers, o.plaintext_of(&all)).to_json()),
+            without_manifest: Some(o.walk_intact().to_json()),
         }
     }
 
@@ -928,7 +935,7 @@ impl Gen<'_> {
                 &o,
                 o.body(),
                 other_manifest,
-                Without::Pass(vec![1, 2, 3], o.plaintext_of(&all)),
+                o.walk_intact(),
             ));
         }
         {
@@ -984,7 +991,7 @@ impl Gen<'_> {
                 &o,
                 o.body(),
                 o.stored_bytes(m),
-                Without::Pass(vec![1, 2, 3], o.plaintext_of(&all)),
+                o.walk_intact(),
             ));
         }
         {
@@ -1013,7 +1020,7 @@ impl Gen<'_> {
                 &o,
                 o.body(),
                 ManifestField::Missing,
-                Without::Pass(vec![1, 2, 3], o.plaintext_of(&all)),
+                o.walk_intact(),
             ));
         }
         {
@@ -1031,7 +1038,7 @@ impl Gen<'_> {
                 &o,
                 o.body(),
                 m,
-                Without::Pass(vec![1, 2, 3], o.plaintext_of(&all)),
+                o.walk_intact(),
             ));
         }
 
@@ -1048,7 +1055,7 @@ impl Gen<'_> {
                     &o,
                     o.body(),
                     o.stored_bytes(m),
-                    Without::Pass(vec![1, 2, 3], o.plaintext_of(&all)),
+                    o.walk_intact(),
                 )
             };
         v.push(flip(
@@ -1119,7 +1126,7 @@ impl Gen<'_> {
                 &o,
                 o.body(),
                 o.stored_bytes(m),
-                Without::Pass(vec![1, 2, 3], o.plaintext_of(&all)),
+                o.walk_intact(),
             ));
         }
         for (n, desc, cut) in [
@@ -1143,7 +1150,7 @@ impl Gen<'_> {
                 &o,
                 o.body(),
                 o.stored_bytes(m),
-                Without::Pass(vec![1, 2, 3], o.plaintext_of(&all)),
+                o.walk_intact(),
             ));
         }
         {
@@ -1156,7 +1163,7 @@ impl Gen<'_> {
                 &o,
                 o.body(),
                 o.stored_bytes(Vec::new()),
-                Without::Pass(vec![1, 2, 3], o.plaintext_of(&all)),
+                o.walk_intact(),
             ));
         }
         {
@@ -1171,7 +1178,7 @@ impl Gen<'_> {
                 &o,
                 o.body(),
                 o.stored_bytes(m),
-                Without::Pass(vec![1, 2, 3], o.plaintext_of(&all)),
+                o.walk_intact(),
             ));
         }
         {
@@ -1186,7 +1193,7 @@ impl Gen<'_> {
                 &o,
                 o.body(),
                 o.stored_bytes(m),
-                Without::Pass(vec![1, 2, 3], o.plaintext_of(&all)),
+                o.walk_intact(),
             ));
         }
 
@@ -1217,7 +1224,6 @@ impl Gen<'_> {
         };
         let base = self.mp_small("base");
         let (p1, p2, p3) = (base.parts[0], base.parts[1], base.parts[2]);
-        let intact = Without::Pass(vec![1, 2, 3], base.plaintext_of(&all));
         v.push(sealed(
             "fail-mp-manifest-total-not-sum",
             "A manifest sealed by its writer (it authenticates) whose total, 2501, is not the \
@@ -1226,7 +1232,7 @@ impl Gen<'_> {
             2501,
             &[p1, p2, p3],
             &all,
-            Without::Pass(vec![1, 2, 3], base.plaintext_of(&all)),
+            base.walk_intact(),
         ));
         v.push(sealed(
             "fail-mp-manifest-zero-parts",
@@ -1235,7 +1241,7 @@ impl Gen<'_> {
             0,
             &[],
             &all,
-            Without::Pass(vec![1, 2, 3], base.plaintext_of(&all)),
+            base.walk_intact(),
         ));
         v.push(sealed(
             "fail-mp-manifest-parts-not-increasing",
@@ -1255,7 +1261,7 @@ impl Gen<'_> {
             2500,
             &[(0, p1.1, p1.2), p2, p3],
             &all,
-            Without::Pass(vec![1, 2, 3], base.plaintext_of(&all)),
+            base.walk_intact(),
         ));
         v.push(sealed(
             "fail-mp-manifest-part-number-10001",
@@ -1265,7 +1271,7 @@ impl Gen<'_> {
             2500,
             &[p1, p2, (10001, p3.1, p3.2)],
             &all,
-            intact,
+            base.walk_intact(),
         ));
         v
     }
