@@ -13,13 +13,22 @@
 //! from `docs/FORMAT.md`, over raw aws-lc-rs primitives) and checks that the
 //! library's bytes agree with it.
 //!
+//! Multipart vectors (a manifest beside the body) are generated and checked
+//! in `format_vectors/multipart.rs`: the library reads them the way the
+//! gateway does (header, manifest, layout, one stream per part), a naive
+//! reader does it again from `docs/FORMAT.md` section 10, and a third walk
+//! reads the body without its manifest (10.3, last paragraph).
+//!
+//! Every vector file is checked on its own: a failure names the vector, and
+//! the test goes on to report every other failing vector before it fails.
+//!
 //! `SEALGATE_REGEN_VECTORS=1 cargo test --test format_vectors` rewrites the
 //! files. RSA keys live in `keys.json` and are generated only when that file is
 //! missing. OAEP is randomized, so wrapped keys are reused from the existing
 //! files whenever they still unwrap to the same data key: regenerating with an
 //! unchanged format changes no byte.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -39,9 +48,12 @@ use sealgate::envelope::recipient::{
 use sealgate::envelope::size;
 use sealgate::envelope::stream::{seal_all, Opener, Sealer};
 use sealgate::envelope::{
-    BodyBinding, DataKey, FormatError, Header, RecipientStanza, KEY_ID_LEN, SALT_LEN, SEGMENT_SIZE,
-    STREAM_HEADER_LEN, TAG_LEN, TRAILER_LEN,
+    BodyBinding, DataKey, FormatError, Header, RecipientStanza, Reseal, KEY_ID_LEN, SALT_LEN,
+    SEGMENT_SIZE, STREAM_HEADER_LEN, TAG_LEN, TRAILER_LEN,
 };
+
+#[path = "format_vectors/multipart.rs"]
+mod multipart;
 
 const BUCKET: &str = "sealgate-vectors";
 const FILE_FORMAT: &str = "sealgate-format-v1-vector";
@@ -111,6 +123,32 @@ fn unpem(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .expect("PEM body is base64")
+}
+
+/// Why a reader refused an object: a format error, or (multipart) no
+/// manifest where the header says it is, which is not a [`FormatError`].
+#[derive(Debug)]
+enum Refused {
+    Format(FormatError),
+    MissingManifest,
+    /// 10.3 step 7: the trailers' MD5s do not give the manifest's ETag.
+    EtagMismatch,
+}
+
+impl From<FormatError> for Refused {
+    fn from(e: FormatError) -> Self {
+        Refused::Format(e)
+    }
+}
+
+impl Refused {
+    fn kind(&self) -> &'static str {
+        match self {
+            Refused::Format(e) => error_kind(e),
+            Refused::MissingManifest => "MissingManifest",
+            Refused::EtagMismatch => "EtagMismatch",
+        }
+    }
 }
 
 fn error_kind(e: &FormatError) -> &'static str {
@@ -243,25 +281,75 @@ impl Keys {
 
 struct Opened {
     plaintext: Vec<u8>,
+    /// Single-part: the trailer's MD5. Multipart: the manifest's ETag MD5.
     trailer_md5: [u8; 16],
+    /// Multipart: the object's ETag, `hex(MD5 of part MD5s)-N`.
+    etag: Option<String>,
+}
+
+/// A manifest as a vector stores it: the store key it lies at, and its bytes.
+#[derive(Clone)]
+struct StoredManifest {
+    object_key: String,
+    bytes: Vec<u8>,
+}
+
+/// `manifest` of a vector: absent (single-part vectors), `null` (the store
+/// holds no manifest), or a stored object.
+#[derive(Clone)]
+enum ManifestField {
+    Absent,
+    Missing,
+    Stored(StoredManifest),
+}
+
+impl ManifestField {
+    fn from_json(v: &Value) -> Self {
+        match v.get("manifest") {
+            None => ManifestField::Absent,
+            Some(Value::Null) => ManifestField::Missing,
+            Some(m) => {
+                let bytes = hex::decode(m["hex"].as_str().unwrap()).unwrap();
+                assert_eq!(m["len"].as_u64().unwrap() as usize, bytes.len());
+                assert_eq!(m["sha256"].as_str().unwrap(), hex::encode(sha256(&bytes)));
+                ManifestField::Stored(StoredManifest {
+                    object_key: m["object_key"].as_str().unwrap().to_string(),
+                    bytes,
+                })
+            }
+        }
+    }
+
+    fn stored(&self) -> Option<&StoredManifest> {
+        match self {
+            ManifestField::Stored(m) => Some(m),
+            _ => None,
+        }
+    }
 }
 
 fn open_object(
     meta: &str,
     body: &[u8],
+    manifest: &ManifestField,
     identities: &[&dyn Identity],
     bucket: &str,
     key: &str,
     chunk: usize,
-) -> Result<Opened, FormatError> {
+) -> Result<Opened, Refused> {
     let (header_bytes, detached_mac, stream) = match MetaValue::decode(meta)? {
         MetaValue::Inline(raw) => (raw, None, body),
         MetaValue::Overflow { header_len, mac } => {
             let n = header_len as usize;
             if body.len() < n {
-                return Err(FormatError::Truncated);
+                return Err(FormatError::Truncated.into());
             }
             (body[..n].to_vec(), Some(mac), &body[n..])
+        }
+        MetaValue::InManifest { .. } => {
+            return Err(
+                FormatError::MalformedHeader("a manifest pointer on a single-part vector").into(),
+            )
         }
     };
     let header = Header::parse(&header_bytes)?;
@@ -277,7 +365,23 @@ fn open_object(
             salt,
             plaintext_len,
         } => (salt, plaintext_len),
-        BodyBinding::Multipart { .. } => panic!("no multipart vectors in v1 yet"),
+        BodyBinding::Multipart { upload_id } => {
+            if detached_mac.is_some() {
+                // FORMAT.md 10.1/10.3 step 1: v1 multipart headers are inline.
+                return Err(
+                    FormatError::MalformedHeader("multipart header in overflow form").into(),
+                );
+            }
+            return multipart::open_library(
+                dk,
+                &upload_id,
+                manifest.stored(),
+                body,
+                bucket,
+                key,
+                chunk,
+            );
+        }
     };
     let mut opener = Opener::full(dk, 0, Some(expected));
     let mut out = Vec::new();
@@ -288,6 +392,7 @@ fn open_object(
     Ok(Opened {
         plaintext: out.concat(),
         trailer_md5: opener.trailer_md5().expect("finished stream has a trailer"),
+        etag: None,
     })
 }
 
@@ -386,6 +491,7 @@ mod naive {
 /// so that regeneration is byte-stable although OAEP is randomized.
 type WrapCache = Mutex<HashMap<([u8; KEY_ID_LEN], [u8; 32]), Vec<u8>>>;
 
+#[derive(Debug)]
 struct CachedRecipient<'a> {
     inner: &'a RsaOaepRecipient,
     cache: &'a WrapCache,
@@ -400,6 +506,9 @@ impl Recipient for CachedRecipient<'_> {
     }
     fn wrapped_len(&self) -> usize {
         self.inner.wrapped_len()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
     }
     fn wrap(&self, dk: &DataKey) -> sealgate::envelope::Result<RecipientStanza> {
         let mut cache = self.cache.lock().unwrap();
@@ -449,6 +558,10 @@ struct Vector {
     plain: Option<Plain>,
     inputs: Option<Value>,
     intermediate: Option<Value>,
+    /// Multipart vectors: the manifest object, and what a reader without it
+    /// (FORMAT.md 10.3, last paragraph) makes of the body.
+    manifest: ManifestField,
+    without_manifest: Option<Value>,
 }
 
 impl Vector {
@@ -492,6 +605,26 @@ impl Vector {
         }
         if let Some(i) = &self.intermediate {
             o.insert("intermediate".into(), i.clone());
+        }
+        match &self.manifest {
+            ManifestField::Absent => {}
+            ManifestField::Missing => {
+                o.insert("manifest".into(), Value::Null);
+            }
+            ManifestField::Stored(m) => {
+                o.insert(
+                    "manifest".into(),
+                    json!({
+                        "object_key": m.object_key,
+                        "len": m.bytes.len(),
+                        "sha256": hex::encode(sha256(&m.bytes)),
+                        "hex": hex::encode(&m.bytes),
+                    }),
+                );
+            }
+        }
+        if let Some(w) = &self.without_manifest {
+            o.insert("without_manifest".into(), w.clone());
         }
         v
     }
@@ -681,6 +814,8 @@ impl<'a> Gen<'a> {
             meta,
             body,
             plain: Some(Plain { len, add: 7 }),
+            manifest: ManifestField::Absent,
+            without_manifest: None,
             inputs: Some(json!({
                 "data_key": hex::encode(dkb),
                 "salt": hex::encode(o.salt),
@@ -706,6 +841,8 @@ impl<'a> Gen<'a> {
             plain: None,
             inputs: None,
             intermediate: None,
+            manifest: ManifestField::Absent,
+            without_manifest: None,
         }
     }
 
@@ -1373,7 +1510,10 @@ impl<'a> Gen<'a> {
                 .unwrap()
                 .reseal(
                     &dk2,
-                    Some(vec![self.stanza("rsa2048-b", &dk2)]),
+                    Reseal {
+                        stanzas: Some(vec![self.stanza("rsa2048-b", &dk2)]),
+                        ..Default::default()
+                    },
                     BUCKET,
                     &object_key(n),
                 )
@@ -1405,10 +1545,13 @@ impl<'a> Gen<'a> {
             let forged = h1
                 .reseal(
                     &dk1,
-                    Some(vec![
-                        self.stanza("rsa2048-a", &dk1),
-                        self.stanza("rsa2048-b", &dk2),
-                    ]),
+                    Reseal {
+                        stanzas: Some(vec![
+                            self.stanza("rsa2048-a", &dk1),
+                            self.stanza("rsa2048-b", &dk2),
+                        ]),
+                        ..Default::default()
+                    },
                     BUCKET,
                     &object_key(n),
                 )
@@ -1425,6 +1568,7 @@ impl<'a> Gen<'a> {
             f.body = seal_all(&dk1, s, 0, &pattern(1000, 7)).unwrap();
             v.push(f);
         }
+        v.extend(self.multipart_vectors());
         v
     }
 }
@@ -1486,6 +1630,7 @@ fn check_file(keys: &Keys, path: &Path) {
     );
     let sets: Vec<Vec<String>> = serde_json::from_value(v["identity_sets"].clone()).unwrap();
     assert!(!sets.is_empty(), "{name}: no identity set");
+    let manifest = ManifestField::from_json(&v);
 
     for set in &sets {
         let ids = keys.identities(set);
@@ -1493,7 +1638,7 @@ fn check_file(keys: &Keys, path: &Path) {
             if chunk == 1 && body.len() > 4096 {
                 continue;
             }
-            let got = open_object(meta, &body, &ids, bucket, key, chunk);
+            let got = open_object(meta, &body, &manifest, &ids, bucket, key, chunk);
             match v["expect"].as_str().unwrap() {
                 "pass" => {
                     let opened = got.unwrap_or_else(|e| {
@@ -1509,26 +1654,34 @@ fn check_file(keys: &Keys, path: &Path) {
                         assert_eq!(h.as_str().unwrap(), hex::encode(&pt));
                     }
                     assert!(opened.plaintext == pt, "{name}: plaintext differs");
-                    assert_eq!(opened.trailer_md5, md5_of(&pt), "{name}: trailer MD5");
                     assert_eq!(p["md5"].as_str().unwrap(), hex::encode(md5_of(&pt)));
+                    if let ManifestField::Absent = manifest {
+                        assert_eq!(opened.trailer_md5, md5_of(&pt), "{name}: trailer MD5");
+                        assert_eq!(opened.etag, None);
+                    } else {
+                        multipart::check_opened(&v, &opened);
+                    }
                 }
                 "fail" => {
                     let want = v["error"].as_str().unwrap();
                     match got {
                         Ok(_) => panic!("{name} with {set:?}: expected {want}, but it opened"),
-                        Err(e) => assert_eq!(
-                            error_kind(&e),
-                            want,
-                            "{name} with {set:?} (chunk {chunk}): {e:?}"
-                        ),
+                        Err(e) => {
+                            assert_eq!(e.kind(), want, "{name} with {set:?} (chunk {chunk}): {e:?}")
+                        }
                     }
                 }
                 other => panic!("{name}: unknown expectation {other}"),
             }
         }
     }
-    if v["expect"] == "pass" {
-        check_reencrypt(keys, &v, meta, &body);
+    match manifest {
+        ManifestField::Absent => {
+            if v["expect"] == "pass" {
+                check_reencrypt(keys, &v, meta, &body);
+            }
+        }
+        _ => multipart::check_vector(keys, &v, meta, &body, &manifest),
     }
 }
 
@@ -1560,6 +1713,9 @@ fn check_reencrypt(keys: &Keys, v: &Value, meta: &str, body: &[u8]) {
         MetaValue::Overflow { header_len, .. } => {
             let (h, s) = body.split_at(header_len as usize);
             (h.to_vec(), s)
+        }
+        MetaValue::InManifest { .. } => {
+            panic!("{name}: a manifest pointer on a single-part vector")
         }
     };
     let sealed_for = inputs["header_sealed_for_key"].as_str().unwrap();
@@ -1692,14 +1848,26 @@ fn format_vectors() {
     let files = vector_files();
     assert_eq!(files.len(), vectors.len());
     let (mut pass, mut fail) = (0, 0);
+    // Each vector is its own check: a failing one is named (its panic message
+    // is printed as it happens) and does not hide the others.
+    let mut failed = Vec::new();
     for p in &files {
-        check_file(&keys, p);
-        if read_json(p)["expect"] == "pass" {
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        let checked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_file(&keys, p)));
+        if checked.is_err() {
+            failed.push(name);
+        } else if read_json(p)["expect"] == "pass" {
             pass += 1;
         } else {
             fail += 1;
         }
     }
+    assert!(
+        failed.is_empty(),
+        "{} vector(s) failed their checks (messages above): {failed:?}",
+        failed.len()
+    );
     assert!(pass >= 10 && fail >= 30, "pass {pass}, fail {fail}");
     eprintln!("format vectors: {pass} pass vectors opened, {fail} must-fail vectors refused");
 }
@@ -1728,7 +1896,49 @@ fn vectors_cover_every_failure_kind() {
         "Truncated",
         "TrailingData",
         "StreamMismatch",
+        "MissingManifest",
     ] {
         assert!(kinds.contains(k), "no must-fail vector expects {k}");
     }
+}
+
+/// The multipart vectors reach every refusal of FORMAT.md 10.3 (steps 1 to 6)
+/// and show both what the manifest-less walk catches and what it cannot.
+#[test]
+fn multipart_vectors_cover_every_step() {
+    if regen_requested() {
+        return;
+    }
+    let (mut kinds, mut walk_pass_on_fail, mut walk_fail) = (BTreeSet::new(), 0, 0);
+    for p in vector_files() {
+        let v = read_json(&p);
+        if v.get("manifest").is_none() || v["expect"] != "fail" {
+            continue;
+        }
+        kinds.insert(v["error"].as_str().unwrap().to_string());
+        match v["without_manifest"]["expect"].as_str() {
+            Some("pass") => walk_pass_on_fail += 1,
+            Some("fail") => walk_fail += 1,
+            other => panic!("{}: without_manifest {other:?}", p.display()),
+        }
+    }
+    for k in [
+        "HeaderMac",
+        "MissingManifest",
+        "UnsupportedVersion",
+        "MalformedHeader",
+        "Truncated",
+        "TrailingData",
+        "StreamMismatch",
+        "SegmentAuth",
+    ] {
+        assert!(
+            kinds.contains(k),
+            "no multipart must-fail vector expects {k}"
+        );
+    }
+    assert!(
+        walk_pass_on_fail >= 5 && walk_fail >= 5,
+        "{walk_pass_on_fail} {walk_fail}"
+    );
 }

@@ -1,6 +1,9 @@
 //! Runs the independent Python decryptor (`tests/interop/sealgate_decrypt.py`,
 //! written from `docs/FORMAT.md` only) over every format vector. It must open
-//! every pass vector and refuse every must-fail vector with the declared error.
+//! every pass vector and refuse every must-fail vector with the declared error;
+//! for multipart vectors it must also read the body without the manifest with
+//! the declared outcome. Its `decrypt` mode is run on multipart objects too,
+//! with the manifest and without it.
 //!
 //! Needs `python3` with the `cryptography` package (CI installs it with pip).
 //! Their absence fails the test, with a message saying what to install: a
@@ -52,6 +55,35 @@ fn result_line(stdout: &str) -> (usize, usize, usize) {
     (n[0], n[1], n[2])
 }
 
+fn read_vector(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn write_vector(p: &Path, v: &serde_json::Value) {
+    std::fs::write(p, v.to_string()).unwrap();
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Names of the multipart vectors (those with a `manifest` field).
+fn multipart_names(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") && !p.ends_with("keys.json") {
+            let v = read_vector(&p);
+            if v.get("manifest").is_some() {
+                names.push(v["name"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    names.sort();
+    names
+}
+
 fn declared_counts(dir: &Path) -> (usize, usize) {
     let (mut pass, mut fail) = (0, 0);
     for e in std::fs::read_dir(dir).unwrap() {
@@ -91,6 +123,19 @@ fn python_decryptor_agrees_with_every_vector() {
         (want_pass, want_fail, 0),
         "python decryptor verdicts:\n{stdout}"
     );
+    // Multipart vectors were read both ways: with the manifest, and walked
+    // without it, each with its declared outcome.
+    let mp = multipart_names(&dir);
+    assert!(mp.len() >= 40, "only {} multipart vectors", mp.len());
+    for name in &mp {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("ok     {name}: "))
+                    && l.ends_with("(and without its manifest)")),
+            "{name}: not checked with and without its manifest:\n{stdout}"
+        );
+    }
 }
 
 /// The harness is not vacuous: a tampered pass vector and a wrongly declared
@@ -121,11 +166,141 @@ fn python_decryptor_notices_wrong_vectors() {
     v["error"] = "HeaderMac".into();
     std::fs::write(&p, v.to_string()).unwrap();
 
+    // Multipart: a pass vector whose manifest has one salt bit flipped
+    // (checksum kept right), a must-fail vector with the wrong error, and one
+    // whose outcome without the manifest is declared wrongly.
+    for name in [
+        "pass-mp-parts-1-3-7",
+        "fail-mp-parts-reordered",
+        "fail-mp-drop-last-part",
+    ] {
+        let file = format!("{name}.json");
+        std::fs::copy(src.join(&file), tmp.path().join(&file)).unwrap();
+    }
+    let p = tmp.path().join("pass-mp-parts-1-3-7.json");
+    let mut v = read_vector(&p);
+    let mut m = hex::decode(v["manifest"]["hex"].as_str().unwrap()).unwrap();
+    m[17 + 28 + 12] ^= 1; // part 3's entry: first salt byte
+    v["manifest"]["hex"] = hex::encode(&m).into();
+    v["manifest"]["sha256"] = sha256_hex(&m).into();
+    write_vector(&p, &v);
+    let p = tmp.path().join("fail-mp-parts-reordered.json");
+    let mut v = read_vector(&p);
+    v["error"] = "Truncated".into();
+    write_vector(&p, &v);
+    let p = tmp.path().join("fail-mp-drop-last-part.json");
+    let mut v = read_vector(&p);
+    v["without_manifest"] = serde_json::json!({"expect": "fail", "error": "Truncated"});
+    write_vector(&p, &v);
+
     let out = run_decryptor(tmp.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         !out.status.success(),
         "wrong vectors went unnoticed:\n{stdout}"
     );
-    assert_eq!(result_line(&stdout), (0, 0, 2), "{stdout}");
+    assert_eq!(result_line(&stdout), (0, 0, 5), "{stdout}");
+    for (name, why) in [
+        ("pass-mp-parts-1-3-7", "refused (HeaderMac"),
+        ("fail-mp-parts-reordered", "refused with StreamMismatch"),
+        ("fail-mp-drop-last-part", "without manifest: opened"),
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("WRONG  {name}: ")) && l.contains(why)),
+            "{name}: expected a WRONG line with {why:?}:\n{stdout}"
+        );
+    }
+}
+
+/// `decrypt` mode on a multipart object: with its manifest it gives the
+/// plaintext and the ETag; without one it refuses; with `--no-manifest` it
+/// walks the body and warns that dropped parts go unnoticed, which the
+/// vector of a store-dropped last part shows.
+#[test]
+fn python_decrypt_mode_reads_multipart_objects() {
+    let src = root().join("tests/vectors");
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = read_vector(&src.join("keys.json"));
+    let pem = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "rsa2048-a")
+        .unwrap()["private_key_pkcs8_pem"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = tmp.path().join("id.pem");
+    std::fs::write(&id, pem).unwrap();
+    let script = root().join("tests/interop/sealgate_decrypt.py");
+    let runs = std::cell::Cell::new(0);
+    let run = |name: &str, extra: &[&str]| -> (Output, Vec<u8>) {
+        let v = read_vector(&src.join(format!("{name}.json")));
+        runs.set(runs.get() + 1);
+        let dir = tmp.path().join(format!("run-{}", runs.get()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let body = dir.join("body.bin");
+        std::fs::write(&body, hex::decode(v["body_hex"].as_str().unwrap()).unwrap()).unwrap();
+        let manifest = dir.join("manifest.bin");
+        std::fs::write(
+            &manifest,
+            hex::decode(v["manifest"]["hex"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let plain = dir.join("plain.bin");
+        let mut cmd = Command::new("python3");
+        cmd.arg(&script)
+            .arg("decrypt")
+            .arg("--identity")
+            .arg(&id)
+            .args(["--bucket", v["bucket"].as_str().unwrap()])
+            .args(["--key", v["key"].as_str().unwrap()])
+            .args(["--meta", v["metadata"]["x-amz-meta-sg"].as_str().unwrap()])
+            .arg("-o")
+            .arg(&plain);
+        for a in extra {
+            match *a {
+                "MANIFEST" => cmd.arg("--manifest").arg(&manifest),
+                other => cmd.arg(other),
+            };
+        }
+        let out = cmd.arg(&body).output().expect("python3");
+        let pt = std::fs::read(&plain).unwrap_or_default();
+        (out, pt)
+    };
+    let v = read_vector(&src.join("pass-mp-parts-1-3-7.json"));
+    let etag = v["intermediate"]["etag"].as_str().unwrap();
+    let want_sha = v["plaintext"]["sha256"].as_str().unwrap();
+
+    let (out, pt) = run("pass-mp-parts-1-3-7", &["MANIFEST"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(sha256_hex(&pt), want_sha);
+    assert!(err.contains(&format!("3 parts, ETag {etag}")), "{err}");
+
+    let (out, pt) = run("pass-mp-parts-1-3-7", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("MissingManifest"), "{err}");
+    assert!(pt.is_empty(), "a refused object leaves no output file");
+
+    let (out, pt) = run("pass-mp-parts-1-3-7", &["--no-manifest"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(sha256_hex(&pt), want_sha);
+    assert!(err.contains("WITHOUT the manifest: parts 1, 3, 7"), "{err}");
+    assert!(err.contains("cannot be detected"), "{err}");
+
+    // The store dropped the last part: the manifest catches it, the walk cannot.
+    let (out, _) = run("fail-mp-drop-last-part", &["MANIFEST"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("refused: Truncated"), "{err}");
+    let (out, pt) = run("fail-mp-drop-last-part", &["--no-manifest"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(pt.len(), 2000);
+    assert!(err.contains("WITHOUT the manifest: parts 1, 2."), "{err}");
 }

@@ -19,6 +19,15 @@ Two modes:
       sealgate_decrypt.py decrypt --identity me.pem --bucket B --key K \\
           --meta "$(value of x-amz-meta-sg)" -o plain.bin object.bin
 
+  A multipart object also needs its manifest, the object
+  .sealgate/mp/<hex upload id> of the same bucket (FORMAT.md section 10):
+
+      sealgate_decrypt.py decrypt ... --manifest manifest.bin object.bin
+
+  Without the manifest (offline recovery, FORMAT.md 10.3, last paragraph),
+  --no-manifest walks the body part by part. It cannot detect a dropped part
+  or a part replaced by an older upload, and says so.
+
 Exit status: 0 success; 1 a vector misbehaved or the object was refused;
 2 usage error; 3 the `cryptography` package is missing.
 """
@@ -31,6 +40,7 @@ import io
 import json
 import os
 import re
+import stat
 import struct
 import sys
 
@@ -69,6 +79,13 @@ ALG_RSA_OAEP_256 = 1
 INFO_COMMITMENT = b"sealgate/v1/commitment"
 INFO_HEADER_MAC = b"sealgate/v1/header-mac"
 INFO_PAYLOAD = b"sealgate/v1/payload"
+INFO_MANIFEST = b"sealgate/v1/manifest"
+MANIFEST_CONTEXT = b"sealgate/v1/manifest"
+MANIFEST_PREFIX = ".sealgate/mp/"
+MANIFEST_ENTRY = 4 + 8 + SALT  # be32 part number, be64 length, salt
+MANIFEST_NONCE = 12
+MANIFEST_SEALED = 16 + TAG  # encrypted ETag MD5 and its tag
+MAX_PARTS = 10000
 MAC_CONTEXT = b"sealgate/v1/header"
 OAEP_LABEL = b"sealgate/v1/data-key"
 
@@ -112,18 +129,29 @@ def payload_key(dk, salt, part, plaintext_len):
     return hkdf_sha256(salt, dk, info)
 
 
+def manifest_key(dk):
+    return hkdf_sha256(b"", dk, INFO_MANIFEST)
+
+
+def name_bytes(bucket, key):
+    out = bytearray()
+    for name in (bucket, key):
+        b = name.encode("utf-8")
+        out += struct.pack(">H", len(b)) + b
+    return bytes(out)
+
+
+def manifest_aad(bucket, key, upload_id, before_nonce):
+    return MANIFEST_CONTEXT + name_bytes(bucket, key) + upload_id + before_nonce
+
+
 def nonce(counter, flag):
     # be88(counter) || flag: three zero bytes, a 64-bit counter, the flag.
     return b"\x00\x00\x00" + struct.pack(">QB", counter, flag)
 
 
 def mac_input(bucket, key, header_before_mac):
-    out = bytearray(MAC_CONTEXT)
-    for name in (bucket, key):
-        b = name.encode("utf-8")
-        out += struct.pack(">H", len(b)) + b
-    out += header_before_mac
-    return bytes(out)
+    return MAC_CONTEXT + name_bytes(bucket, key) + header_before_mac
 
 
 def segments(p):
@@ -309,8 +337,10 @@ def read_exact(f, n):
     return bytes(out)
 
 
-def open_stream(f, dk, part, expected, out):
-    """Decrypts one stream from file `f` into `out`; returns the trailer MD5."""
+def open_stream(f, dk, part, expected, out, last=True):
+    """Decrypts one stream from file `f` into `out`; returns the trailer MD5.
+
+    With last=False (a part followed by others) the input goes on after it."""
     sh = read_exact(f, STREAM_HEADER)
     if len(sh) < STREAM_HEADER:
         raise FormatError("Truncated", "stream header")
@@ -342,15 +372,160 @@ def open_stream(f, dk, part, expected, out):
         raise FormatError("SegmentAuth", "trailer")
     if not hmac.compare_digest(trailer_md5, md5.digest()):
         raise FormatError("TrailerMismatch", "trailer MD5 differs from the plaintext's")
-    if f.read(1):
+    if last and f.read(1):
         raise FormatError("TrailingData", "bytes after the trailer")
     return trailer_md5
 
 
-def open_object(meta, body, identities, bucket, key, out):
+# ---------------------------------------------------------------------------
+# Multipart objects (FORMAT.md section 10)
+
+
+def manifest_object_key(upload_id):
+    return MANIFEST_PREFIX + upload_id.hex()
+
+
+class Manifest:
+    """A parsed, not yet authenticated, manifest (FORMAT.md 10.2; 10.3 step 3)."""
+
+    def __init__(self, raw):
+        self.raw = bytes(raw)
+        pos = 0
+
+        def take(n):
+            nonlocal pos
+            if pos + n > len(self.raw):
+                raise FormatError("MalformedHeader", "manifest truncated")
+            s = self.raw[pos : pos + n]
+            pos += n
+            return s
+
+        version = take(1)[0]
+        if version != VERSION:
+            raise FormatError("UnsupportedVersion", "unsupported manifest version %d" % version)
+        (h,) = struct.unpack(">I", take(4))
+        if h > MAX_HEADER:
+            raise FormatError("MalformedHeader", "manifest header length out of range")
+        take(h)  # reserved in v1: skipped, covered by the AAD
+        (count,) = struct.unpack(">I", take(4))
+        if not 1 <= count <= MAX_PARTS:
+            raise FormatError("MalformedHeader", "manifest part count out of range")
+        (self.total,) = struct.unpack(">Q", take(8))
+        self.parts = []
+        prev, total = 0, 0
+        for _ in range(count):
+            entry = take(MANIFEST_ENTRY)
+            number, length = struct.unpack(">IQ", entry[:12])
+            if number == 0 or number > MAX_PARTS or number <= prev:
+                raise FormatError("MalformedHeader", "manifest part numbers out of order")
+            prev = number
+            total += length
+            self.parts.append((number, length, entry[12:]))
+        if total != self.total:
+            raise FormatError("MalformedHeader", "manifest total is not the sum of its parts")
+        self.before_nonce = self.raw[:pos]
+        self.nonce = take(MANIFEST_NONCE)
+        self.sealed = take(MANIFEST_SEALED)
+        if pos != len(self.raw):
+            raise FormatError("MalformedHeader", "bytes after the sealed ETag")
+
+    def open(self, dk, bucket, key, upload_id):
+        """Authenticates the manifest for this object; returns the ETag MD5."""
+        aad = manifest_aad(bucket, key, upload_id, self.before_nonce)
+        try:
+            return AESGCM(manifest_key(dk)).decrypt(self.nonce, self.sealed, aad)
+        except InvalidTag:
+            raise FormatError("HeaderMac", "manifest authentication failed")
+
+
+def open_multipart(header, dk, bucket, key, fetch, body, body_len, out):
+    """FORMAT.md 10.3 steps 2 to 7. Returns (manifest, ETag MD5)."""
+    raw = fetch(manifest_object_key(header.upload_id))
+    if raw is None:
+        raise FormatError(
+            "MissingManifest", "no manifest %s" % manifest_object_key(header.upload_id)
+        )
+    manifest = Manifest(raw)
+    etag_md5 = manifest.open(dk, bucket, key, header.upload_id)
+    want = sum(stream_len(length) for _, length, _ in manifest.parts)
+    if body_len < want:
+        raise FormatError("Truncated", "body shorter than the manifest's layout")
+    if body_len > want:
+        raise FormatError("TrailingData", "body longer than the manifest's layout")
+    md5s = b""
+    for i, (number, length, salt) in enumerate(manifest.parts):
+        last = i == len(manifest.parts) - 1
+        md5s += open_stream(body, dk, number, (salt, length), out, last=last)
+    if not hmac.compare_digest(hashlib.md5(md5s).digest(), etag_md5):
+        raise FormatError("EtagMismatch", "part MD5s do not give the manifest's ETag")
+    return manifest, etag_md5
+
+
+def walk_without_manifest(dk, body, body_len, out):
+    """FORMAT.md 10.3, last paragraph: the part streams without the manifest.
+
+    Returns the part numbers found. Cannot detect a dropped part, nor a part
+    replaced by an older upload of the same number."""
+    numbers = []
+    while body.tell() < body_len or not numbers:
+        start = body.tell()
+        sh = read_exact(body, STREAM_HEADER)
+        if len(sh) < STREAM_HEADER:
+            raise FormatError("Truncated", "stream header")
+        salt = sh[:SALT]
+        (p,) = struct.unpack(">Q", sh[SALT:])
+        if body_len - start < stream_len(p):
+            raise FormatError("Truncated", "stream shorter than its header says")
+        seg0 = read_exact(body, min(SEGMENT, p) + TAG)
+        flag = NONCE_LAST if segments(p) == 1 else NONCE_SEGMENT
+        found = None
+        for n in range((numbers[-1] if numbers else 0) + 1, MAX_PARTS + 1):
+            try:
+                AESGCM(payload_key(dk, salt, n, p)).decrypt(nonce(0, flag), seg0, None)
+            except InvalidTag:
+                continue
+            found = n
+            break
+        if found is None:
+            raise FormatError("SegmentAuth", "no part number opens the stream at %d" % start)
+        body.seek(start)
+        open_stream(body, dk, found, (salt, p), out, last=False)
+        numbers.append(found)
+    return numbers
+
+
+# ---------------------------------------------------------------------------
+# Objects (FORMAT.md section 9)
+
+
+class Opened:
+    """What reading an object gave. `md5` is the trailer MD5 of a single-part
+    object, the ETag MD5 of a multipart one (None when walked without its
+    manifest)."""
+
+    def __init__(self, header, dk, md5, manifest=None, part_numbers=None):
+        self.header = header
+        self.dk = dk
+        self.md5 = md5
+        self.manifest = manifest
+        self.part_numbers = part_numbers
+
+    def etag(self):
+        if self.md5 is None:
+            return None
+        if self.manifest is None:
+            return self.md5.hex()
+        return "%s-%d" % (self.md5.hex(), len(self.manifest.parts))
+
+
+def open_object(meta, body, identities, bucket, key, out, fetch=None, body_len=None,
+                without_manifest=False):
     """FORMAT.md section 9: metadata value + body file -> plaintext in `out`.
 
-    Returns (header, data key, trailer MD5)."""
+    `fetch(object key)` returns another object of the bucket (a multipart
+    manifest) or None; `body_len` is the body's length (needed for multipart
+    objects). `without_manifest` walks a multipart body without its
+    manifest instead (10.3, last paragraph)."""
     form, value, detached_mac = decode_meta(meta)
     if form == "overflow":
         raw = read_exact(body, value)
@@ -361,10 +536,20 @@ def open_object(meta, body, identities, bucket, key, out):
     header = Header(raw)
     dk = header.unwrap(identities)
     header.authenticate(dk, bucket, key, detached_mac)
-    if header.multipart:
-        raise FormatError("Unsupported", "multipart objects need their manifest")
-    md5 = open_stream(body, dk, 0, (header.salt, header.plaintext_len), out)
-    return header, dk, md5
+    if not header.multipart:
+        md5 = open_stream(body, dk, 0, (header.salt, header.plaintext_len), out)
+        return Opened(header, dk, md5)
+    if form == "overflow":
+        raise FormatError("MalformedHeader", "v1 multipart headers are inline")
+    if body_len is None:
+        raise ValueError("a multipart object's body must be a regular file (its length is needed)")
+    if without_manifest:
+        numbers = walk_without_manifest(dk, body, body_len, out)
+        return Opened(header, dk, None, part_numbers=numbers)
+    manifest, etag_md5 = open_multipart(
+        header, dk, bucket, key, fetch or (lambda _key: None), body, body_len, out
+    )
+    return Opened(header, dk, etag_md5, manifest, [n for n, _, _ in manifest.parts])
 
 
 # ---------------------------------------------------------------------------
@@ -388,7 +573,7 @@ def vector_plaintext(spec):
     return bytes((mul * i + add) % 256 for i in range(spec["len"]))
 
 
-def check_pass(v, pt, dk, header, md5):
+def check_pass(v, pt, opened):
     """Problems with an opened pass vector, as a list of strings."""
     problems = []
     spec = v["plaintext"]
@@ -397,19 +582,25 @@ def check_pass(v, pt, dk, header, md5):
         problems.append("plaintext generator does not give the declared sha256")
     if "hex" in spec and spec["hex"] != want.hex():
         problems.append("plaintext hex differs from the generator")
+    if hashlib.md5(want).hexdigest() != spec["md5"]:
+        problems.append("plaintext md5 differs from the generator")
     if pt != want:
         problems.append("plaintext differs (%d bytes, want %d)" % (len(pt), len(want)))
-    if md5.hex() != spec["md5"]:
-        problems.append("trailer MD5 differs")
+    header, dk = opened.header, opened.dk
     im = v.get("intermediate", {})
     checks = {
         "data_key": dk.hex(),
         "commitment": commitment_of(dk).hex(),
         "header_mac_key": header_mac_key(dk).hex(),
-        "payload_key": payload_key(dk, header.salt, 0, header.plaintext_len).hex(),
         "header_hex": header.raw.hex(),
         "mac_input_hex": mac_input(v["bucket"], v["key"], header.raw[:-MAC]).hex(),
     }
+    if header.multipart:
+        problems += check_multipart_intermediate(v, im, opened)
+    else:
+        if opened.md5.hex() != spec["md5"]:
+            problems.append("trailer MD5 differs")
+        checks["payload_key"] = payload_key(dk, header.salt, 0, header.plaintext_len).hex()
     for name, value in checks.items():
         if name in im and im[name] != value:
             problems.append("intermediate %s differs" % name)
@@ -423,6 +614,93 @@ def check_pass(v, pt, dk, header, md5):
     return problems
 
 
+def check_multipart_intermediate(v, im, opened):
+    problems = []
+    header, dk, m = opened.header, opened.dk, opened.manifest
+    checks = {
+        "upload_id": header.upload_id.hex(),
+        "manifest_object_key": manifest_object_key(header.upload_id),
+        "manifest_key": manifest_key(dk).hex(),
+        "manifest_aad_hex": manifest_aad(
+            v["bucket"], v["key"], header.upload_id, m.before_nonce
+        ).hex(),
+        "manifest_nonce": m.nonce.hex(),
+        "manifest_len": len(m.raw),
+        "etag_md5": opened.md5.hex(),
+        "etag": opened.etag(),
+        "body_len": sum(stream_len(length) for _, length, _ in m.parts),
+    }
+    for name, value in checks.items():
+        if im.get(name) != value:
+            problems.append("intermediate %s differs" % name)
+    want = vector_plaintext(v["plaintext"])
+    parts = im.get("parts", [])
+    if len(parts) != len(m.parts):
+        return problems + ["intermediate parts: %d, manifest has %d" % (len(parts), len(m.parts))]
+    stream_off, pt_off, md5s = 0, 0, b""
+    for j, (number, length, salt) in zip(parts, m.parts):
+        part_md5 = hashlib.md5(want[pt_off : pt_off + length]).digest()
+        md5s += part_md5
+        expect = {
+            "number": number,
+            "plaintext_len": length,
+            "plaintext_offset": pt_off,
+            "salt": salt.hex(),
+            "payload_key": payload_key(dk, salt, number, length).hex(),
+            "stream_offset": stream_off,
+            "stream_len": stream_len(length),
+            "segments": segments(length),
+            "plaintext_md5": part_md5.hex(),
+        }
+        for name, value in expect.items():
+            if j.get(name) != value:
+                problems.append("intermediate part %d %s differs" % (number, name))
+        stream_off += stream_len(length)
+        pt_off += length
+    if hashlib.md5(md5s).hexdigest() != im.get("etag_md5"):
+        problems.append("ETag MD5 is not the MD5 of the part MD5s")
+    return problems
+
+
+def vector_fetch(v):
+    """The store of a vector: its manifest object, if any, at its own key."""
+    m = v.get("manifest")
+    if m is None:
+        return lambda _key: None
+    raw = bytes.fromhex(m["hex"])
+    if hashlib.sha256(raw).hexdigest() != m["sha256"] or len(raw) != m["len"]:
+        raise ValueError("manifest does not match its declared sha256/length")
+    return lambda key: raw if key == m["object_key"] else None
+
+
+def check_without_manifest(v, meta, body, idents):
+    """Problems with the declared outcome of a read without the manifest."""
+    w = v["without_manifest"]
+    out = io.BytesIO()
+    try:
+        opened = open_object(
+            meta, io.BytesIO(body), idents, v["bucket"], v["key"], out,
+            body_len=len(body), without_manifest=True,
+        )
+    except FormatError as e:
+        if w["expect"] != "fail":
+            return ["without manifest: refused (%s)" % e]
+        if e.kind != w["error"]:
+            return ["without manifest: refused with %s, declared %s" % (e, w["error"])]
+        return []
+    if w["expect"] != "pass":
+        return ["without manifest: opened, but must fail with %s" % w["error"]]
+    pt = out.getvalue()
+    problems = []
+    if opened.part_numbers != w["part_numbers"]:
+        problems.append(
+            "without manifest: parts %s, declared %s" % (opened.part_numbers, w["part_numbers"])
+        )
+    if len(pt) != w["plaintext_len"] or hashlib.sha256(pt).hexdigest() != w["plaintext_sha256"]:
+        problems.append("without manifest: plaintext differs")
+    return problems
+
+
 def run_vector(path, keys):
     """Returns (ok, message)."""
     with open(path) as fh:
@@ -432,13 +710,15 @@ def run_vector(path, keys):
     if hashlib.sha256(body).hexdigest() != v["body_sha256"] or len(body) != v["body_len"]:
         return False, "%s: body does not match its declared sha256/length" % name
     meta = v["metadata"]["x-amz-meta-sg"]
+    fetch = vector_fetch(v)
     problems = []
     for id_set in v["identity_sets"]:
         idents = [keys[n] for n in id_set]
         out = io.BytesIO()
         try:
-            header, dk, md5 = open_object(
-                meta, io.BytesIO(body), idents, v["bucket"], v["key"], out
+            opened = open_object(
+                meta, io.BytesIO(body), idents, v["bucket"], v["key"], out,
+                fetch=fetch, body_len=len(body),
             )
             outcome = None
         except FormatError as e:
@@ -447,7 +727,7 @@ def run_vector(path, keys):
             if outcome is not None:
                 problems.append("%s: refused (%s)" % (id_set, outcome))
             else:
-                problems += ["%s: %s" % (id_set, p) for p in check_pass(v, out.getvalue(), dk, header, md5)]
+                problems += ["%s: %s" % (id_set, p) for p in check_pass(v, out.getvalue(), opened)]
         else:
             if outcome is None:
                 problems.append("%s: opened, but must fail with %s" % (id_set, v["error"]))
@@ -455,11 +735,14 @@ def run_vector(path, keys):
                 problems.append(
                     "%s: refused with %s, declared %s" % (id_set, outcome, v["error"])
                 )
+        if "without_manifest" in v:
+            problems += ["%s: %s" % (id_set, p) for p in check_without_manifest(v, meta, body, idents)]
     if problems:
         return False, "%s: %s" % (name, "; ".join(problems))
+    extra = " (and without its manifest)" if "without_manifest" in v else ""
     if v["expect"] == "pass":
-        return True, "%s: opened (%d bytes)" % (name, v["plaintext"]["len"])
-    return True, "%s: refused with %s" % (name, v["error"])
+        return True, "%s: opened (%d bytes)%s" % (name, v["plaintext"]["len"], extra)
+    return True, "%s: refused with %s%s" % (name, v["error"], extra)
 
 
 def vectors_main(target):
@@ -499,6 +782,11 @@ def vectors_main(target):
 # Decrypt mode
 
 
+def regular_file_size(f):
+    st = os.fstat(f.fileno())
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
 def decrypt_main(args):
     password = None
     if args.passphrase_env:
@@ -523,21 +811,44 @@ def decrypt_main(args):
             meta = fh.read()
     else:
         meta = args.meta
+    manifest = None
+    if args.manifest:
+        with open(args.manifest, "rb") as fh:
+            manifest = fh.read()
     out_path = args.output
     out = open(out_path + ".partial", "wb") if out_path and out_path != "-" else sys.stdout.buffer
     try:
         with open(args.body, "rb") as body:
-            _, _, md5 = open_object(meta, body, identities, args.bucket, args.key, out)
-    except FormatError as e:
+            opened = open_object(
+                meta, body, identities, args.bucket, args.key, out,
+                fetch=lambda _key: manifest,
+                body_len=regular_file_size(body),
+                without_manifest=args.no_manifest,
+            )
+    except (FormatError, ValueError) as e:
         if out is not sys.stdout.buffer:
             out.close()
             os.unlink(out_path + ".partial")
+        if isinstance(e, ValueError):
+            sys.stderr.write("sealgate_decrypt: %s\n" % e)
+            return 2
         sys.stderr.write("sealgate_decrypt: refused: %s\n" % e)
         return 1
     if out is not sys.stdout.buffer:
         out.close()
         os.replace(out_path + ".partial", out_path)
-    sys.stderr.write("sealgate_decrypt: ok, plaintext MD5 %s\n" % md5.hex())
+    if opened.header.multipart and args.no_manifest:
+        sys.stderr.write(
+            "sealgate_decrypt: ok, read WITHOUT the manifest: parts %s. A dropped part "
+            "(in the middle or at the end) or a part replaced by an older upload of the "
+            "same number cannot be detected this way, and there is no ETag.\n"
+            % ", ".join(str(n) for n in opened.part_numbers)
+        )
+    elif opened.header.multipart:
+        sys.stderr.write("sealgate_decrypt: ok, %d parts, ETag %s\n"
+                         % (len(opened.manifest.parts), opened.etag()))
+    else:
+        sys.stderr.write("sealgate_decrypt: ok, plaintext MD5 %s\n" % opened.md5.hex())
     return 0
 
 
@@ -555,6 +866,12 @@ def main(argv):
         p.add_argument("--bucket", required=True)
         p.add_argument("--key", required=True, help="object key")
         p.add_argument("--output", "-o", help="plaintext file (default: stdout)")
+        m = p.add_mutually_exclusive_group()
+        m.add_argument("--manifest",
+                       help="multipart objects: the manifest object .sealgate/mp/<hex upload id>")
+        m.add_argument("--no-manifest", action="store_true",
+                       help="multipart objects: walk the body without the manifest "
+                            "(recovery; cannot detect dropped parts)")
         return decrypt_main(p.parse_args(argv[1:]))
     p = argparse.ArgumentParser(
         description="Independent decryptor for sealgate format v1 (see docs/FORMAT.md)."
