@@ -43,6 +43,47 @@ pub fn passphrase_for(
     anyhow::bail!("{what}: no passphrase (set passphrase_env or passphrase_file)")
 }
 
+/// Fewest characters `gateway.secret` may have.
+pub const MIN_GATEWAY_SECRET: usize = 32;
+/// PBKDF2 iterations that stretch `gateway.secret` (so that a guessable
+/// secret is at least slow to guess: upload ids and part records offer an
+/// offline test of a guess to whoever sees them).
+const GATEWAY_SECRET_ITERATIONS: u32 = 600_000;
+
+/// The gateway's key from `gateway.secret`: at least 32 characters (a
+/// generated secret, `sealgate secret`, is 43 characters of base64url from
+/// 32 random bytes), stretched with PBKDF2-HMAC-SHA256. Every instance in
+/// front of one store derives the same key from the same secret.
+pub fn gateway_key(secret: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let secret = secret.trim();
+    if secret.chars().count() < MIN_GATEWAY_SECRET {
+        return Err(cerr(
+            "gateway.secret",
+            format!(
+                "must be at least {MIN_GATEWAY_SECRET} characters of random text; generate one with `sealgate secret`"
+            ),
+        )
+        .into());
+    }
+    let mut out = Zeroizing::new(vec![0u8; 32]);
+    aws_lc_rs::pbkdf2::derive(
+        aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
+        std::num::NonZeroU32::new(GATEWAY_SECRET_ITERATIONS).expect("non-zero"),
+        b"sealgate/v1/gateway-secret",
+        secret.as_bytes(),
+        &mut out,
+    );
+    Ok(out)
+}
+
+/// A new random gateway secret: 32 bytes from the system CSPRNG, base64url.
+pub fn new_gateway_secret() -> Zeroizing<String> {
+    use base64::Engine;
+    let mut b = Zeroizing::new([0u8; 32]);
+    aws_lc_rs::rand::fill(&mut b[..]).expect("system randomness");
+    Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&b[..]))
+}
+
 pub struct Runtime {
     pub gateway: Gateway,
     pub users: Users,
@@ -150,8 +191,7 @@ pub fn build(cfg: &Config) -> anyhow::Result<Runtime> {
         cfg.gateway.secret_env.as_deref(),
     )?;
     let gw_secret = match gw_secret {
-        Some(s) if s.len() >= 16 => Zeroizing::new(s.as_bytes().to_vec()),
-        Some(_) => return Err(cerr("gateway.secret", "must be at least 16 characters").into()),
+        Some(s) => gateway_key(&s)?,
         None => {
             tracing::warn!("gateway.secret is not set: multipart uploads only survive on this instance until it restarts");
             let mut b = Zeroizing::new(vec![0u8; 32]);
@@ -324,4 +364,22 @@ recipients = ["default"]
     let cfg: Config = toml::from_str(&toml_text).context("embedded default config")?;
     cfg.validate()?;
     Ok((cfg, ak, sk))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_secret_is_long_and_stretched() {
+        let e = gateway_key("sixteen-chars-ok").unwrap_err().to_string();
+        assert!(e.contains("gateway.secret") && e.contains("sealgate secret"), "{e}");
+        let s = new_gateway_secret();
+        assert_eq!(s.len(), 43);
+        let k = gateway_key(&s).unwrap();
+        assert_eq!(k.len(), 32);
+        assert_eq!(k, gateway_key(&s).unwrap(), "every instance derives the same key");
+        assert_ne!(k, gateway_key(&new_gateway_secret()).unwrap());
+        assert_ne!(&k[..], &s.as_bytes()[..32], "the secret is not used raw");
+    }
 }
