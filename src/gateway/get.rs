@@ -53,14 +53,31 @@ pub(crate) fn check_conditions(
     }
     if let Some(c) = if_none_match {
         if matches(c) {
-            return Err(s3_error!(NotModified));
+            return Err(not_modified(etag, last_modified));
         }
     } else if let Some(t) = if_modified_since {
         if lm <= ts_secs(t) {
-            return Err(s3_error!(NotModified));
+            return Err(not_modified(etag, last_modified));
         }
     }
     Ok(())
+}
+
+/// 304 Not Modified, with the ETag and Last-Modified a client keeps its
+/// cache consistent with (S3 sends both).
+fn not_modified(etag: &str, last_modified: SystemTime) -> s3s::S3Error {
+    let mut e = s3_error!(NotModified);
+    let mut h = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+        h.insert(http::header::ETAG, v);
+    }
+    if let Some(v) = super::http_date(&Timestamp::from(last_modified))
+        .and_then(|d| http::HeaderValue::from_str(&d).ok())
+    {
+        h.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(h);
+    e
 }
 
 /// The plaintext byte range `[start, end)` asked for, and its Content-Range.

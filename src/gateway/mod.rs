@@ -10,6 +10,7 @@ pub mod bucket;
 pub mod checksum;
 pub mod copy;
 pub mod error;
+pub mod gc;
 pub mod get;
 pub mod list;
 pub mod multipart;
