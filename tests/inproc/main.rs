@@ -11,5 +11,8 @@
 mod adapter;
 mod harness;
 
+mod conditional;
+mod copy;
 mod multipart;
 mod objects;
+mod ranges;
