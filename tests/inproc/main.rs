@@ -13,6 +13,8 @@ mod harness;
 
 mod conditional;
 mod copy;
+mod listing;
 mod multipart;
 mod objects;
 mod ranges;
+mod refusals;
