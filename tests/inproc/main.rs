@@ -11,6 +11,7 @@
 mod adapter;
 mod harness;
 
+mod auth;
 mod conditional;
 mod copy;
 mod listing;
@@ -18,3 +19,4 @@ mod multipart;
 mod objects;
 mod ranges;
 mod refusals;
+mod sharing;
