@@ -14,6 +14,7 @@ mod harness;
 mod auth;
 mod conditional;
 mod copy;
+mod hostile;
 mod listing;
 mod multipart;
 mod objects;
