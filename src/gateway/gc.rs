@@ -146,8 +146,9 @@ pub async fn gc(gw: &Gateway, bucket: &str, opts: &GcOptions) -> Result<GcReport
     let now = SystemTime::now();
     let mut report = GcReport::default();
     let all = list_all(gw, bucket, None).await?;
-    let (hidden, objects): (Vec<ListEntry>, Vec<ListEntry>) =
-        all.into_iter().partition(|e| e.key.starts_with(HIDDEN_PREFIX));
+    let (hidden, objects): (Vec<ListEntry>, Vec<ListEntry>) = all
+        .into_iter()
+        .partition(|e| e.key.starts_with(HIDDEN_PREFIX));
     report.objects = objects.len();
     let ids: Vec<Result<Option<[u8; 16]>, GcError>> = futures::stream::iter(objects)
         .map(|e| async move { upload_id_of(gw, bucket, &e.key).await })

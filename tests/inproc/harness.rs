@@ -22,7 +22,7 @@ use md5::{Digest, Md5};
 use s3s::service::S3Service;
 use sealgate::config::{Config, GatewayConfig, UserConfig};
 use sealgate::envelope::recipient::RsaOaepIdentity;
-use sealgate::keyring::{Keyring, Policy};
+use sealgate::keyring::{Keyring, Policy, SharedIdentity};
 use sealgate::store::local::LocalStore;
 use sealgate::store::{ObjectHeaders, ObjectInfo, Store};
 use zeroize::Zeroizing;
@@ -85,11 +85,11 @@ pub fn key_id(person: &str) -> &'static str {
     &test_keys()[person].key_id
 }
 
-fn identity(person: &str) -> RsaOaepIdentity {
+fn identity(person: &str) -> SharedIdentity {
     let k = &test_keys()[person];
     let id = RsaOaepIdentity::from_pkcs8_der(&k.pkcs8_der).unwrap();
     assert_eq!(hex::encode(id_bytes(&id)), k.key_id, "{person}: key id");
-    id
+    Arc::new(id)
 }
 
 fn id_bytes(id: &RsaOaepIdentity) -> [u8; 8] {

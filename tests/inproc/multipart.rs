@@ -296,12 +296,13 @@ enum PartRef {
     Own(i32),
     /// Part `.0` with the ETag of part `.1`.
     EtagOf(i32, i32),
-    /// Part `.0` with the MD5 of its plaintext (what S3 itself would give).
+    /// Part `.0` with the MD5 of the bytes of part `.0 + 1` (an ETag of
+    /// the right form for other content).
     PlainMd5(i32),
     /// Part `.0` with its ETag's last hex digit changed.
     Flipped(i32),
-    /// Part `.0` with the ETag of the same part of another upload of the
-    /// same key with the same content.
+    /// Part `.0` with the ETag of the same part number of another upload of
+    /// the same key, holding other bytes.
     OtherUpload(i32),
 }
 
@@ -312,7 +313,7 @@ struct BadComplete {
 }
 
 table! { bad_complete;
-    complete_with_a_plain_md5_etag_is_invalid_part: BadComplete {
+    complete_with_the_md5_of_other_bytes_is_invalid_part: BadComplete {
         parts: &[PartRef::PlainMd5(1), PartRef::Own(3)], status: 400, code: "InvalidPart" },
     complete_with_a_flipped_etag_is_invalid_part: BadComplete {
         parts: &[PartRef::Flipped(1), PartRef::Own(3)], status: 400, code: "InvalidPart" },
@@ -349,7 +350,8 @@ async fn bad_complete(case: BadComplete) {
         etags.push(part(&gw, b, k, &id, i as i32 + 1, p).await);
     }
     let other = create(&gw, b, k).await;
-    let foreign = part(&gw, b, k, &other, 1, &d[0]).await;
+    // Other bytes under the same part number of another upload.
+    let foreign = part(&gw, b, k, &other, 1, &d[1]).await;
     gw.client
         .abort_multipart_upload()
         .bucket(b)
@@ -365,7 +367,8 @@ async fn bad_complete(case: BadComplete) {
         .map(|p| match *p {
             PartRef::Own(n) => (n, etags[n as usize].clone()),
             PartRef::EtagOf(n, m) => (n, etags[m as usize].clone()),
-            PartRef::PlainMd5(n) => (n, md5_hex(&d[n as usize - 1])),
+            // The MD5 of other bytes than the part holds.
+            PartRef::PlainMd5(n) => (n, md5_hex(&d[n as usize])),
             PartRef::Flipped(n) => {
                 let mut e = etags[n as usize].clone();
                 let last = if e.ends_with('0') { "1" } else { "0" };
