@@ -1,6 +1,11 @@
 //! The S3 back end: aws-sdk-s3 against an explicit endpoint, path style,
 //! checksums only when required (the SDK's newer defaults break many
 //! S3-compatible stores), bodies streamed with an exact length.
+//!
+//! The store is hostile: every answer it gives has a bound on its bytes
+//! ([`answer_limit`], at the HTTP layer).
+
+pub mod answer_limit;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -23,6 +28,8 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
+
+use answer_limit::{find_cause, AnswerLimit, AnswerTooLong, BoundedHttpClient};
 
 use super::{
     BucketInfo, ByteStream, ListEntry, ListPage, ListRequest, ObjectHeaders, ObjectInfo, PartInfo,
@@ -80,7 +87,8 @@ impl S3Store {
             )
             .retry_config(RetryConfig::standard().with_max_attempts(s.max_attempts.max(1)))
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-            .http_client(http)
+            .retry_classifier(answer_limit::NoRetryOfLongAnswers)
+            .http_client(BoundedHttpClient::new(http))
             .build();
         Self {
             client: Client::from_conf(conf),
@@ -205,6 +213,11 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let request_id = err.request_id().map(str::to_owned);
+    if let Some(long) = find_cause::<AnswerTooLong>(&err) {
+        let mut e = bad_answer(long);
+        e.request_id = request_id;
+        return e;
+    }
     match &err {
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
@@ -241,6 +254,26 @@ where
             e
         }
         _ => StoreError::new(500, "InternalError", DisplayErrorContext(&err).to_string()),
+    }
+}
+
+/// The store's answer is refused: longer than its bound, or not what was
+/// asked for. Not `unavailable`: the store answered, wrongly.
+fn bad_answer(why: impl std::fmt::Display) -> StoreError {
+    tracing::warn!(error = %why, "refused an answer from the store");
+    StoreError::new(
+        502,
+        "BadGateway",
+        format!("the store's answer was refused: {why}"),
+    )
+}
+
+/// A failed read of a store body: refused when it ran past its bound,
+/// otherwise the store went away.
+fn body_error(e: &(dyn std::error::Error + 'static)) -> StoreError {
+    match find_cause::<AnswerTooLong>(e) {
+        Some(long) => bad_answer(long),
+        None => StoreError::unavailable(format!("reading from the store: {e}")),
     }
 }
 
@@ -389,12 +422,18 @@ fn exact_body(len: u64, progress: std::sync::Arc<Progress>) -> SdkByteStream {
     }))
 }
 
+/// A failed read of a store body, its cause kept as the source (so that
+/// [`find_cause`] finds an [`AnswerTooLong`] behind it).
+#[derive(Debug, thiserror::Error)]
+#[error("store body: {0}")]
+struct StoreBodyError(#[source] BoxError);
+
 /// A response body from the store; it fails when the store sends nothing for
 /// `idle` while it is being read (a store that stalls mid-body).
 fn sdk_stream(body: SdkByteStream, idle: Duration) -> ByteStream {
     use futures::StreamExt;
     let s = http_body_util::BodyDataStream::new(body.into_inner())
-        .map_err(|e| std::io::Error::other(format!("store body: {e}")));
+        .map_err(|e| std::io::Error::other(StoreBodyError(e)));
     let s: ByteStream = Box::pin(s);
     Box::pin(futures::stream::unfold(Some(s), move |st| async move {
         let mut s = st?;
@@ -588,7 +627,16 @@ impl Store for S3Store {
             if let Some(m) = if_match {
                 req = req.if_match(format!("\"{m}\""));
             }
-            let o = req.send().await.map_err(map_err)?;
+            // The body may not pass the range asked. A whole object is
+            // streamed to a reader that bounds it (and hyper holds it to
+            // its Content-Length).
+            let limit = AnswerLimit(range.map_or(u64::MAX, |(a, b)| b - a));
+            let o = req
+                .customize()
+                .mutate_request(move |r| r.add_extension(limit))
+                .send()
+                .await
+                .map_err(map_err)?;
             if let Some(m) = if_match {
                 // Not every store honours If-Match on GET (s3s-fs ignores it).
                 if unquote(o.e_tag()) != m {
@@ -630,6 +678,8 @@ impl Store for S3Store {
                     .bucket(bucket)
                     .key(key)
                     .range(format!("bytes=-{n}"))
+                    .customize()
+                    .mutate_request(move |r| r.add_extension(AnswerLimit(n)))
                     .send()
                     .await
                     .map_err(map_err)
@@ -663,11 +713,9 @@ impl Store for S3Store {
                                 .timed(async {
                                     let mut out = bytes::BytesMut::new();
                                     let mut body = body;
-                                    while let Some(c) = body.try_next().await.map_err(|e| {
-                                        StoreError::unavailable(format!(
-                                            "reading from the store: {e}"
-                                        ))
-                                    })? {
+                                    while let Some(c) =
+                                        body.try_next().await.map_err(|e| body_error(&e))?
+                                    {
                                         out.extend_from_slice(&c);
                                     }
                                     Ok(out.freeze())
@@ -708,7 +756,7 @@ impl Store for S3Store {
                     .collect()
                     .await
                     .map(|b| b.into_bytes())
-                    .map_err(|e| StoreError::unavailable(format!("reading from the store: {e}")))
+                    .map_err(|e| body_error(&e))
             })
             .await?;
         Ok((info, data))
