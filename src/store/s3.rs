@@ -3,9 +3,11 @@
 //! S3-compatible stores), bodies streamed with an exact length.
 //!
 //! The store is hostile: every answer it gives has a bound on its bytes
-//! ([`answer_limit`], at the HTTP layer).
+//! ([`answer_limit`], at the HTTP layer), and every ranged read is checked
+//! against what was asked ([`range_answer`]).
 
 pub mod answer_limit;
+mod range_answer;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -30,6 +32,7 @@ use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
 
 use answer_limit::{find_cause, AnswerLimit, AnswerTooLong, BoundedHttpClient};
+use range_answer::{check_range_answer, check_tail_answer};
 
 use super::{
     BucketInfo, ByteStream, ListEntry, ListPage, ListRequest, ObjectHeaders, ObjectInfo, PartInfo,
@@ -275,6 +278,31 @@ fn body_error(e: &(dyn std::error::Error + 'static)) -> StoreError {
         Some(long) => bad_answer(long),
         None => StoreError::unavailable(format!("reading from the store: {e}")),
     }
+}
+
+/// Collects a body of exactly `len` bytes; a store that sends more or less
+/// than it announced is refused (more is never buffered).
+async fn collect_exactly(
+    mut body: impl Stream<Item = Result<Bytes, StoreError>> + Unpin,
+    len: u64,
+    what: &str,
+) -> StoreResult<Bytes> {
+    let mut out = bytes::BytesMut::with_capacity(len.min(1 << 20) as usize);
+    while let Some(c) = body.try_next().await? {
+        if out.len() as u64 + c.len() as u64 > len {
+            return Err(bad_answer(format!(
+                "{what}: more than the {len} bytes announced"
+            )));
+        }
+        out.extend_from_slice(&c);
+    }
+    if out.len() as u64 != len {
+        return Err(bad_answer(format!(
+            "{what}: {} of the {len} bytes announced",
+            out.len()
+        )));
+    }
+    Ok(out.freeze())
 }
 
 /// The text of the first `<name>` element of a small XML answer.
@@ -643,13 +671,13 @@ impl Store for S3Store {
                     return Err(precondition_failed());
                 }
             }
-            let total = match (range, o.content_range()) {
-                (Some(_), Some(cr)) => cr
-                    .rsplit('/')
-                    .next()
-                    .and_then(|t| t.parse::<u64>().ok())
-                    .unwrap_or(0),
-                _ => o.content_length().unwrap_or(0).max(0) as u64,
+            let total = match range {
+                Some(asked) => {
+                    check_range_answer(asked, o.content_range(), o.content_length())
+                        .map_err(|e| bad_answer(format!("a ranged read: {e}")))?
+                        .total
+                }
+                None => o.content_length().unwrap_or(0).max(0) as u64,
             };
             let info = ObjectInfo {
                 size: total,
@@ -671,6 +699,10 @@ impl Store for S3Store {
     }
 
     async fn get_tail(&self, bucket: &str, key: &str, n: u64) -> StoreResult<(ObjectInfo, Bytes)> {
+        if n == 0 {
+            // Nothing to read (and `bytes=-0` is no valid range).
+            return Ok((self.head(bucket, key).await?, Bytes::new()));
+        }
         let o = self
             .timed(async {
                 self.client
@@ -699,27 +731,19 @@ impl Store for S3Store {
             Err(e) if e.status == 416 || (e.status == 500 && !e.unavailable) => {
                 let mut attempt = 0;
                 loop {
-                    let info = self.head(bucket, key).await?;
-                    let start = info.size.saturating_sub(n);
-                    if start == info.size {
-                        return Ok((info, Bytes::new()));
+                    let head = self.head(bucket, key).await?;
+                    let start = head.size.saturating_sub(n);
+                    if start == head.size {
+                        return Ok((head, Bytes::new()));
                     }
                     let got = self
-                        .get(bucket, key, Some((start, info.size)), Some(&info.etag))
+                        .get(bucket, key, Some((start, head.size)), Some(&head.etag))
                         .await;
                     match got {
                         Ok((info, body)) => {
+                            let body = body.map_err(|e| body_error(&e));
                             let data = self
-                                .timed(async {
-                                    let mut out = bytes::BytesMut::new();
-                                    let mut body = body;
-                                    while let Some(c) =
-                                        body.try_next().await.map_err(|e| body_error(&e))?
-                                    {
-                                        out.extend_from_slice(&c);
-                                    }
-                                    Ok(out.freeze())
-                                })
+                                .timed(collect_exactly(body, head.size - start, "a tail read"))
                                 .await?;
                             return Ok((info, data));
                         }
@@ -731,13 +755,10 @@ impl Store for S3Store {
             }
             Err(e) => return Err(e),
         };
-        let total = o
-            .content_range()
-            .and_then(|cr| cr.rsplit('/').next())
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or_else(|| o.content_length().unwrap_or(0).max(0) as u64);
+        let served = check_tail_answer(n, o.content_range(), o.content_length())
+            .map_err(|e| bad_answer(format!("a tail read: {e}")))?;
         let info = ObjectInfo {
-            size: total,
+            size: served.total,
             etag: unquote(o.e_tag()),
             last_modified: to_system_time(o.last_modified()),
             headers: headers_from(
@@ -750,14 +771,10 @@ impl Store for S3Store {
                 o.expires_string(),
             ),
         };
+        let body =
+            http_body_util::BodyDataStream::new(o.body.into_inner()).map_err(|e| body_error(&*e));
         let data = self
-            .timed(async {
-                o.body
-                    .collect()
-                    .await
-                    .map(|b| b.into_bytes())
-                    .map_err(|e| body_error(&e))
-            })
+            .timed(collect_exactly(body, served.len(), "a tail read"))
             .await?;
         Ok((info, data))
     }
