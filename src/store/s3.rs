@@ -3,10 +3,12 @@
 //! S3-compatible stores), bodies streamed with an exact length.
 //!
 //! The store is hostile: every answer it gives has a bound on its bytes
-//! ([`answer_limit`], at the HTTP layer), and every ranged read is checked
-//! against what was asked ([`range_answer`]).
+//! ([`answer_limit`], at the HTTP layer), every ranged read is checked against
+//! what was asked ([`range_answer`]), and every paged listing has a cap and
+//! a marker that must move ([`paging`]). docs/SECURITY.md lists the bounds.
 
 pub mod answer_limit;
+pub mod paging;
 mod range_answer;
 
 use std::collections::HashMap;
@@ -32,6 +34,7 @@ use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
 
 use answer_limit::{find_cause, AnswerLimit, AnswerTooLong, BoundedHttpClient};
+use paging::{PartsPager, UploadsPager};
 use range_answer::{check_range_answer, check_tail_answer};
 
 use super::{
@@ -890,6 +893,14 @@ impl Store for S3Store {
                 .send()
                 .await
                 .map_err(map_err)?;
+            paging::check_list_page(
+                nonempty(&r.continuation_token).as_deref(),
+                r.max_keys,
+                o.contents().len() + o.common_prefixes().len(),
+                o.is_truncated().unwrap_or(false),
+                o.next_continuation_token(),
+            )
+            .map_err(bad_answer)?;
             Ok(ListPage {
                 entries: o
                     .contents()
@@ -1096,9 +1107,9 @@ impl Store for S3Store {
         key: &str,
         upload_id: &str,
     ) -> StoreResult<Vec<PartInfo>> {
-        let mut out = Vec::new();
-        let mut marker: Option<String> = None;
+        let mut pager = PartsPager::new();
         loop {
+            let marker = pager.marker();
             let o = self
                 .timed(async {
                     self.client
@@ -1106,27 +1117,29 @@ impl Store for S3Store {
                         .bucket(bucket)
                         .key(key)
                         .upload_id(upload_id)
-                        .set_part_number_marker(marker.clone())
+                        .set_part_number_marker(marker)
                         .send()
                         .await
                         .map_err(map_err)
                 })
                 .await?;
-            for p in o.parts() {
-                out.push(PartInfo {
-                    part_number: p.part_number().unwrap_or(0),
-                    etag: unquote(p.e_tag()),
-                    size: p.size().unwrap_or(0).max(0) as u64,
-                    last_modified: to_system_time(p.last_modified()),
-                });
-            }
-            match (o.is_truncated(), o.next_part_number_marker()) {
-                (Some(true), Some(m)) if !m.is_empty() => marker = Some(m.to_owned()),
-                _ => break,
+            let parts = o.parts().iter().map(|p| PartInfo {
+                part_number: p.part_number().unwrap_or(0),
+                etag: unquote(p.e_tag()),
+                size: p.size().unwrap_or(0).max(0) as u64,
+                last_modified: to_system_time(p.last_modified()),
+            });
+            let more = pager
+                .take(
+                    parts,
+                    o.is_truncated() == Some(true),
+                    o.next_part_number_marker(),
+                )
+                .map_err(bad_answer)?;
+            if !more {
+                return Ok(pager.finish());
             }
         }
-        out.sort_by_key(|p| p.part_number);
-        Ok(out)
     }
 
     async fn list_uploads(
@@ -1134,38 +1147,48 @@ impl Store for S3Store {
         bucket: &str,
         prefix: Option<&str>,
     ) -> StoreResult<Vec<UploadInfo>> {
-        let mut out = Vec::new();
-        let mut key_marker: Option<String> = None;
-        let mut id_marker: Option<String> = None;
+        let mut pager = UploadsPager::new();
         loop {
+            let (key_marker, id_marker) = pager.markers();
             let o = self
                 .timed(async {
                     self.client
                         .list_multipart_uploads()
                         .bucket(bucket)
                         .set_prefix(prefix.map(str::to_owned))
-                        .set_key_marker(key_marker.clone())
-                        .set_upload_id_marker(id_marker.clone())
+                        .set_key_marker(key_marker)
+                        .set_upload_id_marker(id_marker)
                         .send()
                         .await
                         .map_err(map_err)
                 })
                 .await?;
-            for u in o.uploads() {
-                out.push(UploadInfo {
-                    key: u.key().unwrap_or_default().to_owned(),
-                    upload_id: u.upload_id().unwrap_or_default().to_owned(),
-                    initiated: to_system_time(u.initiated()),
-                });
-            }
-            if o.is_truncated() == Some(true) && o.next_key_marker().is_some() {
-                key_marker = o.next_key_marker().map(str::to_owned);
-                id_marker = o.next_upload_id_marker().map(str::to_owned);
-            } else {
+            let uploads = o.uploads().iter().map(|u| UploadInfo {
+                key: u.key().unwrap_or_default().to_owned(),
+                upload_id: u.upload_id().unwrap_or_default().to_owned(),
+                initiated: to_system_time(u.initiated()),
+            });
+            let more = pager
+                .take(
+                    uploads,
+                    o.is_truncated() == Some(true),
+                    o.next_key_marker(),
+                    o.next_upload_id_marker(),
+                )
+                .map_err(bad_answer)?;
+            if !more {
                 break;
             }
         }
-        Ok(out)
+        if pager.capped() {
+            tracing::warn!(
+                bucket,
+                prefix = prefix.unwrap_or_default(),
+                "more than {} uploads in progress: listing the first of them only",
+                paging::MAX_UPLOADS
+            );
+        }
+        Ok(pager.finish())
     }
 }
 
