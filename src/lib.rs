@@ -6,9 +6,9 @@
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "gateway")]
-pub mod admin;
-#[cfg(feature = "gateway")]
 pub mod app;
+#[cfg(feature = "gateway")]
+pub mod commands;
 #[cfg(feature = "gateway")]
 pub mod config;
 pub mod envelope;

@@ -302,8 +302,11 @@ async fn main() {
         Command::Inspect { config, object } => {
             (async {
                 let rt = app::build(&Config::load(&config)?)?;
-                let (b, k) = sealgate::admin::parse_s3_url(&object)?;
-                print!("{}", sealgate::admin::inspect(&rt.gateway, &b, &k).await?);
+                let (b, k) = sealgate::commands::parse_s3_url(&object)?;
+                print!(
+                    "{}",
+                    sealgate::commands::inspect(&rt.gateway, &b, &k).await?
+                );
                 Ok(())
             })
             .await
@@ -320,8 +323,8 @@ async fn main() {
                     anyhow::bail!("nothing to do: give --add NAME and/or --remove NAME");
                 }
                 let rt = app::build(&Config::load(&config)?)?;
-                let (b, p) = sealgate::admin::parse_s3_url(&target)?;
-                let s = sealgate::admin::rewrap(&rt.gateway, &b, &p, &add, &remove, concurrency)
+                let (b, p) = sealgate::commands::parse_s3_url(&target)?;
+                let s = sealgate::commands::rewrap(&rt.gateway, &b, &p, &add, &remove, concurrency)
                     .await?;
                 print!("{s}");
                 if !s.failed.is_empty() {
@@ -338,8 +341,8 @@ async fn main() {
         } => {
             (async {
                 let rt = app::build(&Config::load(&config)?)?;
-                let (b, p) = sealgate::admin::parse_s3_url(&target)?;
-                let s = sealgate::admin::reencrypt(&rt.gateway, &b, &p, concurrency).await?;
+                let (b, p) = sealgate::commands::parse_s3_url(&target)?;
+                let s = sealgate::commands::reencrypt(&rt.gateway, &b, &p, concurrency).await?;
                 print!("{s}");
                 if !s.failed.is_empty() {
                     anyhow::bail!("{} object(s) failed", s.failed.len());
@@ -403,7 +406,7 @@ fn decrypt(
         std::fs::read_to_string(&metadata).with_context(|| metadata.display().to_string())?;
     let meta = sealgate::recover::meta_value_from_json(&meta_text)?;
     let name = name
-        .map(|n| sealgate::admin::parse_s3_url(&n))
+        .map(|n| sealgate::commands::parse_s3_url(&n))
         .transpose()?;
     let manifest = manifest.map(std::fs::read).transpose()?;
     let inp = std::io::BufReader::new(
