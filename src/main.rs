@@ -305,7 +305,7 @@ async fn main() {
                 let (b, k) = sealgate::commands::parse_s3_url(&object)?;
                 print!(
                     "{}",
-                    sealgate::commands::inspect(&rt.gateway, &b, &k).await?
+                    sealgate::commands::inspect::inspect(&rt.gateway, &b, &k).await?
                 );
                 Ok(())
             })
@@ -324,8 +324,15 @@ async fn main() {
                 }
                 let rt = app::build(&Config::load(&config)?)?;
                 let (b, p) = sealgate::commands::parse_s3_url(&target)?;
-                let s = sealgate::commands::rewrap(&rt.gateway, &b, &p, &add, &remove, concurrency)
-                    .await?;
+                let s = sealgate::commands::rewrap::rewrap(
+                    &rt.gateway,
+                    &b,
+                    &p,
+                    &add,
+                    &remove,
+                    concurrency,
+                )
+                .await?;
                 print!("{s}");
                 if !s.failed.is_empty() {
                     anyhow::bail!("{} object(s) failed", s.failed.len());
@@ -342,7 +349,8 @@ async fn main() {
             (async {
                 let rt = app::build(&Config::load(&config)?)?;
                 let (b, p) = sealgate::commands::parse_s3_url(&target)?;
-                let s = sealgate::commands::reencrypt(&rt.gateway, &b, &p, concurrency).await?;
+                let s = sealgate::commands::reencrypt::reencrypt(&rt.gateway, &b, &p, concurrency)
+                    .await?;
                 print!("{s}");
                 if !s.failed.is_empty() {
                     anyhow::bail!("{} object(s) failed", s.failed.len());

@@ -1,0 +1,85 @@
+//! `sealgate reencrypt`: encrypts objects again under a fresh data key for
+//! the current policy (the real revocation; content passes through sealgate).
+
+use futures::StreamExt;
+
+use super::common::{keys_under, Progress, Summary};
+use crate::envelope::BodyBinding;
+use crate::gateway::checksum::{ClientChecks, Expected, Fault};
+use crate::gateway::object::manifest_key;
+use crate::gateway::{Gateway, META_KEY};
+
+/// Encrypts objects again under a fresh data key for the current policy: the
+/// real revocation (a removed recipient may have kept an old data key).
+/// Content passes through sealgate.
+pub async fn reencrypt(
+    gw: &Gateway,
+    bucket: &str,
+    prefix: &str,
+    concurrency: usize,
+) -> anyhow::Result<Summary> {
+    let keys = keys_under(gw, bucket, prefix).await?;
+    let progress = Progress::new(keys.len());
+    let results: Vec<(String, Result<(), String>)> = futures::stream::iter(keys)
+        .map(|k| {
+            let progress = &progress;
+            async move {
+                let o = reencrypt_one(gw, bucket, &k).await;
+                progress.step(&k, if o.is_ok() { "re-encrypted" } else { "FAILED" });
+                (k, o)
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut s = Summary::default();
+    for (k, o) in results {
+        match o {
+            Ok(()) => s.changed += 1,
+            Err(why) => s.failed.push((k, why)),
+        }
+    }
+    s.failed.sort();
+    Ok(s)
+}
+
+async fn reencrypt_one(gw: &Gateway, bucket: &str, key: &str) -> Result<(), String> {
+    let fmt =
+        |e: s3s::S3Error| format!("{}: {}", e.code().as_str(), e.message().unwrap_or_default());
+    let r = gw.resolve_tail(bucket, key).await.map_err(fmt)?;
+    if r.size > 5 * 1024 * 1024 * 1024 {
+        return Err("objects over 5 GiB cannot be re-encrypted yet".into());
+    }
+    let recipients = crate::gateway::put::policy_recipients(gw, bucket, key).map_err(fmt)?;
+    let (stream, len) = crate::gateway::copy::read_plaintext(gw, bucket, key, None)
+        .await
+        .map_err(fmt)?;
+    let mut headers = r.info.headers.clone();
+    headers.metadata.remove(META_KEY);
+    let fault = Fault::default();
+    let checks = ClientChecks::new(
+        Expected {
+            md5: hex::decode(&r.etag).ok().and_then(|v| v.try_into().ok()),
+            ..Default::default()
+        },
+        None,
+        fault.clone(),
+    );
+    crate::gateway::put::seal_and_store(
+        gw,
+        bucket,
+        key,
+        headers,
+        stream,
+        len,
+        &recipients,
+        checks,
+        &fault,
+    )
+    .await
+    .map_err(fmt)?;
+    if let BodyBinding::Multipart { upload_id } = r.header.binding {
+        let _ = gw.store().delete(bucket, &manifest_key(&upload_id)).await;
+    }
+    Ok(())
+}

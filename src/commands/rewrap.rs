@@ -1,0 +1,161 @@
+//! `sealgate rewrap`: adds or removes recipients of existing objects by
+//! rewriting only their envelope (a server-side copy of each object onto
+//! itself; no content passes through sealgate).
+
+use std::collections::BTreeSet;
+
+use futures::StreamExt;
+
+use super::common::{keys_under, Progress, Summary};
+use crate::envelope::{Recipient, RecipientStanza};
+use crate::gateway::{Gateway, META_KEY};
+
+enum Outcome {
+    Changed,
+    Already,
+    Failed(String),
+}
+
+/// Changes the recipients of existing objects by rewriting only their
+/// envelope: a server-side copy of each object onto itself with new metadata.
+/// Safe to interrupt and run again (each object is replaced atomically, and
+/// objects already right are skipped).
+pub async fn rewrap(
+    gw: &Gateway,
+    bucket: &str,
+    prefix: &str,
+    add: &[String],
+    remove: &[String],
+    concurrency: usize,
+) -> anyhow::Result<Summary> {
+    let kr = gw.keyring();
+    let mut add_ids = Vec::new();
+    for n in add {
+        let r = kr.recipient(n).ok_or_else(|| {
+            anyhow::anyhow!("--add {n}: no identity or recipient of that name in the config")
+        })?;
+        add_ids.push((r.key.key_id(), r.key.clone()));
+    }
+    let mut remove_ids = BTreeSet::new();
+    for n in remove {
+        let r = kr.recipient(n).ok_or_else(|| {
+            anyhow::anyhow!("--remove {n}: no identity or recipient of that name in the config")
+        })?;
+        remove_ids.insert(r.key.key_id());
+    }
+    let keys = keys_under(gw, bucket, prefix).await?;
+    let progress = Progress::new(keys.len());
+    let results: Vec<(String, Outcome)> = futures::stream::iter(keys)
+        .map(|k| {
+            let (add_ids, remove_ids, progress) = (&add_ids, &remove_ids, &progress);
+            async move {
+                let o = rewrap_one(gw, bucket, &k, add_ids, remove_ids).await;
+                progress.step(
+                    &k,
+                    match &o {
+                        Outcome::Changed => "rewrapped",
+                        Outcome::Already => "already right",
+                        Outcome::Failed(_) => "FAILED",
+                    },
+                );
+                (k, o)
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut s = Summary::default();
+    for (k, o) in results {
+        match o {
+            Outcome::Changed => s.changed += 1,
+            Outcome::Already => s.already += 1,
+            Outcome::Failed(why) => s.failed.push((k, why)),
+        }
+    }
+    s.failed.sort();
+    Ok(s)
+}
+
+async fn rewrap_one(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+    add: &[([u8; 8], std::sync::Arc<crate::envelope::RsaOaepRecipient>)],
+    remove: &BTreeSet<[u8; 8]>,
+) -> Outcome {
+    let r = match gw.resolve_tail(bucket, key).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Outcome::Failed(format!(
+                "{}: {}",
+                e.code().as_str(),
+                e.message().unwrap_or_default()
+            ))
+        }
+    };
+    let mut stanzas: Vec<RecipientStanza> = r
+        .header
+        .recipients
+        .iter()
+        .filter(|s| !remove.contains(&s.key_id))
+        .cloned()
+        .collect();
+    for (id, rec) in add {
+        if !stanzas.iter().any(|s| s.key_id == *id) {
+            match rec.wrap(&r.dk) {
+                Ok(st) => stanzas.push(st),
+                Err(e) => return Outcome::Failed(e.to_string()),
+            }
+        }
+    }
+    if stanzas.is_empty() {
+        return Outcome::Failed("removing every recipient would make the object unreadable".into());
+    }
+    let same = stanzas.len() == r.header.recipients.len()
+        && stanzas
+            .iter()
+            .all(|s| r.header.recipients.iter().any(|o| o.key_id == s.key_id));
+    if same {
+        return Outcome::Already;
+    }
+    if r.layout.parts.first().is_some_and(|p| p.ct_offset > 0) {
+        return Outcome::Failed(
+            "its envelope is stored in the object body (too large for metadata); use `sealgate reencrypt`".into(),
+        );
+    }
+    let h = match r
+        .header
+        .rebind(&r.dk, Some(stanzas), r.header.binding, bucket, key)
+    {
+        Ok(h) => h,
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    let mut headers = r.info.headers.clone();
+    headers.metadata.remove(META_KEY);
+    let meta = match crate::gateway::put::place_header(&h, &r.dk, &headers.metadata, bucket, key) {
+        Ok((m, None)) => m,
+        Ok((_, Some(_))) => {
+            return Outcome::Failed(
+                "the new envelope does not fit in metadata; use `sealgate reencrypt`".into(),
+            )
+        }
+        Err(e) => return Outcome::Failed(e.message().unwrap_or_default().to_owned()),
+    };
+    headers.metadata.insert(META_KEY.to_owned(), meta);
+    let res = if r.info.size > crate::gateway::copy::MAX_SINGLE_COPY {
+        crate::gateway::copy::copy_large(gw, bucket, key, bucket, key, &headers, &r)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.message().unwrap_or_default().to_owned())
+    } else {
+        gw.store()
+            .copy(bucket, key, bucket, key, &headers, Some(&r.info.etag))
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{} {}", e.code, e.message))
+    };
+    match res {
+        Ok(()) => Outcome::Changed,
+        Err(e) => Outcome::Failed(e),
+    }
+}
