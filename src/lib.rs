@@ -8,6 +8,8 @@
 #[cfg(feature = "gateway")]
 pub mod app;
 #[cfg(feature = "gateway")]
+pub mod cli;
+#[cfg(feature = "gateway")]
 pub mod commands;
 #[cfg(feature = "gateway")]
 pub mod config;

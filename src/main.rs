@@ -3,133 +3,15 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use sealgate::app;
+use sealgate::cli::{
+    CheckConfigArgs, Cli, Command, DecryptArgs, InspectArgs, KeygenArgs, LogFormat, ReencryptArgs,
+    RewrapArgs, ServeArgs,
+};
 use sealgate::config::Config;
-
-#[derive(Parser)]
-#[command(
-    name = "sealgate",
-    version,
-    about = "An S3-compatible gateway that encrypts every object before it reaches the store",
-    long_about = "sealgate speaks the S3 API on the front and stores only ciphertext at the store behind it \
-(a local directory by default, or any S3-compatible store). Every object gets a fresh data key \
-(AES-256-GCM in 64 KiB authenticated segments), wrapped with RSA-OAEP for each recipient."
-)]
-struct Cli {
-    /// Log format.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve the S3 API. Without --config: the embedded default (a local
-    /// store and keys generated on first run in the data directory).
-    Serve {
-        /// Config file (see config/sealgate.example.toml).
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-        /// Listen address, overriding the config (default 127.0.0.1:9000).
-        #[arg(long)]
-        listen: Option<String>,
-        /// Data directory of the embedded default
-        /// (default $SEALGATE_DATA_DIR, else ~/.local/share/sealgate).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-    },
-    /// Generate an RSA key pair: NAME.key.pem (encrypted PKCS#8) and NAME.pub.pem (SPKI).
-    Keygen {
-        #[arg(long)]
-        name: String,
-        /// RSA key size: 2048, 3072 or 4096.
-        #[arg(long, default_value_t = 3072)]
-        bits: usize,
-        /// Directory to write the key files into.
-        #[arg(long, default_value = ".")]
-        out: PathBuf,
-        /// Read the passphrase from this file (else SEALGATE_PASSPHRASE, else a prompt).
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-    },
-    /// Validate a config and print what it would serve (never a secret).
-    CheckConfig {
-        #[arg(long, short)]
-        config: PathBuf,
-    },
-    /// Show an object's envelope (version, sizes, recipients) without decrypting it.
-    Inspect {
-        #[arg(long, short)]
-        config: PathBuf,
-        /// s3://BUCKET/KEY
-        object: String,
-    },
-    /// Add or remove recipients of existing objects by rewriting only their
-    /// envelope (a server-side copy onto itself; no content passes through).
-    Rewrap {
-        #[arg(long, short)]
-        config: PathBuf,
-        /// Recipient (or identity) name from the config to add; repeatable.
-        #[arg(long)]
-        add: Vec<String>,
-        /// Recipient name to remove; repeatable. Does not revoke what the
-        /// recipient already has: use `reencrypt` for that.
-        #[arg(long)]
-        remove: Vec<String>,
-        /// Concurrent objects.
-        #[arg(long, default_value_t = 8)]
-        concurrency: usize,
-        /// s3://BUCKET[/PREFIX] or s3://BUCKET/KEY
-        target: String,
-    },
-    /// Encrypt objects again under a fresh data key for the current policy
-    /// (real revocation; content passes through sealgate).
-    Reencrypt {
-        #[arg(long, short)]
-        config: PathBuf,
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
-        /// s3://BUCKET[/PREFIX] or s3://BUCKET/KEY
-        target: String,
-    },
-    /// Decrypt an object downloaded straight from the store, with only a
-    /// private key: no config, no running gateway (disaster recovery).
-    Decrypt {
-        /// Private key file (encrypted PKCS#8 PEM).
-        #[arg(long)]
-        identity: PathBuf,
-        /// The object's metadata: the JSON `aws s3api head-object` prints, or
-        /// the bare `sg` value.
-        #[arg(long)]
-        metadata: PathBuf,
-        /// s3://BUCKET/KEY the object was stored under (checks the header MAC).
-        #[arg(long)]
-        name: Option<String>,
-        /// Skip the name check when the name is not known.
-        #[arg(long, conflicts_with = "name")]
-        no_name_check: bool,
-        /// For a multipart object: its manifest (`.sealgate/mp/...` in the same bucket).
-        #[arg(long)]
-        manifest: Option<PathBuf>,
-        /// Read the passphrase from this file (else SEALGATE_PASSPHRASE, else a prompt).
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-        /// The raw object.
-        input: PathBuf,
-        /// Where to write the plaintext.
-        output: PathBuf,
-    },
-}
 
 /// Most verbose level each dependency may log at, whatever SEALGATE_LOG
 /// says. At debug, s3s prints every request's headers (the Authorization
@@ -277,17 +159,17 @@ async fn main() {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     let res = match cli.command {
-        Command::Serve {
+        Command::Serve(ServeArgs {
             config,
             listen,
             data_dir,
-        } => serve(config, listen, data_dir).await,
-        Command::Keygen {
+        }) => serve(config, listen, data_dir).await,
+        Command::Keygen(KeygenArgs {
             name,
             bits,
             out,
             passphrase_file,
-        } => (|| {
+        }) => (|| {
             let pass = keygen_passphrase(passphrase_file.as_ref())?;
             let (k, p, id) = sealgate::keyring::keygen(&out, &name, bits, &pass)?;
             println!("private key: {} (encrypted PKCS#8, mode 0600)", k.display());
@@ -298,8 +180,8 @@ async fn main() {
             println!("key id:      {}", hex::encode(id));
             Ok(())
         })(),
-        Command::CheckConfig { config } => check_config(&config),
-        Command::Inspect { config, object } => {
+        Command::CheckConfig(CheckConfigArgs { config }) => check_config(&config),
+        Command::Inspect(InspectArgs { config, object }) => {
             (async {
                 let rt = app::build(&Config::load(&config)?)?;
                 let (b, k) = sealgate::commands::parse_s3_url(&object)?;
@@ -311,13 +193,13 @@ async fn main() {
             })
             .await
         }
-        Command::Rewrap {
+        Command::Rewrap(RewrapArgs {
             config,
             add,
             remove,
             concurrency,
             target,
-        } => {
+        }) => {
             (async {
                 if add.is_empty() && remove.is_empty() {
                     anyhow::bail!("nothing to do: give --add NAME and/or --remove NAME");
@@ -341,11 +223,11 @@ async fn main() {
             })
             .await
         }
-        Command::Reencrypt {
+        Command::Reencrypt(ReencryptArgs {
             config,
             concurrency,
             target,
-        } => {
+        }) => {
             (async {
                 let rt = app::build(&Config::load(&config)?)?;
                 let (b, p) = sealgate::commands::parse_s3_url(&target)?;
@@ -359,7 +241,7 @@ async fn main() {
             })
             .await
         }
-        Command::Decrypt {
+        Command::Decrypt(DecryptArgs {
             identity,
             metadata,
             name,
@@ -368,7 +250,7 @@ async fn main() {
             passphrase_file,
             input,
             output,
-        } => decrypt(
+        }) => decrypt(
             identity,
             metadata,
             name,
