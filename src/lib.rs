@@ -21,8 +21,6 @@ pub mod keyring;
 #[cfg(feature = "gateway")]
 pub mod metrics;
 #[cfg(feature = "gateway")]
-pub mod recover;
-#[cfg(feature = "gateway")]
 pub mod server;
 #[cfg(feature = "gateway")]
 pub mod store;

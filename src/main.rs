@@ -8,8 +8,8 @@ use tracing_subscriber::EnvFilter;
 
 use sealgate::app;
 use sealgate::cli::{
-    CheckConfigArgs, Cli, Command, DecryptArgs, InspectArgs, KeygenArgs, LogFormat, ReencryptArgs,
-    RewrapArgs, ServeArgs,
+    CheckConfigArgs, Cli, Command, InspectArgs, KeygenArgs, LogFormat, ReencryptArgs, RewrapArgs,
+    ServeArgs,
 };
 use sealgate::config::Config;
 
@@ -241,103 +241,11 @@ async fn main() {
             })
             .await
         }
-        Command::Decrypt(DecryptArgs {
-            identity,
-            metadata,
-            name,
-            no_name_check,
-            manifest,
-            passphrase_file,
-            input,
-            output,
-        }) => decrypt(
-            identity,
-            metadata,
-            name,
-            no_name_check,
-            manifest,
-            passphrase_file,
-            input,
-            output,
-        ),
+        Command::Decrypt(args) => sealgate::commands::decrypt::run(args),
     };
     if let Err(e) = res {
         eprintln!("sealgate: {e:#}");
         std::process::exit(1);
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn decrypt(
-    identity: PathBuf,
-    metadata: PathBuf,
-    name: Option<String>,
-    no_name_check: bool,
-    manifest: Option<PathBuf>,
-    passphrase_file: Option<PathBuf>,
-    input: PathBuf,
-    output: PathBuf,
-) -> anyhow::Result<()> {
-    use sealgate::envelope::Identity;
-    if name.is_none() && !no_name_check {
-        anyhow::bail!(
-            "give --name s3://BUCKET/KEY (the header is bound to it), or --no-name-check"
-        );
-    }
-    let pass = match &passphrase_file {
-        Some(f) => app::passphrase_for("the identity", None, Some(f))?,
-        None if std::env::var("SEALGATE_PASSPHRASE").is_ok() => {
-            app::passphrase_for("the identity", Some("SEALGATE_PASSPHRASE"), None)?
-        }
-        None => app::passphrase_for(&identity.display().to_string(), None, None)?,
-    };
-    let id = sealgate::keyring::load_identity(&identity, &pass)?;
-    let meta_text =
-        std::fs::read_to_string(&metadata).with_context(|| metadata.display().to_string())?;
-    let meta = sealgate::recover::meta_value_from_json(&meta_text)?;
-    let name = name
-        .map(|n| sealgate::commands::parse_s3_url(&n))
-        .transpose()?;
-    let manifest = manifest.map(std::fs::read).transpose()?;
-    let inp = std::io::BufReader::new(
-        std::fs::File::open(&input).with_context(|| input.display().to_string())?,
-    );
-    // Write to a temporary file and rename: a failed decryption leaves no output.
-    let tmp = output.with_extension("sealgate-partial");
-    let out = std::io::BufWriter::new(
-        std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?,
-    );
-    let ids: [&dyn Identity; 1] = [&id];
-    let res = sealgate::recover::decrypt(
-        &ids,
-        &meta,
-        name.as_ref().map(|(b, k)| (b.as_str(), k.as_str())),
-        manifest.as_deref(),
-        inp,
-        out,
-    );
-    match res {
-        Ok(r) => {
-            std::fs::rename(&tmp, &output)?;
-            eprintln!(
-                "decrypted {} bytes ({} part(s)){}{}",
-                r.plaintext_len,
-                r.parts,
-                r.md5
-                    .map(|m| format!(", MD5 {}", hex::encode(m)))
-                    .unwrap_or_default(),
-                if r.name_checked {
-                    ""
-                } else {
-                    "; WARNING: the object's name (and, for multipart, its part list) was not verified"
-                }
-            );
-            Ok(())
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(anyhow::anyhow!("decryption failed: {e}"))
-        }
     }
 }
 

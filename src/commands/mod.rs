@@ -6,6 +6,7 @@
 //! commands share is in `common.rs`.
 
 mod common;
+pub mod decrypt;
 pub mod inspect;
 pub mod reencrypt;
 pub mod rewrap;

@@ -1,12 +1,17 @@
-//! Offline decryption of a raw object downloaded straight from the store:
-//! the disaster-recovery path. Needs only a private key file, the object's
-//! bytes and its metadata (the JSON `aws s3api head-object` prints); no
-//! config, no running gateway.
+//! `sealgate decrypt`: offline decryption of a raw object downloaded
+//! straight from the store, the disaster-recovery path. Needs only a private
+//! key file, the object's bytes and its metadata (the JSON `aws s3api
+//! head-object` prints); no config, no running gateway.
+//!
+//! [`decrypt`] is the library part (readers and writers, no files, no
+//! prompts); [`run`] is the command around it.
 
 use std::io::{Read, Write};
 
+use anyhow::Context;
 use bytes::Bytes;
 
+use crate::cli::DecryptArgs;
 use crate::envelope::header::MetaValue;
 use crate::envelope::manifest::Manifest;
 use crate::envelope::size::stream_len;
@@ -263,4 +268,77 @@ fn find_part_number<R: Read>(
         }
     }
     Err(FormatError::SegmentAuth.into())
+}
+
+/// The `sealgate decrypt` command: decrypts `input` into `output`, through a
+/// temporary file so that a failed decryption leaves no output.
+pub fn run(args: DecryptArgs) -> anyhow::Result<()> {
+    let DecryptArgs {
+        identity,
+        metadata,
+        name,
+        no_name_check,
+        manifest,
+        passphrase_file,
+        input,
+        output,
+    } = args;
+    if name.is_none() && !no_name_check {
+        anyhow::bail!(
+            "give --name s3://BUCKET/KEY (the header is bound to it), or --no-name-check"
+        );
+    }
+    let pass = match &passphrase_file {
+        Some(f) => crate::app::passphrase_for("the identity", None, Some(f))?,
+        None if std::env::var("SEALGATE_PASSPHRASE").is_ok() => {
+            crate::app::passphrase_for("the identity", Some("SEALGATE_PASSPHRASE"), None)?
+        }
+        None => crate::app::passphrase_for(&identity.display().to_string(), None, None)?,
+    };
+    let id = crate::keyring::load_identity(&identity, &pass)?;
+    let meta_text =
+        std::fs::read_to_string(&metadata).with_context(|| metadata.display().to_string())?;
+    let meta = meta_value_from_json(&meta_text)?;
+    let name = name.map(|n| super::parse_s3_url(&n)).transpose()?;
+    let manifest = manifest.map(std::fs::read).transpose()?;
+    let inp = std::io::BufReader::new(
+        std::fs::File::open(&input).with_context(|| input.display().to_string())?,
+    );
+    // Write to a temporary file and rename: a failed decryption leaves no output.
+    let tmp = output.with_extension("sealgate-partial");
+    let out = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?,
+    );
+    let ids: [&dyn Identity; 1] = [&id];
+    let res = decrypt(
+        &ids,
+        &meta,
+        name.as_ref().map(|(b, k)| (b.as_str(), k.as_str())),
+        manifest.as_deref(),
+        inp,
+        out,
+    );
+    match res {
+        Ok(r) => {
+            std::fs::rename(&tmp, &output)?;
+            eprintln!(
+                "decrypted {} bytes ({} part(s)){}{}",
+                r.plaintext_len,
+                r.parts,
+                r.md5
+                    .map(|m| format!(", MD5 {}", hex::encode(m)))
+                    .unwrap_or_default(),
+                if r.name_checked {
+                    ""
+                } else {
+                    "; WARNING: the object's name (and, for multipart, its part list) was not verified"
+                }
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(anyhow::anyhow!("decryption failed: {e}"))
+        }
+    }
 }
