@@ -3,12 +3,23 @@
 
 use futures::StreamExt;
 
+use super::parse_s3_url;
+use crate::cli::InspectArgs;
+use crate::config::Config;
 use crate::envelope::header::MetaValue;
 use crate::envelope::manifest::Manifest;
 use crate::envelope::recipient::Algorithm;
 use crate::envelope::{BodyBinding, Header, SEGMENT_SIZE};
 use crate::gateway::object::manifest_key;
 use crate::gateway::{Gateway, META_KEY};
+
+/// The `sealgate inspect` command.
+pub async fn run(args: InspectArgs) -> anyhow::Result<()> {
+    let rt = crate::app::build(&Config::load(&args.config)?)?;
+    let (b, k) = parse_s3_url(&args.object)?;
+    print!("{}", inspect(&rt.gateway, &b, &k).await?);
+    Ok(())
+}
 
 fn err(e: s3s::S3Error) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", e.code().as_str(), e.message().unwrap_or_default())

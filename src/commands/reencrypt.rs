@@ -4,10 +4,26 @@
 use futures::StreamExt;
 
 use super::common::{keys_under, Progress, Summary};
+use super::parse_s3_url;
+use crate::cli::ReencryptArgs;
+use crate::config::Config;
 use crate::envelope::BodyBinding;
 use crate::gateway::checksum::{ClientChecks, Expected, Fault};
 use crate::gateway::object::manifest_key;
 use crate::gateway::{Gateway, META_KEY};
+
+/// The `sealgate reencrypt` command; fails (after doing what it can) when any
+/// object failed.
+pub async fn run(args: ReencryptArgs) -> anyhow::Result<()> {
+    let rt = crate::app::build(&Config::load(&args.config)?)?;
+    let (b, p) = parse_s3_url(&args.target)?;
+    let s = reencrypt(&rt.gateway, &b, &p, args.concurrency).await?;
+    print!("{s}");
+    if !s.failed.is_empty() {
+        anyhow::bail!("{} object(s) failed", s.failed.len());
+    }
+    Ok(())
+}
 
 /// Encrypts objects again under a fresh data key for the current policy: the
 /// real revocation (a removed recipient may have kept an old data key).

@@ -7,8 +7,34 @@ use std::collections::BTreeSet;
 use futures::StreamExt;
 
 use super::common::{keys_under, Progress, Summary};
+use super::parse_s3_url;
+use crate::cli::RewrapArgs;
+use crate::config::Config;
 use crate::envelope::{Recipient, RecipientStanza};
 use crate::gateway::{Gateway, META_KEY};
+
+/// The `sealgate rewrap` command; fails (after doing what it can) when any
+/// object failed.
+pub async fn run(args: RewrapArgs) -> anyhow::Result<()> {
+    let RewrapArgs {
+        config,
+        add,
+        remove,
+        concurrency,
+        target,
+    } = args;
+    if add.is_empty() && remove.is_empty() {
+        anyhow::bail!("nothing to do: give --add NAME and/or --remove NAME");
+    }
+    let rt = crate::app::build(&Config::load(&config)?)?;
+    let (b, p) = parse_s3_url(&target)?;
+    let s = rewrap(&rt.gateway, &b, &p, &add, &remove, concurrency).await?;
+    print!("{s}");
+    if !s.failed.is_empty() {
+        anyhow::bail!("{} object(s) failed", s.failed.len());
+    }
+    Ok(())
+}
 
 enum Outcome {
     Changed,
