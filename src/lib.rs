@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "gateway")]
+pub mod admin;
+#[cfg(feature = "gateway")]
 pub mod app;
 #[cfg(feature = "gateway")]
 pub mod cli;

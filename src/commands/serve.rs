@@ -63,7 +63,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(a) = &cfg.server.admin_listen {
         let addr = a.parse()?;
-        crate::metrics::serve_admin(addr, rt.gateway.admin_view()).await?;
+        crate::admin::serve(addr, rt.gateway.admin_view()).await?;
         tracing::info!(admin = %addr, "admin listener: /health /ready /metrics");
     }
     let service = crate::server::build_service(rt.gateway, rt.users, &rt.server)?;
