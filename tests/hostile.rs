@@ -1374,9 +1374,7 @@ fn secrets_and_plaintext_never_reach_the_log_even_at_trace() {
             panic!("{k}: expected an inline header");
         };
         let h = sealgate::envelope::Header::parse(&raw_header).unwrap();
-        let dk = h
-            .unwrap_with(&[id.as_ref()])
-            .unwrap();
+        let dk = h.unwrap_with(&[id.as_ref()]).unwrap();
         secrets.push((format!("data key of {k}"), dk.expose().to_vec()));
     }
     let mut log = gw.log_text();

@@ -92,6 +92,19 @@ fn identity(person: &str) -> SharedIdentity {
     Arc::new(id)
 }
 
+/// `person`'s identity (private key), as a gateway holds it.
+pub fn identity_of(person: &str) -> SharedIdentity {
+    identity(person)
+}
+
+/// `person`'s public key, SPKI DER.
+pub fn spki_of(person: &str) -> Vec<u8> {
+    RsaOaepIdentity::from_pkcs8_der(&test_keys()[person].pkcs8_der)
+        .unwrap()
+        .public_spki_der()
+        .to_vec()
+}
+
 fn id_bytes(id: &RsaOaepIdentity) -> [u8; 8] {
     sealgate::envelope::recipient::key_id_of_spki(id.public_spki_der())
 }
@@ -142,10 +155,13 @@ impl Spec {
     }
 }
 
-/// One temporary directory with one embedded store, shared by any number of
-/// gateways.
+/// One store shared by any number of gateways: by default the embedded
+/// store in a temporary directory.
 pub struct World {
+    /// The store as its operator reaches it (tests tamper through this).
     pub store: Arc<dyn Store>,
+    /// The store the gateways talk to (the same, or a liar in front of it).
+    gateway_store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
 }
 
@@ -153,7 +169,43 @@ impl World {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(LocalStore::open(&dir.path().join("store")).unwrap());
-        Self { store, _dir: dir }
+        Self {
+            gateway_store: store.clone(),
+            store,
+            _dir: dir,
+        }
+    }
+
+    /// Gateways talk to `liar` (in front of this world's store); the test
+    /// sets its lies.
+    pub fn lying(mut self) -> (Self, Arc<crate::liar::Liar>) {
+        let liar = crate::liar::Liar::new(self.store.clone());
+        self.gateway_store = liar.clone();
+        (self, liar)
+    }
+
+    /// A world over Garage (one node, shared by the tests of this binary),
+    /// reached through its own S3 API with its own credentials: what the
+    /// gateways use and what a test tampers through.
+    pub fn garage() -> Self {
+        let g = crate::common::garage();
+        let store: Arc<dyn Store> = Arc::new(sealgate::store::s3::S3Store::new(
+            &sealgate::store::s3::S3Settings {
+                endpoint: g.endpoint.clone(),
+                region: "us-east-1".into(),
+                access_key: g.access_key.clone(),
+                secret_key: g.secret_key.clone(),
+                path_style: true,
+                connect_timeout: Duration::from_secs(5),
+                request_timeout: Duration::from_secs(30),
+                max_attempts: 2,
+            },
+        ));
+        Self {
+            gateway_store: store.clone(),
+            store,
+            _dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// A world with alice's gateway and one bucket created through it.
@@ -216,7 +268,7 @@ impl World {
             recipients: vec![],
             policies: vec![],
         };
-        let rt = sealgate::app::build_over(&cfg, keyring, self.store.clone()).unwrap();
+        let rt = sealgate::app::build_over(&cfg, keyring, self.gateway_store.clone()).unwrap();
         let service = sealgate::server::build_service(rt.gateway, rt.users, &rt.server).unwrap();
         let first = spec.users.first().expect("a user");
         Gw {

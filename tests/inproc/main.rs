@@ -9,7 +9,10 @@
 //! sockets or processes stays in the other test binaries.
 
 mod adapter;
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
+mod liar;
 
 mod auth;
 mod conditional;
@@ -21,3 +24,4 @@ mod objects;
 mod ranges;
 mod refusals;
 mod sharing;
+mod trust;
