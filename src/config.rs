@@ -44,9 +44,8 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    #[serde(default = "default_listen")]
     pub listen: String,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -55,16 +54,11 @@ pub struct ServerConfig {
     /// Optional admin listener: /health, /ready, /metrics (Prometheus).
     pub admin_listen: Option<String>,
     /// Base domains for virtual-hosted-style requests (`BUCKET.DOMAIN`).
-    #[serde(default = "default_domains")]
     pub domains: Vec<String>,
-    #[serde(default = "default_region")]
     pub region: String,
-    #[serde(default = "default_grace")]
     pub shutdown_grace_secs: u64,
     /// Largest single PutObject/UploadPart body accepted (bytes).
-    #[serde(default = "default_max_object")]
     pub max_object_size: u64,
-    #[serde(default = "default_max_connections")]
     pub max_connections: usize,
 }
 
@@ -129,33 +123,24 @@ pub enum StoreKind {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    #[serde(default)]
     pub kind: StoreKind,
     /// Local store: the data directory.
     pub path: Option<PathBuf>,
     /// S3 store.
     pub endpoint: Option<String>,
-    #[serde(default = "default_region")]
     pub region: String,
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
     pub secret_key_file: Option<PathBuf>,
     pub secret_key_env: Option<String>,
-    #[serde(default = "yes")]
     pub path_style: bool,
-    #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
-    #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
-    #[serde(default = "default_attempts")]
     pub max_attempts: u32,
 }
 
-fn yes() -> bool {
-    true
-}
 fn default_connect_timeout() -> u64 {
     5
 }
@@ -186,21 +171,17 @@ impl Default for StoreConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     /// Secret shared by every gateway instance in front of the same store:
     /// seals multipart upload ids (which carry the upload's data key).
     pub secret: Option<String>,
     pub secret_file: Option<PathBuf>,
     pub secret_env: Option<String>,
-    #[serde(default = "default_cache_entries")]
     pub key_cache_entries: u64,
-    #[serde(default = "default_cache_idle")]
     pub key_cache_idle_secs: u64,
-    #[serde(default = "default_meta_cache")]
     pub object_cache_entries: u64,
     /// Concurrent store requests used to resolve a listing's ETags.
-    #[serde(default = "default_list_concurrency")]
     pub list_concurrency: usize,
 }
 

@@ -27,7 +27,7 @@ use futures::StreamExt;
 use sealgate::store::local::LocalStore;
 use sealgate::store::s3::{S3Settings, S3Store};
 use sealgate::store::{
-    ByteStream, ListPage, ListRequest, ObjectHeaders, Store, StoreError, StoreResult,
+    ByteStream, ListPage, ListRequest, ObjectHeaders, PartSource, Store, StoreError, StoreResult,
 };
 
 const MIB: usize = 1024 * 1024;
@@ -1559,7 +1559,18 @@ async fn upload_part_copy(cx: Cx) {
         "the case, after checking the copy fails",
     ) {
         let r = s
-            .upload_part_copy(&b, "dst", &id, 1, &b, "src", Some((0, m)), None)
+            .upload_part_copy(
+                &b,
+                "dst",
+                &id,
+                1,
+                &PartSource {
+                    bucket: &b,
+                    key: "src",
+                    range: Some((0, m)),
+                    if_match: None,
+                },
+            )
             .await;
         assert!(
             r.is_err(),
@@ -1571,15 +1582,48 @@ async fn upload_part_copy(cx: Cx) {
     }
     // Part 1: a 5 MiB range; part 2: the whole source; part 3: its first MiB.
     let e1 = s
-        .upload_part_copy(&b, "dst", &id, 1, &b, "src", Some((m, n)), Some(&src_etag))
+        .upload_part_copy(
+            &b,
+            "dst",
+            &id,
+            1,
+            &PartSource {
+                bucket: &b,
+                key: "src",
+                range: Some((m, n)),
+                if_match: Some(&src_etag),
+            },
+        )
         .await
         .unwrap();
     let e2 = s
-        .upload_part_copy(&b, "dst", &id, 2, &b, "src", None, None)
+        .upload_part_copy(
+            &b,
+            "dst",
+            &id,
+            2,
+            &PartSource {
+                bucket: &b,
+                key: "src",
+                range: None,
+                if_match: None,
+            },
+        )
         .await
         .unwrap();
     let e3 = s
-        .upload_part_copy(&b, "dst", &id, 3, &b, "src", Some((0, m)), None)
+        .upload_part_copy(
+            &b,
+            "dst",
+            &id,
+            3,
+            &PartSource {
+                bucket: &b,
+                key: "src",
+                range: Some((0, m)),
+                if_match: None,
+            },
+        )
         .await
         .unwrap();
     let wrong = md5_hex(b"x");
@@ -1588,8 +1632,19 @@ async fn upload_part_copy(cx: Cx) {
         "part copy with a wrong if-match",
     ) {
         expect_status(
-            s.upload_part_copy(&b, "dst", &id, 4, &b, "src", Some((0, 10)), Some(&wrong))
-                .await,
+            s.upload_part_copy(
+                &b,
+                "dst",
+                &id,
+                4,
+                &PartSource {
+                    bucket: &b,
+                    key: "src",
+                    range: Some((0, 10)),
+                    if_match: Some(&wrong),
+                },
+            )
+            .await,
             412,
             "part copy with a wrong if-match",
         );
@@ -1879,7 +1934,18 @@ async fn local_no_leftover_files(cx: Cx) {
         .await
         .unwrap();
     let e2 = s
-        .upload_part_copy(&b, "m", &id, 2, &b, "a", None, None)
+        .upload_part_copy(
+            &b,
+            "m",
+            &id,
+            2,
+            &PartSource {
+                bucket: &b,
+                key: "a",
+                range: None,
+                if_match: None,
+            },
+        )
         .await
         .unwrap();
     s.complete_multipart(&b, "m", &id, &[(1, e1), (2, e2)])

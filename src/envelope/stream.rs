@@ -471,59 +471,6 @@ pub mod adapters {
         .fuse();
         (stream, rx)
     }
-
-    /// Decrypts ciphertext chunks with `opener`; yields only verified plaintext
-    /// and ends with an error if the ciphertext is short, long or tampered.
-    pub fn open_stream<S, E>(
-        input: S,
-        opener: Opener,
-    ) -> impl Stream<Item = std::result::Result<Bytes, io::Error>> + Send + 'static
-    where
-        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        struct St<S> {
-            input: S,
-            opener: Option<Opener>,
-            ready: std::collections::VecDeque<Bytes>,
-        }
-        futures::stream::unfold(
-            St {
-                input,
-                opener: Some(opener),
-                ready: Default::default(),
-            },
-            |mut st| async move {
-                loop {
-                    if let Some(b) = st.ready.pop_front() {
-                        return Some((Ok(b), st));
-                    }
-                    let opener = st.opener.as_mut()?;
-                    match st.input.next().await {
-                        Some(Ok(chunk)) => {
-                            let mut out = Vec::new();
-                            if let Err(e) = opener.push(chunk, &mut out) {
-                                st.opener = None;
-                                return Some((Err(fmt_err(e)), st));
-                            }
-                            st.ready.extend(out);
-                        }
-                        Some(Err(e)) => {
-                            st.opener = None;
-                            return Some((Err(io::Error::other(e.into())), st));
-                        }
-                        None => {
-                            let opener = st.opener.take()?;
-                            if let Err(e) = opener.finish() {
-                                return Some((Err(fmt_err(e)), st));
-                            }
-                            return None;
-                        }
-                    }
-                }
-            },
-        )
-    }
 }
 
 #[cfg(test)]

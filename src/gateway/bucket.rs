@@ -13,7 +13,7 @@ pub async fn list_buckets(
     req: S3Request<ListBucketsInput>,
 ) -> S3Result<S3Response<ListBucketsOutput>> {
     let user = req.credentials.as_ref().map(|c| c.access_key.clone());
-    let buckets = gw.store.list_buckets().await.map_err(from_store)?;
+    let buckets = gw.store.list_buckets().await?;
     let buckets = buckets
         .into_iter()
         .filter(|b| gw.user_may_use(user.as_deref(), &b.name))
@@ -37,10 +37,7 @@ pub async fn create_bucket(
     gw: &Gateway,
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
-    gw.store
-        .create_bucket(&req.input.bucket)
-        .await
-        .map_err(from_store)?;
+    gw.store.create_bucket(&req.input.bucket).await?;
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", req.input.bucket)),
     }))
@@ -50,10 +47,7 @@ pub async fn head_bucket(
     gw: &Gateway,
     req: S3Request<HeadBucketInput>,
 ) -> S3Result<S3Response<HeadBucketOutput>> {
-    gw.store
-        .head_bucket(&req.input.bucket)
-        .await
-        .map_err(from_store)?;
+    gw.store.head_bucket(&req.input.bucket).await?;
     Ok(S3Response::new(HeadBucketOutput {
         bucket_region: Some(gw.region.clone()),
         ..Default::default()
@@ -78,8 +72,7 @@ pub async fn delete_bucket(
                         ..Default::default()
                     },
                 )
-                .await
-                .map_err(from_store)?;
+                .await?;
             if page.is_truncated
                 || page
                     .entries
@@ -89,8 +82,8 @@ pub async fn delete_bucket(
                 return Err(from_store(e));
             }
             let keys: Vec<String> = page.entries.into_iter().map(|e| e.key).collect();
-            gw.store.delete_many(b, &keys).await.map_err(from_store)?;
-            gw.store.delete_bucket(b).await.map_err(from_store)?;
+            gw.store.delete_many(b, &keys).await?;
+            gw.store.delete_bucket(b).await?;
         }
         Err(e) => return Err(from_store(e)),
     }
@@ -101,10 +94,7 @@ pub async fn get_bucket_location(
     gw: &Gateway,
     req: S3Request<GetBucketLocationInput>,
 ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-    gw.store
-        .head_bucket(&req.input.bucket)
-        .await
-        .map_err(from_store)?;
+    gw.store.head_bucket(&req.input.bucket).await?;
     let lc = (gw.region != "us-east-1").then(|| BucketLocationConstraint::from(gw.region.clone()));
     Ok(S3Response::new(GetBucketLocationOutput {
         location_constraint: lc,
@@ -115,9 +105,6 @@ pub async fn get_bucket_versioning(
     gw: &Gateway,
     req: S3Request<GetBucketVersioningInput>,
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-    gw.store
-        .head_bucket(&req.input.bucket)
-        .await
-        .map_err(from_store)?;
+    gw.store.head_bucket(&req.input.bucket).await?;
     Ok(S3Response::new(GetBucketVersioningOutput::default()))
 }

@@ -9,9 +9,10 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::body::decrypt_plan;
 use super::error::from_store;
+use super::error::internal;
 use super::get::check_conditions;
 use super::object::{manifest_key, ListInfo, Resolved};
-use super::seal::{internal, place, HeaderHome};
+use super::seal::{place, HeaderHome};
 use super::{check_key, client_attributes, Gateway, META_KEY};
 use crate::envelope::header::MetaValue;
 use crate::envelope::keys::random_salt;
@@ -56,8 +57,7 @@ pub async fn read_plaintext(
             Some((plan.ct_start, plan.ct_end)),
             Some(&r.info.etag),
         )
-        .await
-        .map_err(from_store)?;
+        .await?;
     Ok((decrypt_plan(s, plan, &r.layout, &r.dk), b - a))
 }
 
@@ -281,8 +281,7 @@ pub async fn rewrite(
                 &manifest_key(&upload_id),
                 bytes::Bytes::copy_from_slice(m.raw()),
             )
-            .await
-            .map_err(from_store)?;
+            .await?;
         }
         placed.meta
     };
@@ -327,11 +326,7 @@ pub(crate) async fn copy_large(
     headers: &ObjectHeaders,
     src: &Resolved,
 ) -> S3Result<(String, std::time::SystemTime)> {
-    let id = gw
-        .store
-        .create_multipart(db, dk, headers)
-        .await
-        .map_err(from_store)?;
+    let id = gw.store.create_multipart(db, dk, headers).await?;
     let res: S3Result<String> = async {
         let mut parts = Vec::new();
         let mut off = 0u64;
@@ -345,13 +340,14 @@ pub(crate) async fn copy_large(
                     dk,
                     &id,
                     n,
-                    sb,
-                    sk,
-                    Some((off, end)),
-                    Some(&src.info.etag),
+                    &crate::store::PartSource {
+                        bucket: sb,
+                        key: sk,
+                        range: Some((off, end)),
+                        if_match: Some(&src.info.etag),
+                    },
                 )
-                .await
-                .map_err(from_store)?;
+                .await?;
             parts.push((n, e));
             off = end;
             n += 1;

@@ -30,6 +30,22 @@ pub fn from_store(e: StoreError) -> S3Error {
     err
 }
 
+impl From<StoreError> for S3Error {
+    fn from(e: StoreError) -> Self {
+        from_store(e)
+    }
+}
+
+/// An internal error: its cause goes to the log (never to the client),
+/// where it is not dropped.
+pub fn internal(cause: &str) -> S3Error {
+    tracing::error!(cause, "internal error");
+    S3Error::with_message(
+        S3ErrorCode::InternalError,
+        "We encountered an internal error. Please try again.",
+    )
+}
+
 /// Decryption and format failures. Detail goes to the log; clients get one
 /// opaque message, except for the recipient list of an object they cannot
 /// open (not secret: key ids are in the stored metadata).

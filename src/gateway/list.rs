@@ -6,7 +6,6 @@ use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
-use super::error::from_store;
 use super::{Gateway, HIDDEN_PREFIX};
 use crate::store::{ListPage, ListRequest};
 
@@ -45,7 +44,7 @@ fn after_hidden() -> String {
 }
 
 async fn list_page(gw: &Gateway, bucket: &str, req: ListRequest, url: bool) -> S3Result<Listed> {
-    let mut page = gw.store.list(bucket, &req).await.map_err(from_store)?;
+    let mut page = gw.store.list(bucket, &req).await?;
     // Multipart manifests (hidden keys) sort before most keys: a page that
     // ends among them would hand the client pages with nothing in them, one
     // per thousand multipart objects. Skip past them with one more store
@@ -64,7 +63,7 @@ async fn list_page(gw: &Gateway, bucket: &str, req: ListRequest, url: bool) -> S
             max_keys: (req.max_keys - kept).max(1),
             ..req.clone()
         };
-        let more = gw.store.list(bucket, &rest).await.map_err(from_store)?;
+        let more = gw.store.list(bucket, &rest).await?;
         page.entries.extend(more.entries);
         page.common_prefixes.extend(more.common_prefixes);
         page.is_truncated = more.is_truncated;

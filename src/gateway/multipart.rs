@@ -22,12 +22,13 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::checksum::{ClientChecks, Expected};
 use super::error::from_store;
+use super::error::internal;
 use super::object::{manifest_key, ListInfo};
 use super::records::{
     part_record_key, upload_prefix, upload_record_key, PartRecord, UploadRecord, MAX_PART_RECORD,
     MAX_UPLOAD_RECORD,
 };
-use super::seal::{internal, seal_body, split, HeaderHome};
+use super::seal::{seal_body, split, HeaderHome};
 use super::token::{TokenKey, UploadToken};
 use super::{check_key, client_attributes, Gateway, META_KEY};
 use crate::envelope::header::MetaValue;
@@ -81,8 +82,7 @@ pub async fn create(
     let store_upload_id = gw
         .store
         .create_multipart(&i.bucket, &i.key, &placed.store_headers())
-        .await
-        .map_err(from_store)?;
+        .await?;
     let token = gw.tokens.seal(
         &UploadToken {
             dk: sealed.dk,
@@ -189,8 +189,7 @@ impl PartCtx<'_> {
                 &part_record_key(&t.store_upload_id, self.part, &store_etag),
                 record.into(),
             )
-            .await
-            .map_err(from_store)?;
+            .await?;
         Ok((hex::encode(digests.md5), digests.checksums))
     }
 }
@@ -240,8 +239,7 @@ async fn kept_header(gw: &Gateway, bucket: &str, key: &str, t: &UploadToken) -> 
             &upload_record_key(&t.store_upload_id),
             MAX_UPLOAD_RECORD,
         )
-        .await
-        .map_err(from_store)?
+        .await?
         .ok_or_else(no_such_upload)?;
     let header = UploadRecord::decode(&raw)
         .and_then(|r| r.header)
@@ -580,8 +578,7 @@ pub async fn complete(
         &mkey,
         bytes::Bytes::copy_from_slice(manifest.raw()),
     )
-    .await
-    .map_err(from_store)?;
+    .await?;
     let store_etag = match gw
         .store
         .complete_multipart(&i.bucket, &i.key, &t.store_upload_id, &store_parts)
@@ -706,8 +703,7 @@ pub async fn abort(
     };
     gw.store
         .abort_multipart(&i.bucket, &i.key, &store_id)
-        .await
-        .map_err(from_store)?;
+        .await?;
     forget_upload(gw, &i.bucket, &store_id).await;
     Ok(S3Response::new(AbortMultipartUploadOutput::default()))
 }
@@ -723,8 +719,7 @@ pub async fn list_parts(
     let all = gw
         .store
         .list_parts(&i.bucket, &i.key, &t.store_upload_id)
-        .await
-        .map_err(from_store)?;
+        .await?;
     let rest: Vec<_> = all.into_iter().filter(|p| p.part_number > marker).collect();
     let truncated = rest.len() > max;
     let page: Vec<_> = rest.into_iter().take(max).collect();
@@ -783,8 +778,7 @@ pub async fn list_uploads(
     let ups = gw
         .store
         .list_uploads(&i.bucket, i.prefix.as_deref())
-        .await
-        .map_err(from_store)?;
+        .await?;
     let max = i.max_uploads.unwrap_or(1000).clamp(1, 1000) as usize;
     let mut visible: Vec<_> = ups
         .into_iter()

@@ -95,11 +95,7 @@ const MAX_MANIFEST: u64 = 512 * 1024;
 impl Gateway {
     /// Resolves an object with one tail read (metadata + trailer).
     pub async fn resolve_tail(&self, bucket: &str, key: &str) -> S3Result<Arc<Resolved>> {
-        let (info, tail) = self
-            .store
-            .get_tail(bucket, key, TRAILER_LEN as u64)
-            .await
-            .map_err(from_store)?;
+        let (info, tail) = self.store.get_tail(bucket, key, TRAILER_LEN as u64).await?;
         self.resolve(bucket, key, info, Some(tail)).await
     }
 
@@ -189,8 +185,7 @@ impl Gateway {
         let (_, mut s) = self
             .store
             .get(bucket, key, Some((start, end)), Some(etag))
-            .await
-            .map_err(from_store)?;
+            .await?;
         let mut out = Vec::with_capacity((end - start) as usize);
         while let Some(c) = s.next().await {
             let c =

@@ -9,7 +9,6 @@ use s3s::stream::ByteStream as _;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::checksum::{ClientChecks, Expected};
-use super::error::from_store;
 use super::object::{manifest_key, ListInfo, Resolved, View};
 use super::seal::{seal_body, split, HeaderHome};
 use super::{check_key, client_attributes, Gateway, META_KEY};
@@ -193,7 +192,7 @@ pub async fn delete_object(
     let (bucket, key) = (req.input.bucket, req.input.key);
     check_key(&key)?;
     let manifest = manifest_of(gw, &bucket, &key).await;
-    gw.store.delete(&bucket, &key).await.map_err(from_store)?;
+    gw.store.delete(&bucket, &key).await?;
     gw.latest.invalidate(&(bucket.clone(), key.clone()));
     if let Some(m) = manifest {
         if let Err(e) = gw.store.delete(&bucket, &m).await {
@@ -236,11 +235,7 @@ pub async fn delete_objects(
         .filter_map(|m| async move { m })
         .collect()
         .await;
-    let results = gw
-        .store
-        .delete_many(&bucket, &keys)
-        .await
-        .map_err(from_store)?;
+    let results = gw.store.delete_many(&bucket, &keys).await?;
     if !manifests.is_empty() {
         if let Err(e) = gw.store.delete_many(&bucket, &manifests).await {
             tracing::warn!(bucket, error = %e, "could not delete multipart manifests");

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::channel::oneshot;
 use s3s::dto::Checksum;
-use s3s::{s3_error, S3Error, S3Result};
+use s3s::{s3_error, S3Result};
 
 use super::checksum::ClientChecks;
-use super::error::from_store;
+use super::error::{from_store, internal};
 use super::{Gateway, METADATA_LIMIT, META_KEY};
 use crate::envelope::header::MetaValue;
 use crate::envelope::stream::adapters::{seal_stream, SealOutcome};
@@ -189,13 +189,4 @@ impl Outcome {
             },
         }
     }
-}
-
-/// An internal error whose cause is logged, never dropped.
-pub fn internal(cause: &str) -> S3Error {
-    tracing::error!(cause, "internal error");
-    s3_error!(
-        InternalError,
-        "We encountered an internal error. Please try again."
-    )
 }

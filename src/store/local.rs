@@ -863,11 +863,14 @@ impl Store for LocalStore {
         key: &str,
         upload_id: &str,
         part_number: i32,
-        src_bucket: &str,
-        src_key: &str,
-        range: Option<(u64, u64)>,
-        if_match: Option<&str>,
+        src: &PartSource<'_>,
     ) -> StoreResult<String> {
+        let PartSource {
+            bucket: src_bucket,
+            key: src_key,
+            range,
+            if_match,
+        } = *src;
         self.check_upload(bucket, key, upload_id).await?;
         let (_, body) = self.get(src_bucket, src_key, range, if_match).await?;
         let len = match range {

@@ -128,6 +128,16 @@ pub struct UploadInfo {
     pub initiated: SystemTime,
 }
 
+/// What UploadPartCopy copies: `[start, end)` of an object (all of it
+/// without a range), only if the store's ETag is `if_match` when given.
+#[derive(Clone, Copy, Debug)]
+pub struct PartSource<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub range: Option<(u64, u64)>,
+    pub if_match: Option<&'a str>,
+}
+
 /// The operations sealgate needs from a store.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -195,17 +205,13 @@ pub trait Store: Send + Sync + 'static {
         len: u64,
     ) -> StoreResult<String>;
     /// Copies `[start, end)` of a stored object into a part.
-    #[allow(clippy::too_many_arguments)]
     async fn upload_part_copy(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
         part_number: i32,
-        src_bucket: &str,
-        src_key: &str,
-        range: Option<(u64, u64)>,
-        if_match: Option<&str>,
+        src: &PartSource<'_>,
     ) -> StoreResult<String>;
     async fn complete_multipart(
         &self,

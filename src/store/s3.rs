@@ -1022,11 +1022,14 @@ impl Store for S3Store {
         key: &str,
         upload_id: &str,
         part_number: i32,
-        src_bucket: &str,
-        src_key: &str,
-        range: Option<(u64, u64)>,
-        if_match: Option<&str>,
+        src: &PartSource<'_>,
     ) -> StoreResult<String> {
+        let PartSource {
+            bucket: src_bucket,
+            key: src_key,
+            range,
+            if_match,
+        } = *src;
         let req = self
             .client
             .upload_part_copy()

@@ -170,22 +170,10 @@ impl Store for Liar {
         key: &str,
         upload_id: &str,
         part_number: i32,
-        src_bucket: &str,
-        src_key: &str,
-        range: Option<(u64, u64)>,
-        if_match: Option<&str>,
+        src: &PartSource<'_>,
     ) -> StoreResult<String> {
         self.inner
-            .upload_part_copy(
-                bucket,
-                key,
-                upload_id,
-                part_number,
-                src_bucket,
-                src_key,
-                range,
-                if_match,
-            )
+            .upload_part_copy(bucket, key, upload_id, part_number, src)
             .await
     }
     async fn complete_multipart(
