@@ -1,8 +1,8 @@
 //! The one joint where key types plug in: a [`Recipient`] wraps a data key for
-//! a public key, an [`Identity`] unwraps it with a private key. RSA-OAEP-256 is
-//! the only algorithm in v1; X25519/HPKE or a KMS would be another
-//! implementation of these two traits and a new algorithm byte, and would touch
-//! nothing else.
+//! a public key, an [`Identity`] unwraps it with a private key. RSA-OAEP-256
+//! (here) and X25519 ([`super::x25519`], for groups) implement them; a KMS
+//! would be another implementation of these two traits and a new algorithm
+//! byte, and would touch nothing else.
 
 use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
@@ -22,12 +22,15 @@ use super::{FormatError, Result, DATA_KEY_LEN, KEY_ID_LEN};
 pub enum Algorithm {
     /// RSA-OAEP with SHA-256 and MGF1-SHA-256, label [`OAEP_LABEL`].
     RsaOaep256 = 1,
+    /// X25519, HKDF-SHA256 and AES-256-GCM ([`super::x25519`]).
+    X25519 = 2,
 }
 
 impl Algorithm {
     pub fn from_byte(b: u8) -> Option<Self> {
         match b {
             1 => Some(Self::RsaOaep256),
+            2 => Some(Self::X25519),
             _ => None,
         }
     }
@@ -35,6 +38,7 @@ impl Algorithm {
     pub fn name(self) -> &'static str {
         match self {
             Self::RsaOaep256 => "RSA-OAEP-256",
+            Self::X25519 => "X25519-HKDF-AES256GCM",
         }
     }
 }
