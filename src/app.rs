@@ -373,12 +373,19 @@ mod tests {
     #[test]
     fn gateway_secret_is_long_and_stretched() {
         let e = gateway_key("sixteen-chars-ok").unwrap_err().to_string();
-        assert!(e.contains("gateway.secret") && e.contains("sealgate secret"), "{e}");
+        assert!(
+            e.contains("gateway.secret") && e.contains("sealgate secret"),
+            "{e}"
+        );
         let s = new_gateway_secret();
         assert_eq!(s.len(), 43);
         let k = gateway_key(&s).unwrap();
         assert_eq!(k.len(), 32);
-        assert_eq!(k, gateway_key(&s).unwrap(), "every instance derives the same key");
+        assert_eq!(
+            k,
+            gateway_key(&s).unwrap(),
+            "every instance derives the same key"
+        );
         assert_ne!(k, gateway_key(&new_gateway_secret()).unwrap());
         assert_ne!(&k[..], &s.as_bytes()[..32], "the secret is not used raw");
     }

@@ -2,7 +2,8 @@
 //! reaches an untrusted store. See `docs/FORMAT.md` and `../README.md`.
 //!
 //! Without the default `gateway` feature only [`envelope`], the on-store
-//! format, is built (the fuzz targets use that).
+//! format, and [`sharing`], the group documents, are built (the fuzz targets
+//! use that).
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "gateway")]
@@ -22,5 +23,6 @@ pub mod metrics;
 pub mod recover;
 #[cfg(feature = "gateway")]
 pub mod server;
+pub mod sharing;
 #[cfg(feature = "gateway")]
 pub mod store;

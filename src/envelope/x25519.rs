@@ -497,8 +497,10 @@ mod tests {
         let x_id = X25519Identity::generate().unwrap();
         let x = x_id.to_recipient().unwrap();
         let outsider = X25519Identity::generate().unwrap();
-        let mut attrs = Attributes::default();
-        attrs.content_type = Some("text/plain".into());
+        let attrs = Attributes {
+            content_type: Some("text/plain".into()),
+            ..Default::default()
+        };
         let sealed = Header::encrypt_for(
             &[&rsa, &x],
             NewBinding::Single { plaintext_len: 5 },
