@@ -1243,6 +1243,80 @@ mod tests {
         assert!(moved.open(&b).is_err());
     }
 
+    /// A signed two-member document at epoch 2, built once.
+    fn fixture() -> &'static (Vec<u8>, Fingerprint) {
+        static F: std::sync::OnceLock<(Vec<u8>, Fingerprint)> = std::sync::OnceLock::new();
+        F.get_or_init(|| {
+            let p = people(3);
+            let admin = SigningKey::from_seed(&[5; 32]).unwrap();
+            let (c1, k1) =
+                GroupContent::create("team", &admin.verifying_key(), "a", &p[0].spki).unwrap();
+            let c2 = c1.add(&k1, "b", &p[1].spki).unwrap();
+            let c3 = c2.add(&k1, "c", &p[2].spki).unwrap();
+            let (c4, _) = c3.remove(&k1, "c").unwrap();
+            (
+                c4.sign(&[&admin]).unwrap().raw().to_vec(),
+                admin.fingerprint(),
+            )
+        })
+    }
+
+    fn check_parsed(raw: &[u8]) {
+        // What parses is canonical: its content encodes to the signed part.
+        if let Ok(d) = GroupDocument::parse(raw) {
+            assert_eq!(d.raw(), raw);
+            assert_eq!(d.content.encode().unwrap(), raw[..d.signed_len]);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            magic in proptest::prelude::any::<bool>(),
+        ) {
+            let raw = if magic { [GROUP_MAGIC, &data].concat() } else { data };
+            check_parsed(&raw);
+            let (_, pin) = fixture();
+            proptest::prop_assert!(GroupDocument::parse(&raw)
+                .and_then(|d| d.verify("team", &[*pin], 0))
+                .is_err());
+        }
+
+        #[test]
+        fn every_mutation_of_a_signed_document_is_refused(
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            bit in 0u8..8,
+            kind in 0u8..3,
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let (doc, pin) = fixture();
+            let i = at.index(doc.len());
+            let mut m = doc.clone();
+            match kind {
+                0 => m[i] ^= 1 << bit,
+                1 => m.truncate(i),
+                _ => m.insert(i, byte),
+            }
+            check_parsed(&m);
+            let verdict = GroupDocument::parse(&m).and_then(|d| d.verify("team", &[*pin], 0));
+            proptest::prop_assert!(verdict.is_err(), "mutation {kind} at {i} accepted");
+        }
+    }
+
+    #[test]
+    fn the_fixture_itself_verifies() {
+        let (doc, pin) = fixture();
+        let g = GroupDocument::parse(doc)
+            .unwrap()
+            .verify("team", &[*pin], 4)
+            .unwrap();
+        assert_eq!((g.version(), g.content().epoch), (4, 2));
+        check_parsed(doc);
+    }
+
     #[test]
     fn store_keys() {
         assert_eq!(
