@@ -24,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use md5::{Digest, Md5};
 
-use sealgate::envelope::recipient::{Identity, Recipient, RsaOaepIdentity};
+use sealgate::envelope::recipient::{Identity, RsaOaepIdentity};
 use sealgate::envelope::segment::{open_segment, seal_segment_into};
 use sealgate::envelope::stream::{Opener, Sealer};
 use sealgate::envelope::{DataKey, SEGMENT_SIZE, TAG_LEN};

@@ -166,8 +166,19 @@ pub fn build_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 pub fn build(cfg: &Config) -> anyhow::Result<Runtime> {
-    let keyring = Arc::new(build_keyring(cfg)?);
-    let store = build_store(cfg)?;
+    build_over(cfg, build_keyring(cfg)?, build_store(cfg)?)
+}
+
+/// [`build`] with the keyring and the store given rather than loaded from
+/// `cfg` (whose identities, recipients, policies and store sections are then
+/// not read): the in-process tests run several gateways, with their own keys,
+/// over one store they can also reach directly.
+pub fn build_over(
+    cfg: &Config,
+    keyring: Keyring,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Runtime> {
+    let keyring = Arc::new(keyring);
     let mut users = HashMap::new();
     let mut user_buckets = HashMap::new();
     for (i, u) in cfg.users.iter().enumerate() {

@@ -11,6 +11,10 @@ pub mod admin;
 #[cfg(feature = "gateway")]
 pub mod app;
 #[cfg(feature = "gateway")]
+pub mod cli;
+#[cfg(feature = "gateway")]
+pub mod commands;
+#[cfg(feature = "gateway")]
 pub mod config;
 pub mod envelope;
 #[cfg(feature = "gateway")]
@@ -19,8 +23,6 @@ pub mod gateway;
 pub mod keyring;
 #[cfg(feature = "gateway")]
 pub mod metrics;
-#[cfg(feature = "gateway")]
-pub mod recover;
 #[cfg(feature = "gateway")]
 pub mod server;
 pub mod sharing;

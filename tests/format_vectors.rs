@@ -4,14 +4,24 @@
 //! - pass vectors open to the declared plaintext (and trailer MD5), fed whole
 //!   and in odd-sized chunks, and re-encrypting with the same data key and salt
 //!   reproduces the stored header and ciphertext byte for byte;
+//! - the attributes a reader opens (`Header::open_attributes`) are the
+//!   declared ones, or none for a header without an attributes block;
 //! - must-fail vectors fail with the declared [`FormatError`] kind;
 //! - the generator below, run again, reproduces every file exactly, and there
 //!   are no stale files.
 //!
 //! Besides the library, the test carries a second, deliberately naive
-//! implementation of the key schedule, the header MAC and the stream (straight
-//! from `docs/FORMAT.md`, over raw aws-lc-rs primitives) and checks that the
-//! library's bytes agree with it.
+//! implementation of the key schedule, the header MAC, the stream, sealed
+//! blocks and the attribute records (straight from `docs/FORMAT.md`, over raw
+//! aws-lc-rs primitives) and checks that the library's bytes agree with it;
+//! wherever a header authenticates, the naive attributes reader must reach
+//! the library's verdict.
+//!
+//! Every reader here locates the header as FORMAT.md 6 and 9 say: inline in
+//! metadata, at the head of the body behind a `0x80` pointer, or in the
+//! multipart manifest behind a `0x81` pointer. The library has no such
+//! function (the gateway does this with I/O in between), so [`open_header`]
+//! puts the library's pieces together.
 //!
 //! Multipart vectors (a manifest beside the body) are generated and checked
 //! in `format_vectors/multipart.rs`: the library reads them the way the
@@ -21,6 +31,10 @@
 //!
 //! Every vector file is checked on its own: a failure names the vector, and
 //! the test goes on to report every other failing vector before it fails.
+//!
+//! Random values of a writer (salts, upload ids, manifest nonces, the salts of
+//! sealed blocks) are derived from the vector's name instead, through the
+//! library's `*_with_salt` and `Header::assemble` entry points.
 //!
 //! `SEALGATE_REGEN_VECTORS=1 cargo test --test format_vectors` rewrites the
 //! files. RSA keys live in `keys.json` and are generated only when that file is
@@ -40,16 +54,18 @@ use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use sealgate::envelope::attributes::PURPOSE as ATTRIBUTES_PURPOSE;
 use sealgate::envelope::header::MetaValue;
+use sealgate::envelope::manifest::Manifest;
 use sealgate::envelope::recipient::{
     generate_rsa_pkcs8, key_id_of_spki, Algorithm, Identity, Recipient, RsaOaepIdentity,
     RsaOaepRecipient,
 };
-use sealgate::envelope::size;
 use sealgate::envelope::stream::{seal_all, Opener, Sealer};
+use sealgate::envelope::{sealed, size};
 use sealgate::envelope::{
-    BodyBinding, DataKey, FormatError, Header, RecipientStanza, Reseal, KEY_ID_LEN, SALT_LEN,
-    SEGMENT_SIZE, STREAM_HEADER_LEN, TAG_LEN, TRAILER_LEN,
+    Attributes, BodyBinding, DataKey, FormatError, Header, RecipientStanza, Reseal, KEY_ID_LEN,
+    SALT_LEN, SEGMENT_SIZE, STREAM_HEADER_LEN, TAG_LEN, TRAILER_LEN,
 };
 
 #[path = "format_vectors/multipart.rs"]
@@ -126,6 +142,63 @@ fn unpem(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .expect("PEM body is base64")
+}
+
+/// The standard fields of an attributes block (FORMAT.md 4.6): record tag
+/// and name in a vector's `attributes`.
+const ATTRIBUTE_FIELDS: [(u8, &str); 6] = [
+    (0x01, "content_type"),
+    (0x02, "content_encoding"),
+    (0x03, "content_disposition"),
+    (0x04, "content_language"),
+    (0x05, "cache_control"),
+    (0x06, "expires"),
+];
+/// The repeatable user-metadata record.
+const ATTRIBUTE_META: u8 = 0x10;
+
+fn attribute_slots(a: &Attributes) -> [&Option<String>; 6] {
+    [
+        &a.content_type,
+        &a.content_encoding,
+        &a.content_disposition,
+        &a.content_language,
+        &a.cache_control,
+        &a.expires,
+    ]
+}
+
+/// A vector's `attributes`: the standard fields present, and `metadata`.
+fn attributes_json(a: &Attributes) -> Value {
+    let mut o = serde_json::Map::new();
+    for ((_, name), v) in ATTRIBUTE_FIELDS.iter().zip(attribute_slots(a)) {
+        if let Some(v) = v {
+            o.insert(name.to_string(), json!(v));
+        }
+    }
+    o.insert("metadata".into(), json!(a.metadata));
+    Value::Object(o)
+}
+
+fn attributes_from_json(v: &Value) -> Attributes {
+    let text = |name: &str| v.get(name).map(|x| x.as_str().unwrap().to_string());
+    let known: BTreeSet<&str> = ATTRIBUTE_FIELDS
+        .iter()
+        .map(|f| f.1)
+        .chain(["metadata"])
+        .collect();
+    for k in v.as_object().expect("attributes is an object").keys() {
+        assert!(known.contains(k.as_str()), "unknown attribute field {k}");
+    }
+    Attributes {
+        content_type: text("content_type"),
+        content_encoding: text("content_encoding"),
+        content_disposition: text("content_disposition"),
+        content_language: text("content_language"),
+        cache_control: text("cache_control"),
+        expires: text("expires"),
+        metadata: serde_json::from_value(v["metadata"].clone()).expect("metadata map"),
+    }
 }
 
 /// Why a reader refused an object: a format error, or (multipart) no
@@ -288,6 +361,9 @@ struct Opened {
     trailer_md5: [u8; 16],
     /// Multipart: the object's ETag, `hex(MD5 of part MD5s)-N`.
     etag: Option<String>,
+    /// The opened attributes block (FORMAT.md 4.6); `None` for a header
+    /// without one (written before attributes were sealed).
+    attributes: Option<Attributes>,
 }
 
 /// A manifest as a vector stores it: the store key it lies at, and its bytes.
@@ -331,6 +407,119 @@ impl ManifestField {
     }
 }
 
+/// Where a header was found (FORMAT.md 6): inline in metadata, at the head
+/// of the body behind a `0x80` pointer, or in the manifest behind a `0x81`
+/// pointer naming this upload id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HeaderHome {
+    Inline,
+    Body,
+    Manifest([u8; 16]),
+}
+
+/// FORMAT.md section 9, steps 1 to 6, with the library: the header located,
+/// parsed, unwrapped and authenticated for this name, the pointer rules
+/// checked, the attributes opened.
+struct OpenedHeader {
+    header: Header,
+    dk: DataKey,
+    home: HeaderHome,
+    /// Where the (single-part) stream starts in the body.
+    stream_offset: usize,
+    /// The manifest parsed in step 2, when the header came from it.
+    manifest: Option<Manifest>,
+    attributes: Option<Attributes>,
+}
+
+/// The manifest a reader finds for `upload_id`: only one stored at the key
+/// FORMAT.md 10.2 names.
+fn find_manifest<'m>(manifest: &'m ManifestField, upload_id: &[u8; 16]) -> Option<&'m [u8]> {
+    manifest
+        .stored()
+        .filter(|m| m.object_key == multipart::manifest_object_key(upload_id))
+        .map(|m| &m.bytes[..])
+}
+
+fn open_header(
+    meta: &str,
+    body: &[u8],
+    manifest: &ManifestField,
+    identities: &[&dyn Identity],
+    bucket: &str,
+    key: &str,
+) -> Result<OpenedHeader, Refused> {
+    let mut h = authenticated_header(meta, body, manifest, identities, bucket, key)?;
+    // Step 6, last: the attributes, once the header is authentic.
+    h.attributes = h.header.open_attributes(&h.dk)?;
+    Ok(h)
+}
+
+/// [`open_header`] without opening the attributes block.
+fn authenticated_header(
+    meta: &str,
+    body: &[u8],
+    manifest: &ManifestField,
+    identities: &[&dyn Identity],
+    bucket: &str,
+    key: &str,
+) -> Result<OpenedHeader, Refused> {
+    // Steps 1 and 2: the metadata value, and where the header is.
+    let (raw, detached_mac, home, stream_offset, parsed_manifest) = match MetaValue::decode(meta)? {
+        MetaValue::Inline(raw) => (raw, None, HeaderHome::Inline, 0, None),
+        MetaValue::Overflow { header_len, mac } => {
+            let n = header_len as usize;
+            if body.len() < n {
+                return Err(FormatError::Truncated.into());
+            }
+            (body[..n].to_vec(), Some(mac), HeaderHome::Body, n, None)
+        }
+        MetaValue::InManifest { upload_id, mac } => {
+            let stored = find_manifest(manifest, &upload_id).ok_or(Refused::MissingManifest)?;
+            let m = Manifest::parse(stored)?;
+            let raw = m.header.clone().ok_or(FormatError::MalformedHeader(
+                "a manifest pointer to a manifest without a header",
+            ))?;
+            (raw, Some(mac), HeaderHome::Manifest(upload_id), 0, Some(m))
+        }
+    };
+    // Steps 3 to 6.
+    let header = Header::parse(&raw)?;
+    let dk = header.unwrap_with(identities)?;
+    match detached_mac {
+        // A pointer's MAC is authoritative; the MAC field inside a header
+        // kept elsewhere is ignored (a rename cannot rewrite the body).
+        Some(mac) => header.authenticate_detached(&dk, bucket, key, &mac)?,
+        None => header.authenticate(&dk, bucket, key)?,
+    }
+    match (home, header.binding) {
+        (HeaderHome::Body, BodyBinding::Multipart { .. }) => {
+            return Err(
+                FormatError::MalformedHeader("a multipart header behind a body pointer").into(),
+            )
+        }
+        (HeaderHome::Manifest(_), BodyBinding::Single { .. }) => {
+            return Err(FormatError::MalformedHeader(
+                "a single-part header behind a manifest pointer",
+            )
+            .into())
+        }
+        (HeaderHome::Manifest(named), BodyBinding::Multipart { upload_id })
+            if named != upload_id =>
+        {
+            return Err(FormatError::HeaderMac.into())
+        }
+        _ => {}
+    }
+    Ok(OpenedHeader {
+        header,
+        dk,
+        home,
+        stream_offset,
+        manifest: parsed_manifest,
+        attributes: None,
+    })
+}
+
 fn open_object(
     meta: &str,
     body: &[u8],
@@ -340,55 +529,19 @@ fn open_object(
     key: &str,
     chunk: usize,
 ) -> Result<Opened, Refused> {
-    let (header_bytes, detached_mac, stream) = match MetaValue::decode(meta)? {
-        MetaValue::Inline(raw) => (raw, None, body),
-        MetaValue::Overflow { header_len, mac } => {
-            let n = header_len as usize;
-            if body.len() < n {
-                return Err(FormatError::Truncated.into());
-            }
-            (body[..n].to_vec(), Some(mac), &body[n..])
-        }
-        MetaValue::InManifest { .. } => {
-            return Err(
-                FormatError::MalformedHeader("a manifest pointer on a single-part vector").into(),
-            )
-        }
-    };
-    let header = Header::parse(&header_bytes)?;
-    let dk = header.unwrap_with(identities)?;
-    match detached_mac {
-        // Overflow: the pointer's MAC is authoritative; the MAC field inside
-        // the body's header is ignored (a rename cannot rewrite the body).
-        Some(mac) => header.authenticate_detached(&dk, bucket, key, &mac)?,
-        None => header.authenticate(&dk, bucket, key)?,
-    }
-    let expected = match header.binding {
+    let h = open_header(meta, body, manifest, identities, bucket, key)?;
+    let expected = match h.header.binding {
         BodyBinding::Single {
             salt,
             plaintext_len,
         } => (salt, plaintext_len),
         BodyBinding::Multipart { upload_id } => {
-            if detached_mac.is_some() {
-                // FORMAT.md 10.1/10.3 step 1: v1 multipart headers are inline.
-                return Err(
-                    FormatError::MalformedHeader("multipart header in overflow form").into(),
-                );
-            }
-            return multipart::open_library(
-                dk,
-                &upload_id,
-                manifest.stored(),
-                body,
-                bucket,
-                key,
-                chunk,
-            );
+            return multipart::open_library(h, &upload_id, manifest, body, bucket, key, chunk);
         }
     };
-    let mut opener = Opener::full(dk, 0, Some(expected));
+    let mut opener = Opener::full(h.dk, 0, Some(expected));
     let mut out = Vec::new();
-    for piece in stream.chunks(chunk.max(1)) {
+    for piece in body[h.stream_offset..].chunks(chunk.max(1)) {
         opener.push(Bytes::copy_from_slice(piece), &mut out)?;
     }
     opener.finish()?;
@@ -396,6 +549,7 @@ fn open_object(
         plaintext: out.concat(),
         trailer_md5: opener.trailer_md5().expect("finished stream has a trailer"),
         etag: None,
+        attributes: h.attributes,
     })
 }
 
@@ -485,6 +639,141 @@ mod naive {
         out.extend_from_slice(&gcm_seal(&key, n as u64, 2, &md5_of(pt)));
         out
     }
+
+    /// FORMAT.md 4.5: `K_block = HKDF(salt, root, "sealgate/v1/sealed/" || purpose)`.
+    pub fn block_key(root: &[u8; 32], purpose: &str, salt: &[u8]) -> [u8; 32] {
+        hkdf32(
+            salt,
+            root,
+            &[b"sealgate/v1/sealed/", purpose.as_bytes()].concat(),
+        )
+    }
+
+    fn block_gcm(key: &[u8; 32]) -> aead::LessSafeKey {
+        aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, key).unwrap())
+    }
+
+    /// `salt || AES-256-GCM(K_block, 12 zero bytes, records, aad) || tag`.
+    pub fn seal_block(
+        root: &[u8; 32],
+        purpose: &str,
+        aad: &[u8],
+        records: &[u8],
+        salt: &[u8; 16],
+    ) -> Vec<u8> {
+        let mut buf = records.to_vec();
+        block_gcm(&block_key(root, purpose, salt))
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key([0; 12]),
+                aead::Aad::from(aad),
+                &mut buf,
+            )
+            .unwrap();
+        [&salt[..], &buf].concat()
+    }
+
+    /// Opens a block: its records, or the error a reader reports.
+    pub fn open_block(
+        root: &[u8; 32],
+        purpose: &str,
+        aad: &[u8],
+        block: &[u8],
+    ) -> Result<Vec<u8>, &'static str> {
+        if block.len() < 32 || block.len() > 1 << 20 {
+            return Err("MalformedHeader");
+        }
+        let mut buf = block[16..].to_vec();
+        let n = block_gcm(&block_key(root, purpose, &block[..16]))
+            .open_in_place(
+                aead::Nonce::assume_unique_for_key([0; 12]),
+                aead::Aad::from(aad),
+                &mut buf,
+            )
+            .map_err(|_| "HeaderMac")?
+            .len();
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// A record list in canonical order (tags increasing; a repeatable tag
+    /// repeats with increasing values), or `MalformedHeader`.
+    pub fn records(b: &[u8], repeatable: &[u8]) -> Result<Vec<(u8, Vec<u8>)>, &'static str> {
+        let mut out: Vec<(u8, Vec<u8>)> = Vec::new();
+        let mut rest = b;
+        while !rest.is_empty() {
+            if rest.len() < 3 {
+                return Err("MalformedHeader");
+            }
+            let tag = rest[0];
+            let len = u16::from_be_bytes([rest[1], rest[2]]) as usize;
+            if rest.len() - 3 < len {
+                return Err("MalformedHeader");
+            }
+            let value = rest[3..3 + len].to_vec();
+            rest = &rest[3 + len..];
+            if let Some((t, v)) = out.last() {
+                let increasing = tag > *t || (tag == *t && repeatable.contains(&tag) && value > *v);
+                if !increasing {
+                    return Err("MalformedHeader");
+                }
+            }
+            out.push((tag, value));
+        }
+        Ok(out)
+    }
+
+    /// The attributes of a record list (FORMAT.md 4.6), as a vector's
+    /// `attributes` value, or `MalformedHeader`.
+    pub fn attributes(b: &[u8]) -> Result<Value, &'static str> {
+        let utf8 = |v: &[u8]| String::from_utf8(v.to_vec()).map_err(|_| "MalformedHeader");
+        let mut o = serde_json::Map::new();
+        let mut meta = serde_json::Map::new();
+        for (tag, v) in records(b, &[ATTRIBUTE_META])? {
+            if let Some((_, name)) = ATTRIBUTE_FIELDS.iter().find(|f| f.0 == tag) {
+                o.insert(name.to_string(), json!(utf8(&v)?));
+            } else if tag == ATTRIBUTE_META {
+                let nul = v.iter().position(|&c| c == 0).ok_or("MalformedHeader")?;
+                let k = utf8(&v[..nul])?;
+                if k.is_empty() || k.bytes().any(|c| c.is_ascii_uppercase()) {
+                    return Err("MalformedHeader");
+                }
+                if meta.insert(k, json!(utf8(&v[nul + 1..])?)).is_some() {
+                    return Err("MalformedHeader");
+                }
+            } else if tag < 0x80 {
+                return Err("MalformedHeader");
+            }
+        }
+        o.insert("metadata".into(), Value::Object(meta));
+        Ok(Value::Object(o))
+    }
+
+    /// The canonical record list of a vector's `attributes`.
+    pub fn encode_attributes(a: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut put = |tag: u8, v: &[u8]| {
+            out.push(tag);
+            out.extend_from_slice(&(v.len() as u16).to_be_bytes());
+            out.extend_from_slice(v);
+        };
+        for (tag, name) in ATTRIBUTE_FIELDS {
+            if let Some(v) = a.get(name) {
+                put(tag, v.as_str().unwrap().as_bytes());
+            }
+        }
+        // Entries sort as `key || 0x00 || value` bytes, i.e. by key bytes.
+        let mut entries: Vec<Vec<u8>> = a["metadata"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| [k.as_bytes(), &[0], v.as_str().unwrap().as_bytes()].concat())
+            .collect();
+        entries.sort();
+        for e in entries {
+            put(ATTRIBUTE_META, &e);
+        }
+        out
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -565,6 +854,8 @@ struct Vector {
     /// (FORMAT.md 10.3, last paragraph) makes of the body.
     manifest: ManifestField,
     without_manifest: Option<Value>,
+    /// Pass vectors whose header has an attributes block: what it holds.
+    attributes: Option<Value>,
 }
 
 impl Vector {
@@ -629,8 +920,93 @@ impl Vector {
         if let Some(w) = &self.without_manifest {
             o.insert("without_manifest".into(), w.clone());
         }
+        if let Some(a) = &self.attributes {
+            o.insert("attributes".into(), a.clone());
+        }
         v
     }
+}
+
+/// The attributes a pass vector's writer seals: the declared ones, and
+/// records a reader of this release does not know (optional tags), which it
+/// must skip.
+struct AttrSpec {
+    declared: Value,
+    unknown_optional: Vec<(u8, Vec<u8>)>,
+}
+
+impl AttrSpec {
+    fn new(declared: Value) -> Self {
+        AttrSpec {
+            declared,
+            unknown_optional: Vec::new(),
+        }
+    }
+
+    /// The record list, encoded by the library (checked against the naive
+    /// encoder when the vector is read back).
+    fn records(&self) -> Vec<u8> {
+        let mut r = attributes_from_json(&self.declared)
+            .encode()
+            .unwrap()
+            .to_vec();
+        for (tag, v) in &self.unknown_optional {
+            r.push(*tag);
+            r.extend_from_slice(&(v.len() as u16).to_be_bytes());
+            r.extend_from_slice(v);
+        }
+        r
+    }
+}
+
+/// Makes an attributes block from an object's data key.
+type MakeBlock<'a> = dyn Fn(&DataKey) -> Vec<u8> + 'a;
+
+/// Appends one raw record (for malformed record lists).
+fn record(out: &mut Vec<u8>, tag: u8, v: &[u8]) {
+    out.push(tag);
+    out.extend_from_slice(&(v.len() as u16).to_be_bytes());
+    out.extend_from_slice(v);
+}
+
+/// An attributes block sealed as a writer seals it (purpose `attributes`,
+/// empty AAD), with a salt derived from `tag` (writers draw it at random).
+fn attributes_block(dk: &DataKey, tag: &str, records: &[u8]) -> Vec<u8> {
+    sealed::seal_with_salt(
+        dk.expose(),
+        ATTRIBUTES_PURPOSE,
+        b"",
+        records,
+        salt(&format!("{tag}/attributes")),
+    )
+    .unwrap()
+}
+
+/// A pass vector's values for its attributes block: the salt among the
+/// writer's inputs; the block key, records and block among the
+/// intermediate values (naively computed).
+fn attributes_values(
+    inputs: &mut Value,
+    intermediate: &mut Value,
+    dk: &DataKey,
+    tag: &str,
+    records: &[u8],
+) {
+    let s = salt(&format!("{tag}/attributes"));
+    let block = naive::seal_block(dk.expose(), ATTRIBUTES_PURPOSE, b"", records, &s);
+    inputs["attributes_salt"] = json!(hex::encode(s));
+    let im = intermediate.as_object_mut().unwrap();
+    im.insert(
+        "attributes_key".into(),
+        json!(hex::encode(naive::block_key(
+            dk.expose(),
+            ATTRIBUTES_PURPOSE,
+            &s
+        ))),
+    );
+    im.insert("attributes_records_hex".into(), json!(hex::encode(records)));
+    im.insert("attributes_len".into(), json!(block.len()));
+    im.insert("attributes_block_hex".into(), json!(hex::encode(&block)));
 }
 
 /// A well-formed single-part object, before any tampering.
@@ -693,6 +1069,14 @@ impl<'a> Gen<'a> {
                 Ok(MetaValue::Overflow { header_len, .. }) if body.len() >= header_len as usize => {
                     body[..header_len as usize].to_vec()
                 }
+                Ok(MetaValue::InManifest { .. }) => {
+                    let m = hex::decode(v["manifest"]["hex"].as_str().unwrap_or(""))
+                        .unwrap_or_default();
+                    match Manifest::parse(&m).ok().and_then(|m| m.header) {
+                        Some(h) => h,
+                        None => continue,
+                    }
+                }
                 _ => continue,
             };
             let Ok(h) = Header::parse(&raw) else { continue };
@@ -738,6 +1122,23 @@ impl<'a> Gen<'a> {
         bucket: &str,
         key: &str,
     ) -> Obj {
+        self.object_with(dk_tag, salt_tag, len, add, rcpts, bucket, key, None)
+    }
+
+    /// As [`Gen::object`], with an attributes block made by `block` from the
+    /// data key (flags bit 1), or none.
+    #[allow(clippy::too_many_arguments)]
+    fn object_with(
+        &self,
+        dk_tag: &str,
+        salt_tag: &str,
+        len: usize,
+        add: u8,
+        rcpts: &[&str],
+        bucket: &str,
+        key: &str,
+        block: Option<&MakeBlock<'_>>,
+    ) -> Obj {
         let dk = data_key(dk_tag);
         let salt = salt(salt_tag);
         let pt = pattern(len, add);
@@ -747,10 +1148,17 @@ impl<'a> Gen<'a> {
             salt,
             plaintext_len: len as u64,
         };
-        let header = Header::seal(&dk, &refs, binding, bucket, key)
-            .unwrap()
-            .raw()
-            .to_vec();
+        let header = match block {
+            // As releases before sealed attributes wrote it.
+            None => Header::seal(&dk, &refs, binding, bucket, key),
+            Some(block) => {
+                let stanzas = refs.iter().map(|r| r.wrap(&dk).unwrap()).collect();
+                Header::assemble(&dk, binding, stanzas, Some(block(&dk)), bucket, key)
+            }
+        }
+        .unwrap()
+        .raw()
+        .to_vec();
         let stream = seal_all(&dk, salt, 0, &pt).unwrap();
         Obj {
             dk,
@@ -773,11 +1181,48 @@ impl<'a> Gen<'a> {
         key: &str,
         overflow: Overflow,
     ) -> Vector {
+        self.pass_with(
+            name,
+            description,
+            len,
+            rcpts,
+            identity_sets,
+            key,
+            overflow,
+            None,
+        )
+    }
+
+    /// A single-part pass vector, with sealed attributes when `attrs` is
+    /// given (their block's salt derived from the vector's name).
+    #[allow(clippy::too_many_arguments)]
+    fn pass_with(
+        &self,
+        name: &str,
+        description: &str,
+        len: usize,
+        rcpts: &[&str],
+        identity_sets: &[&[&str]],
+        key: &str,
+        overflow: Overflow,
+        attrs: Option<&AttrSpec>,
+    ) -> Vector {
         let sealed_for = match overflow {
             Overflow::RenamedFrom(old) => old.to_string(),
             _ => key.to_string(),
         };
-        let o = self.object(name, name, len, 7, rcpts, BUCKET, &sealed_for);
+        let records = attrs.map(AttrSpec::records);
+        let seal_block = |dk: &DataKey| attributes_block(dk, name, records.as_deref().unwrap());
+        let o = self.object_with(
+            name,
+            name,
+            len,
+            7,
+            rcpts,
+            BUCKET,
+            &sealed_for,
+            attrs.map(|_| &seal_block as &MakeBlock<'_>),
+        );
         let (meta, body, offset) = if overflow != Overflow::No {
             let meta = MetaValue::Overflow {
                 header_len: o.header.len() as u32,
@@ -807,6 +1252,18 @@ impl<'a> Gen<'a> {
             "segments": size::segments(len as u64),
             "plaintext_md5": hex::encode(md5_of(&pattern(len, 7))),
         });
+        let mut inputs = json!({
+            "data_key": hex::encode(dkb),
+            "salt": hex::encode(o.salt),
+            "part": 0,
+            "recipients": rcpts,
+            "overflow": overflow != Overflow::No,
+            "header_sealed_for_key": sealed_for,
+        });
+        let mut intermediate = intermediate;
+        if let Some(records) = &records {
+            attributes_values(&mut inputs, &mut intermediate, &o.dk, name, records);
+        }
         Vector {
             name: name.into(),
             description: description.into(),
@@ -819,15 +1276,9 @@ impl<'a> Gen<'a> {
             plain: Some(Plain { len, add: 7 }),
             manifest: ManifestField::Absent,
             without_manifest: None,
-            inputs: Some(json!({
-                "data_key": hex::encode(dkb),
-                "salt": hex::encode(o.salt),
-                "part": 0,
-                "recipients": rcpts,
-                "overflow": overflow != Overflow::No,
-                "header_sealed_for_key": sealed_for,
-            })),
+            inputs: Some(inputs),
             intermediate: Some(intermediate),
+            attributes: attrs.map(|a| a.declared.clone()),
         }
     }
 
@@ -846,6 +1297,7 @@ impl<'a> Gen<'a> {
             intermediate: None,
             manifest: ManifestField::Absent,
             without_manifest: None,
+            attributes: None,
         }
     }
 
@@ -991,6 +1443,84 @@ impl<'a> Gen<'a> {
             &[a],
             "dir/ünïcødé name 😀.txt",
             Overflow::No,
+        ));
+
+        // ---- pass vectors: sealed attributes (flags bit 1)
+        v.push(self.pass_with(
+            "pass-attributes",
+            "Sealed attributes (FORMAT.md 4.6): every standard field, and five user-metadata \
+             entries with non-ASCII values. The entries are records `0x10` in the canonical \
+             order, by the bytes of `key || 0x00 || value`, i.e. by key bytes: a < a-b < a_b < \
+             ab < mtime (a key sorts before every longer key it begins).",
+            100,
+            a,
+            &[a],
+            &object_key("pass-attributes"),
+            Overflow::No,
+            Some(&AttrSpec::new(json!({
+                "content_type": "text/plain; charset=utf-8",
+                "content_encoding": "gzip",
+                "content_disposition": "attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.txt",
+                "content_language": "fr-CA",
+                "cache_control": "max-age=3600, private",
+                "expires": "Wed, 21 Oct 2026 07:28:00 GMT",
+                "metadata": {
+                    "mtime": "1700000000.5",
+                    "ab": "日本語 😀",
+                    "a_b": "",
+                    "a-b": "ünïcødé ✓",
+                    "a": "1",
+                },
+            }))),
+        ));
+        v.push(self.pass_with(
+            "pass-attributes-empty",
+            "An object a client said nothing about, as this release writes it: flags bit 1 set \
+             and an attributes block holding no records (A = 32: salt and tag only).",
+            10,
+            a,
+            &[a],
+            &object_key("pass-attributes-empty"),
+            Overflow::No,
+            Some(&AttrSpec::new(json!({ "metadata": {} }))),
+        ));
+        v.push(self.pass_with(
+            "pass-attributes-overflow",
+            "Sealed attributes in a header too large for metadata (five recipients): the \
+             header, attributes block included, leads the body behind a 0x80 pointer.",
+            500,
+            &[
+                "rsa4096-a",
+                "rsa3072-a",
+                "rsa2048-a",
+                "rsa2048-b",
+                "rsa2048-c",
+            ],
+            &[&["rsa2048-a"], &["rsa4096-a"]],
+            &object_key("pass-attributes-overflow"),
+            Overflow::Yes,
+            Some(&AttrSpec::new(json!({
+                "content_type": "text/plain",
+                "metadata": { "mtime": "1700000000" },
+            }))),
+        ));
+        v.push(self.pass_with(
+            "pass-attributes-unknown-optional",
+            "An attributes block from a later release: besides Content-Type it holds records \
+             with the optional tags 0x90 and 0xff, which this release does not know and skips \
+             (FORMAT.md 4.5). The declared attributes are what a reader shows.",
+            50,
+            a,
+            &[a],
+            &object_key("pass-attributes-unknown-optional"),
+            Overflow::No,
+            Some(&AttrSpec {
+                declared: json!({ "content_type": "application/json", "metadata": {} }),
+                unknown_optional: vec![
+                    (0x90, b"from a later release".to_vec()),
+                    (0xff, Vec::new()),
+                ],
+            }),
         ));
 
         // ---- must-fail: segment and trailer bits
@@ -1571,7 +2101,213 @@ impl<'a> Gen<'a> {
             f.body = seal_all(&dk1, s, 0, &pattern(1000, 7)).unwrap();
             v.push(f);
         }
+        v.extend(self.attribute_fail_vectors());
         v.extend(self.multipart_vectors());
+        v
+    }
+
+    /// The base of an attributes must-fail vector: [`Gen::small`] with an
+    /// attributes block made by `block`, in a header MAC'd by its writer.
+    fn small_attr(&self, name: &str, block: &MakeBlock<'_>) -> Obj {
+        self.object_with(
+            "small",
+            "small",
+            1000,
+            7,
+            &["rsa2048-a"],
+            BUCKET,
+            &object_key(name),
+            Some(block),
+        )
+    }
+
+    /// Must-fail vectors of the attributes block (FORMAT.md 4.5, 4.6, 9).
+    fn attribute_fail_vectors(&self) -> Vec<Vector> {
+        let mut v = Vec::new();
+        let good = {
+            let mut r = Vec::new();
+            record(&mut r, 0x01, b"text/plain");
+            record(&mut r, ATTRIBUTE_META, b"mtime\x001700000000");
+            r
+        };
+        {
+            let n = "fail-attributes-bit";
+            let o = self.small_attr(n, &|dk| attributes_block(dk, n, &good));
+            let mut f = self.fail(
+                n,
+                "Bit 0 of the first ciphertext byte of the attributes block (after its 16-byte \
+                 salt) flipped: the header MAC covers the block, so the MAC fails before the \
+                 block is opened.",
+                "HeaderMac",
+            );
+            let mut h = o.header.clone();
+            let block_start = h.len() - 32 - (good.len() + 32);
+            h[block_start + 16] ^= 0x01;
+            f.meta = meta_of(&h);
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-attributes-flag-cleared";
+            let o = self.small_attr(n, &|dk| attributes_block(dk, n, &good));
+            let mut f = self.fail(
+                n,
+                "Flags bit 1 cleared (0x02 to 0x00) with the attributes block still in place: \
+                 parsed without attributes, the header's MAC field would be the first 32 bytes \
+                 of `be16 A || block || MAC`, and bytes follow it. Parsing (section 9, step 3) \
+                 refuses the trailing bytes before any key is used, so the error is \
+                 MalformedHeader, not HeaderMac.",
+                "MalformedHeader",
+            );
+            let mut h = o.header.clone();
+            h[1] &= !0x02;
+            f.meta = meta_of(&h);
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-unknown-flag-bit-2";
+            let o = self.small_attr(n, &|dk| attributes_block(dk, n, &good));
+            let mut f = self.fail(
+                n,
+                "Flags bit 2 (0x04) set on a header with attributes (flags 0x06): a bit v1 \
+                 does not define.",
+                "MalformedHeader",
+            );
+            let mut h = o.header.clone();
+            h[1] |= 0x04;
+            f.meta = meta_of(&h);
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-attributes-block-short";
+            let o = self.small_attr(n, &|dk| attributes_block(dk, n, b"")[..31].to_vec());
+            let mut f = self.fail(
+                n,
+                "An attributes length A = 31, below the 32 bytes of salt and tag every sealed \
+                 block has (the header MAC'd by its writer): refused when the header is parsed.",
+                "MalformedHeader",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-attributes-wrong-purpose";
+            let o = self.small_attr(n, &|dk| {
+                sealed::seal_with_salt(
+                    dk.expose(),
+                    "manifest",
+                    b"",
+                    &good,
+                    salt(&format!("{n}/attributes")),
+                )
+                .unwrap()
+            });
+            let mut f = self.fail(
+                n,
+                "A header MAC'd by its writer whose attributes block was sealed with purpose \
+                 \"manifest\" instead of \"attributes\": the header authenticates, the block \
+                 does not open.",
+                "HeaderMac",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        // Blocks that open (sealed and MAC'd by a faulty writer) with a bad
+        // record list.
+        type Records<'a> = Vec<(u8, &'a [u8])>;
+        let bad_records: Vec<(&str, &str, Records)> = vec![
+            (
+                "fail-attributes-unknown-critical",
+                "Content-Type, then a record with tag 0x07: critical (below 0x80) and unknown \
+                 to v1, so the block is refused.",
+                vec![(0x01, b"text/plain"), (0x07, b"x")],
+            ),
+            (
+                "fail-attributes-out-of-order",
+                "Content-Encoding (0x02) before Content-Type (0x01): tags must increase.",
+                vec![(0x02, b"gzip"), (0x01, b"text/plain")],
+            ),
+            (
+                "fail-attributes-repeated-tag",
+                "Content-Type twice (text/html, then text/plain: increasing values), but 0x01 \
+                 is not repeatable.",
+                vec![(0x01, b"text/html"), (0x01, b"text/plain")],
+            ),
+            (
+                "fail-attributes-metadata-not-increasing",
+                "Two user-metadata entries, b then a: a repeated tag's values must increase.",
+                vec![(ATTRIBUTE_META, b"b\x002"), (ATTRIBUTE_META, b"a\x001")],
+            ),
+            (
+                "fail-attributes-repeated-metadata-key",
+                "Two user-metadata entries with the key k (values a and b, so the records \
+                 increase): keys are unique.",
+                vec![(ATTRIBUTE_META, b"k\x00a"), (ATTRIBUTE_META, b"k\x00b")],
+            ),
+            (
+                "fail-attributes-invalid-utf8",
+                "A Content-Type value holding the byte 0xff: values are UTF-8.",
+                vec![(0x01, b"text/\xffplain")],
+            ),
+            (
+                "fail-attributes-metadata-invalid-utf8",
+                "A user-metadata value holding a truncated UTF-8 sequence (0xc3 0x28).",
+                vec![(ATTRIBUTE_META, b"k\x00\xc3(")],
+            ),
+            (
+                "fail-attributes-metadata-without-nul",
+                "A user-metadata record without the 0x00 that ends its key.",
+                vec![(ATTRIBUTE_META, b"mtime")],
+            ),
+            (
+                "fail-attributes-metadata-empty-key",
+                "A user-metadata record with an empty key (its first byte is 0x00).",
+                vec![(ATTRIBUTE_META, b"\x00v")],
+            ),
+            (
+                "fail-attributes-uppercase-key",
+                "A user-metadata key with an upper-case ASCII letter (Mtime): keys are lowercase.",
+                vec![(ATTRIBUTE_META, b"Mtime\x001700000000")],
+            ),
+        ];
+        for (n, desc, recs) in bad_records {
+            let mut r = Vec::new();
+            for (tag, value) in recs {
+                record(&mut r, tag, value);
+            }
+            let o = self.small_attr(n, &|dk| attributes_block(dk, n, &r));
+            let mut f = self.fail(
+                n,
+                &format!(
+                    "A header MAC'd by its writer whose attributes block opens but holds a bad \
+                     record list. {desc}"
+                ),
+                "MalformedHeader",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            v.push(f);
+        }
+        {
+            let n = "fail-attributes-record-past-end";
+            let mut r = Vec::new();
+            record(&mut r, 0x01, b"text/plain");
+            r[1..3].copy_from_slice(&32u16.to_be_bytes());
+            let o = self.small_attr(n, &|dk| attributes_block(dk, n, &r));
+            let mut f = self.fail(
+                n,
+                "A header MAC'd by its writer whose attributes block opens but holds a record \
+                 declaring 32 bytes with only 10 left.",
+                "MalformedHeader",
+            );
+            f.meta = o.inline_meta();
+            f.body = o.stream.clone();
+            v.push(f);
+        }
         v
     }
 }
@@ -1661,6 +2397,19 @@ fn check_file(keys: &Keys, path: &Path) {
                     }
                     assert!(opened.plaintext == pt, "{name}: plaintext differs");
                     assert_eq!(p["md5"].as_str().unwrap(), hex::encode(md5_of(&pt)));
+                    // The attributes: declared ones, or none for a header
+                    // written before attributes were sealed.
+                    let declared = v.get("attributes");
+                    assert_eq!(
+                        opened.attributes.as_ref().map(attributes_json).as_ref(),
+                        declared,
+                        "{name}: attributes"
+                    );
+                    assert_eq!(
+                        opened.attributes,
+                        declared.map(attributes_from_json),
+                        "{name}: attributes"
+                    );
                     if let ManifestField::Absent = manifest {
                         assert_eq!(opened.trailer_md5, md5_of(&pt), "{name}: trailer MD5");
                         assert_eq!(opened.etag, None);
@@ -1680,6 +2429,7 @@ fn check_file(keys: &Keys, path: &Path) {
                 other => panic!("{name}: unknown expectation {other}"),
             }
         }
+        check_attributes_naively(&name, meta, &body, &manifest, &ids, bucket, key);
     }
     match manifest {
         ManifestField::Absent => {
@@ -1688,6 +2438,126 @@ fn check_file(keys: &Keys, path: &Path) {
             }
         }
         _ => multipart::check_vector(keys, &v, meta, &body, &manifest),
+    }
+}
+
+/// A pass vector's header sealed again from its inputs: without attributes
+/// as earlier releases did (`Header::seal`), or with the attributes block
+/// rebuilt from the vector's values (`Header::assemble`), which are checked
+/// on the way.
+fn reseal_header(
+    v: &Value,
+    dk: &DataKey,
+    refs: &[&dyn Recipient],
+    binding: BodyBinding,
+    header: &[u8],
+    sealed_for: &str,
+) -> Header {
+    let name = v["name"].as_str().unwrap();
+    let bucket = v["bucket"].as_str().unwrap();
+    let parsed = Header::parse(header).unwrap();
+    let Some(block) = &parsed.attributes else {
+        assert_eq!(header[1] & 0x02, 0, "{name}: flags bit 1");
+        assert!(v.get("attributes").is_none(), "{name}: attributes declared");
+        return Header::seal(dk, refs, binding, bucket, sealed_for).unwrap();
+    };
+    assert_eq!(header[1] & 0x02, 0x02, "{name}: flags bit 1");
+    // Naively: `be16 A || block` right after the last stanza, then the MAC.
+    let mut pos = 3 + 32 + if header[1] & 1 == 0 { 24 } else { 16 } + 1;
+    for _ in 0..header[pos - 1] {
+        pos += 11 + u16::from_be_bytes([header[pos + 9], header[pos + 10]]) as usize;
+    }
+    let a = u16::from_be_bytes([header[pos], header[pos + 1]]) as usize;
+    assert_eq!(pos + 2 + a + 32, header.len(), "{name}: header layout");
+    assert_eq!(&header[pos + 2..pos + 2 + a], &block[..], "{name}: block");
+
+    let dkb = dk.expose();
+    let inputs = &v["inputs"];
+    let im = &v["intermediate"];
+    let salt: [u8; 16] = hex::decode(inputs["attributes_salt"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(&block[..16], &salt[..], "{name}: block salt");
+    let records = hex::decode(im["attributes_records_hex"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        naive::open_block(dkb, ATTRIBUTES_PURPOSE, b"", block).unwrap(),
+        records,
+        "{name}: records"
+    );
+    let declared = &v["attributes"];
+    assert_eq!(naive::attributes(&records).as_ref(), Ok(declared));
+    // The declared attributes encode (library and naive) to the records,
+    // less any optional records of a later release.
+    let known: Vec<u8> = naive::records(&records, &[ATTRIBUTE_META])
+        .unwrap()
+        .into_iter()
+        .filter(|(t, _)| *t < 0x80)
+        .flat_map(|(t, val)| {
+            let mut r = Vec::new();
+            record(&mut r, t, &val);
+            r
+        })
+        .collect();
+    assert_eq!(
+        naive::encode_attributes(declared),
+        known,
+        "{name}: naive encoding"
+    );
+    assert_eq!(
+        attributes_from_json(declared).encode().unwrap().to_vec(),
+        known,
+        "{name}: library encoding"
+    );
+    let lib_block = sealed::seal_with_salt(dkb, ATTRIBUTES_PURPOSE, b"", &records, salt).unwrap();
+    assert_eq!(&lib_block, block, "{name}: library block");
+    assert_eq!(
+        naive::seal_block(dkb, ATTRIBUTES_PURPOSE, b"", &records, &salt),
+        *block,
+        "{name}: naive block"
+    );
+    assert_eq!(
+        im["attributes_key"].as_str().unwrap(),
+        hex::encode(naive::block_key(dkb, ATTRIBUTES_PURPOSE, &salt))
+    );
+    assert_eq!(
+        im["attributes_block_hex"].as_str().unwrap(),
+        hex::encode(block)
+    );
+    assert_eq!(im["attributes_len"].as_u64().unwrap() as usize, block.len());
+    let stanzas = refs.iter().map(|r| r.wrap(dk).unwrap()).collect();
+    Header::assemble(dk, binding, stanzas, Some(lib_block), bucket, sealed_for).unwrap()
+}
+
+/// Wherever a vector's header authenticates, the naive attributes reader
+/// (FORMAT.md 4.5, 4.6) agrees with the library: same attributes, or the
+/// same refusal.
+fn check_attributes_naively(
+    name: &str,
+    meta: &str,
+    body: &[u8],
+    manifest: &ManifestField,
+    ids: &[&dyn Identity],
+    bucket: &str,
+    key: &str,
+) {
+    let Ok(h) = authenticated_header(meta, body, manifest, ids, bucket, key) else {
+        return;
+    };
+    let lib = h
+        .header
+        .open_attributes(&h.dk)
+        .map(|a| a.as_ref().map(attributes_json));
+    let naive = match &h.header.attributes {
+        None => Ok(None),
+        Some(block) => naive::open_block(h.dk.expose(), "attributes", b"", block)
+            .and_then(|r| naive::attributes(&r))
+            .map(Some),
+    };
+    match (lib, naive) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{name}: naive attributes differ"),
+        (Err(e), Err(k)) => assert_eq!(error_kind(&e), k, "{name}: naive attributes"),
+        (a, b) => panic!("{name}: library {a:?}, naive {b:?}"),
     }
 }
 
@@ -1768,7 +2638,7 @@ fn check_reencrypt(keys: &Keys, v: &Value, meta: &str, body: &[u8]) {
         salt,
         plaintext_len: pt.len() as u64,
     };
-    let resealed = Header::seal(&dk, &refs, binding, bucket, sealed_for).unwrap();
+    let resealed = reseal_header(v, &dk, &refs, binding, &header, sealed_for);
     assert_eq!(resealed.raw(), &header[..], "{name}: header differs");
     if inputs["overflow"] == true {
         let (before, _) = header.split_at(header.len() - 32);
@@ -1947,4 +2817,94 @@ fn multipart_vectors_cover_every_step() {
         walk_pass_on_fail >= 5 && walk_fail >= 5,
         "{walk_pass_on_fail} {walk_fail}"
     );
+}
+
+/// The format extensions within v1 (sealed attributes, the manifest pointer,
+/// manifest layout 2) have pass vectors in every form a writer produces, and
+/// the must-fail vectors of their rules.
+#[test]
+fn vectors_cover_format_extensions() {
+    if regen_requested() {
+        return;
+    }
+    let mut forms = BTreeSet::new();
+    let mut errors: BTreeMap<String, String> = BTreeMap::new();
+    for p in vector_files() {
+        let v = read_json(&p);
+        let name = v["name"].as_str().unwrap().to_string();
+        if v["expect"] == "fail" {
+            errors.insert(name, v["error"].as_str().unwrap().to_string());
+            continue;
+        }
+        let meta = MetaValue::decode(v["metadata"]["x-amz-meta-sg"].as_str().unwrap()).unwrap();
+        let body = hex::decode(v["body_hex"].as_str().unwrap()).unwrap();
+        let manifest = v
+            .get("manifest")
+            .map(|m| hex::decode(m["hex"].as_str().unwrap()).unwrap());
+        let (home, raw) = match meta {
+            MetaValue::Inline(raw) => ("inline", raw),
+            MetaValue::Overflow { header_len, .. } => {
+                ("body", body[..header_len as usize].to_vec())
+            }
+            MetaValue::InManifest { .. } => (
+                "manifest",
+                Manifest::parse(manifest.as_ref().unwrap())
+                    .unwrap()
+                    .header
+                    .unwrap(),
+            ),
+        };
+        let h = Header::parse(&raw).unwrap();
+        let kind = if h.is_multipart() { "mp" } else { "single" };
+        let attrs = match &h.attributes {
+            None => "none",
+            Some(b) if b.len() == sealed::MIN_BLOCK_LEN => "empty",
+            Some(_) => "some",
+        };
+        assert_eq!(
+            v.get("attributes").is_some(),
+            attrs != "none",
+            "{name}: declared attributes"
+        );
+        let layout = manifest.as_ref().map_or(0, |m| m[0]);
+        forms.insert(format!("{kind}/{home}/{attrs}/{layout}"));
+    }
+    for form in [
+        "single/inline/none/0",
+        "single/body/none/0",
+        "single/inline/some/0",
+        "single/inline/empty/0",
+        "single/body/some/0",
+        "mp/inline/none/1",
+        "mp/inline/some/2",
+        "mp/inline/empty/2",
+        "mp/manifest/some/2",
+    ] {
+        assert!(
+            forms.contains(form),
+            "no pass vector of the form {form}: {forms:?}"
+        );
+    }
+    for (name, error) in [
+        ("fail-attributes-bit", "HeaderMac"),
+        ("fail-attributes-flag-cleared", "MalformedHeader"),
+        ("fail-attributes-unknown-critical", "MalformedHeader"),
+        ("fail-attributes-out-of-order", "MalformedHeader"),
+        ("fail-attributes-repeated-metadata-key", "MalformedHeader"),
+        ("fail-attributes-invalid-utf8", "MalformedHeader"),
+        ("fail-attributes-block-short", "MalformedHeader"),
+        ("fail-attributes-wrong-purpose", "HeaderMac"),
+        ("fail-mp-pointer-upload-id-differs", "HeaderMac"),
+        ("fail-mp-pointer-manifest-without-header", "MalformedHeader"),
+        ("fail-mp-manifest-header-and-inline", "MalformedHeader"),
+        (
+            "fail-mp-body-pointer-to-multipart-header",
+            "MalformedHeader",
+        ),
+        ("fail-mp-manifest-unknown-critical", "MalformedHeader"),
+        ("fail-mp-manifest-block-past-end", "MalformedHeader"),
+        ("fail-mp-manifest-version", "UnsupportedVersion"),
+    ] {
+        assert_eq!(errors.get(name).map(String::as_str), Some(error), "{name}");
+    }
 }

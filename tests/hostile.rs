@@ -3,10 +3,14 @@
 //! reserved metadata, bad bucket names and ranges) get the right S3 error and
 //! store nothing; objects the store rewrote with garbage, truncated or
 //! oversized envelopes get a clean S3 error, never a panic and never wrong
-//! bytes; and a gateway logging at `trace` never writes a secret, a data key
-//! or plaintext to its log.
+//! bytes; a store that lies about the length of its answers or the end of
+//! its listings gets an error in bounded time and memory; and a gateway
+//! logging at `trace` never writes a secret, a data key or plaintext to its
+//! log.
 
 mod common;
+#[path = "support/lying_store.rs"]
+mod lying_store;
 #[path = "support/raw.rs"]
 mod raw;
 
@@ -942,6 +946,179 @@ fn connections_that_never_send_their_headers_are_closed() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// Peak resident memory of a process, in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kb * 1024
+}
+
+/// A store that lies: listings whose markers never move or that never end,
+/// answers far longer than asked for, endless error documents. Each costs
+/// the client an error (502 BadGateway) in seconds, the gateway reads a
+/// bounded number of bytes and requests, its memory stays flat, and it
+/// serves honestly again as soon as the store does.
+#[test]
+fn a_lying_store_gets_errors_in_bounded_time_and_memory() {
+    use lying_store::{Lie, LyingStore, ENDLESS};
+    let store = garage();
+    let proxy = LyingStore::start(store.port);
+    let via = Store {
+        endpoint: format!("http://127.0.0.1:{}", proxy.port),
+        access_key: store.access_key.clone(),
+        secret_key: store.secret_key.clone(),
+        port: proxy.port,
+        kind: store.kind.clone(),
+    };
+    let mut gw = Gw::start(&GwSpec::simple(&via));
+    let port = gw.port;
+    let s = Signer::new(AK, SK);
+    let b = bucket("lies");
+    ok(
+        &aws2(&gw.endpoint, &["s3", "mb", &format!("s3://{b}")]),
+        "mb",
+    );
+    let data = random_bytes(100_000, 31);
+    assert_eq!(put(port, &s, &b, "honest", &data).status, 200);
+    let r = raw::send(
+        port,
+        &s,
+        &Req::new("POST", &format!("/{b}/mp")).query("uploads", ""),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let upload = raw::xml_text(&r.text(), "UploadId").unwrap();
+    let r = raw::send(
+        port,
+        &s,
+        &Req::new("PUT", &format!("/{b}/mp"))
+            .query("partNumber", "1")
+            .query("uploadId", &upload)
+            .body(&b"part one"[..]),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let list = || Req::new("GET", &format!("/{b}")).query("list-type", "2");
+    let parts = || Req::new("GET", &format!("/{b}/mp")).query("uploadId", &upload);
+    let uploads = || {
+        Req::new("GET", &format!("/{b}"))
+            .query("uploads", "")
+            .query("max-uploads", "5")
+    };
+    let rss_before = peak_rss(gw.child.id());
+
+    // (lie, request, most store requests it may cost, most bytes of lies the
+    // gateway may take: the answer's bound plus what sockets buffer).
+    const SOCKETS: u64 = 16 << 20;
+    let refused = [
+        (
+            Lie::ListTokenRepeated,
+            list().query("continuation-token", "abc"),
+            1,
+            SOCKETS,
+        ),
+        (Lie::ListEndless, list(), 1, (16 << 20) + SOCKETS),
+        (Lie::ListErrorEndless, list(), 1, (1 << 20) + SOCKETS),
+        (Lie::PartsMarkerRepeated, parts(), 2, SOCKETS),
+        (Lie::PartsEndless, parts(), 10, SOCKETS),
+        (Lie::UploadsRepeated, uploads(), 2, SOCKETS),
+        (
+            Lie::TailWholeObject,
+            Req::new("GET", &format!("/{b}/tail-whole")),
+            1,
+            SOCKETS,
+        ),
+        (
+            Lie::TailWholeObject,
+            Req::new("HEAD", &format!("/{b}/tail-whole-head")),
+            1,
+            SOCKETS,
+        ),
+        (
+            Lie::TailEndless,
+            Req::new("GET", &format!("/{b}/tail-endless")),
+            1,
+            SOCKETS,
+        ),
+    ];
+    for (lie, req, max_requests, max_bytes) in refused {
+        proxy.set(Some(lie));
+        let t = Instant::now();
+        let r = raw::try_send(port, &s, &req);
+        let took = t.elapsed();
+        let (told, taken) = (
+            proxy.lies.load(std::sync::atomic::Ordering::SeqCst),
+            proxy.lie_bytes.load(std::sync::atomic::Ordering::SeqCst),
+        );
+        proxy.set(None);
+        let r = r.unwrap_or_else(|e| panic!("{lie:?}: no answer: {e} after {took:?}"));
+        eprintln!(
+            "{lie:?} ({} {}): {} {} in {took:?}, {told} store requests, {taken} bytes of lies",
+            req.method,
+            req.path,
+            r.status,
+            r.code()
+        );
+        assert_eq!(r.status, 502, "{lie:?}: {}", r.text());
+        if req.method != "HEAD" {
+            assert_eq!(r.code(), "BadGateway", "{lie:?}: {}", r.text());
+        }
+        assert!(
+            took < Duration::from_secs(10),
+            "{lie:?}: answered after {took:?}"
+        );
+        assert!(
+            (1..=max_requests).contains(&told),
+            "{lie:?}: {told} store requests"
+        );
+        assert!(
+            taken <= max_bytes,
+            "{lie:?}: the gateway took {taken} bytes of lies"
+        );
+    }
+
+    // Uploads without end: the listing stops at 10,000 uploads, in ten
+    // requests, and the client gets its page of them.
+    proxy.set(Some(Lie::UploadsEndless));
+    let t = Instant::now();
+    let r = raw::send(port, &s, &uploads());
+    let told = proxy.lies.load(std::sync::atomic::Ordering::SeqCst);
+    proxy.set(None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    assert_eq!(text.matches("<Upload>").count(), 5, "{text}");
+    assert_eq!(raw::xml_text(&text, "IsTruncated").as_deref(), Some("true"));
+    assert!(text.contains("<Key>lie-00000-0000</Key>"), "{text}");
+    assert_eq!(told, 10, "store requests for an endless upload listing");
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+
+    // Memory: a fraction of one endless answer (ENDLESS bytes offered), and
+    // no more than a few of the 16 MiB bounds.
+    let grown = peak_rss(gw.child.id()).saturating_sub(rss_before);
+    eprintln!(
+        "peak memory grew by {} MiB (endless answers offered {} MiB each)",
+        grown >> 20,
+        ENDLESS >> 20
+    );
+    assert!(grown < 96 << 20, "peak memory grew by {grown} bytes");
+
+    // The store is honest again, and so is everything the gateway serves.
+    let r = get(port, &s, &b, "honest");
+    assert_eq!((r.status, &r.body), (200, &data));
+    let r = raw::send(port, &s, &list());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("<Key>honest</Key>"), "{}", r.text());
+    let r = raw::send(port, &s, &parts());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text().matches("<Part>").count(), 1, "{}", r.text());
+    let r = raw::send(port, &s, &uploads());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("<Key>mp</Key>"), "{}", r.text());
+    alive(&mut gw);
+}
+
 /// Starts the gateway of `config` again with its log at `level`.
 fn respawn_with_log(gw: Gw, level: &str) -> Gw {
     let (config, dir, port) = (gw.config.clone(), gw.dir.clone(), gw.port);
@@ -1197,9 +1374,7 @@ fn secrets_and_plaintext_never_reach_the_log_even_at_trace() {
             panic!("{k}: expected an inline header");
         };
         let h = sealgate::envelope::Header::parse(&raw_header).unwrap();
-        let dk = h
-            .unwrap_with(&[&id as &dyn sealgate::envelope::Identity])
-            .unwrap();
+        let dk = h.unwrap_with(&[id.as_ref()]).unwrap();
         secrets.push((format!("data key of {k}"), dk.expose().to_vec()));
     }
     let mut log = gw.log_text();

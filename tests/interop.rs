@@ -2,8 +2,11 @@
 //! written from `docs/FORMAT.md` only) over every format vector. It must open
 //! every pass vector and refuse every must-fail vector with the declared error;
 //! for multipart vectors it must also read the body without the manifest with
-//! the declared outcome. Its `decrypt` mode is run on multipart objects too,
-//! with the manifest and without it.
+//! the declared outcome. The attributes it opens from every pass vector are
+//! compared here with the vector's declaration (none for a header without an
+//! attributes block). Its `decrypt` mode is run on multipart objects too,
+//! with the manifest and without it, and on one whose header is in the
+//! manifest.
 //!
 //! Needs `python3` with the `cryptography` package (CI installs it with pip).
 //! Their absence fails the test, with a message saying what to install: a
@@ -66,6 +69,24 @@ fn write_vector(p: &Path, v: &serde_json::Value) {
 fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
+}
+
+/// The attributes the decryptor reported (`ATTRS  <name> <json>` lines), by
+/// vector name.
+fn reported_attributes(stdout: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in stdout.lines() {
+        let Some(rest) = line.strip_prefix("ATTRS  ") else {
+            continue;
+        };
+        let (name, json) = rest.split_once(' ').expect("ATTRS <name> <json>");
+        let v = serde_json::from_str(json).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(
+            out.insert(name.to_string(), v).is_none(),
+            "{name}: attributes reported twice"
+        );
+    }
+    out
 }
 
 /// Names of the multipart vectors (those with a `manifest` field).
@@ -136,6 +157,40 @@ fn python_decryptor_agrees_with_every_vector() {
             "{name}: not checked with and without its manifest:\n{stdout}"
         );
     }
+    // The attributes it opened are the declared ones, for every pass vector:
+    // none where the header has no attributes block.
+    let reported = reported_attributes(&stdout);
+    let mut with_attributes = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "json") || p.ends_with("keys.json") {
+            continue;
+        }
+        let v = read_vector(&p);
+        if v["expect"] != "pass" {
+            continue;
+        }
+        let name = v["name"].as_str().unwrap();
+        let declared = v
+            .get("attributes")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        with_attributes += usize::from(!declared.is_null());
+        assert_eq!(
+            reported.get(name),
+            Some(&declared),
+            "{name}: attributes the python decryptor opened"
+        );
+    }
+    assert_eq!(
+        reported.len(),
+        want_pass,
+        "attributes reported per pass vector"
+    );
+    assert!(
+        with_attributes >= 6,
+        "{with_attributes} vectors with attributes"
+    );
 }
 
 /// The harness is not vacuous: a tampered pass vector and a wrongly declared
@@ -144,9 +199,25 @@ fn python_decryptor_agrees_with_every_vector() {
 fn python_decryptor_notices_wrong_vectors() {
     let src = root().join("tests/vectors");
     let tmp = tempfile::tempdir().unwrap();
-    for name in ["keys.json", "pass-1-byte.json", "fail-tag-bit.json"] {
+    for name in [
+        "keys.json",
+        "pass-1-byte.json",
+        "fail-tag-bit.json",
+        "pass-attributes.json",
+        "pass-empty.json",
+    ] {
         std::fs::copy(src.join(name), tmp.path().join(name)).unwrap();
     }
+    // A declared attribute that is not what the block holds, and attributes
+    // declared for a header without a block.
+    let p = tmp.path().join("pass-attributes.json");
+    let mut v = read_vector(&p);
+    v["attributes"]["metadata"]["a"] = "2".into();
+    write_vector(&p, &v);
+    let p = tmp.path().join("pass-empty.json");
+    let mut v = read_vector(&p);
+    v["attributes"] = serde_json::json!({ "metadata": {} });
+    write_vector(&p, &v);
     // Flip the one ciphertext byte of pass-1-byte (keeping its checksum right).
     let p = tmp.path().join("pass-1-byte.json");
     let mut v: serde_json::Value =
@@ -199,8 +270,10 @@ fn python_decryptor_notices_wrong_vectors() {
         !out.status.success(),
         "wrong vectors went unnoticed:\n{stdout}"
     );
-    assert_eq!(result_line(&stdout), (0, 0, 5), "{stdout}");
+    assert_eq!(result_line(&stdout), (0, 0, 7), "{stdout}");
     for (name, why) in [
+        ("pass-attributes", "attributes {"),
+        ("pass-empty", "attributes null, declared"),
         ("pass-mp-parts-1-3-7", "refused (HeaderMac"),
         ("fail-mp-parts-reordered", "refused with StreamMismatch"),
         ("fail-mp-drop-last-part", "without manifest: opened"),
@@ -303,6 +376,35 @@ fn python_decrypt_mode_reads_multipart_objects() {
     assert!(out.status.success(), "{err}");
     assert_eq!(pt.len(), 2000);
     assert!(err.contains("WITHOUT the manifest: parts 1, 2."), "{err}");
+
+    // The header in the manifest, behind a 0x81 pointer: read with the
+    // manifest, with its sealed attributes shown; without it, refused.
+    let name = "pass-mp-header-in-manifest";
+    let v = read_vector(&src.join(format!("{name}.json")));
+    let (out, pt) = run(name, &["MANIFEST"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(sha256_hex(&pt), v["plaintext"]["sha256"].as_str().unwrap());
+    let etag = v["intermediate"]["etag"].as_str().unwrap();
+    assert!(err.contains(&format!("2 parts, ETag {etag}")), "{err}");
+    for line in [
+        "sealed attributes: 5",
+        "Content-Type: video/mp4",
+        "Cache-Control: no-store",
+        "x-amz-meta-mtime: 1700000000",
+    ] {
+        assert!(err.contains(line), "{line:?} missing:\n{err}");
+    }
+    let (out, pt) = run(name, &["--no-manifest"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("refused: MissingManifest"), "{err}");
+    assert!(err.contains("cannot be read without it"), "{err}");
+    assert!(pt.is_empty(), "a refused object leaves no output file");
+    // An object written before attributes were sealed says so.
+    let (out, _) = run("pass-mp-parts-1-3-7", &["MANIFEST"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no sealed attributes"), "{err}");
 }
 
 /// Group vectors (FORMAT.md 15), by name: every one gets its verdict from

@@ -466,7 +466,9 @@ pub mod adapters {
                     }
                 }
             },
-        );
+        )
+        // Fused: polling after the end gives the end again.
+        .fuse();
         (stream, rx)
     }
 

@@ -72,97 +72,110 @@ pub fn decrypt_plan(
         carry: None,
         failed: false,
     };
-    Box::pin(futures::stream::unfold(st, |mut st| async move {
-        loop {
-            if st.failed {
-                return None;
-            }
-            if let Some(b) = st.ready.pop_front() {
-                return Some((Ok(b), st));
-            }
-            let chunk = match st.carry.take() {
-                Some(c) => Some(Ok(c)),
-                None => st.input.next().await,
-            };
-            let Some((remaining, opener)) = st.pieces.front_mut() else {
-                // Every piece is done: the store must not send more.
-                return match chunk {
-                    Some(Ok(c)) if !c.is_empty() => {
-                        st.failed = true;
-                        Some((Err(fail(FormatError::TrailingData)), st))
-                    }
+    // Fused: a consumer may poll once more after the end (the AWS SDK looks
+    // for trailers), and must then get the end again, not a panic.
+    Box::pin(
+        futures::stream::unfold(st, |mut st| async move {
+            loop {
+                if st.failed {
+                    return None;
+                }
+                if let Some(b) = st.ready.pop_front() {
+                    return Some((Ok(b), st));
+                }
+                let chunk = match st.carry.take() {
+                    Some(c) => Some(Ok(c)),
+                    None => st.input.next().await,
+                };
+                let Some((remaining, opener)) = st.pieces.front_mut() else {
+                    // Every piece is done: the store must not send more.
+                    return match chunk {
+                        Some(Ok(c)) if !c.is_empty() => {
+                            st.failed = true;
+                            Some((Err(fail(FormatError::TrailingData)), st))
+                        }
+                        Some(Err(e)) => {
+                            st.failed = true;
+                            Some((Err(e), st))
+                        }
+                        _ => None,
+                    };
+                };
+                let mut chunk = match chunk {
+                    Some(Ok(c)) => c,
                     Some(Err(e)) => {
                         st.failed = true;
-                        Some((Err(e), st))
+                        return Some((Err(e), st));
                     }
-                    _ => None,
+                    None => {
+                        st.failed = true;
+                        return Some((Err(fail(FormatError::Truncated)), st));
+                    }
                 };
-            };
-            let mut chunk = match chunk {
-                Some(Ok(c)) => c,
-                Some(Err(e)) => {
-                    st.failed = true;
-                    return Some((Err(e), st));
+                let n = (*remaining).min(chunk.len() as u64) as usize;
+                let mine = chunk.split_to(n);
+                if !chunk.is_empty() {
+                    st.carry = Some(chunk);
                 }
-                None => {
-                    st.failed = true;
-                    return Some((Err(fail(FormatError::Truncated)), st));
-                }
-            };
-            let n = (*remaining).min(chunk.len() as u64) as usize;
-            let mine = chunk.split_to(n);
-            if !chunk.is_empty() {
-                st.carry = Some(chunk);
-            }
-            *remaining -= n as u64;
-            let done = *remaining == 0;
-            if let Some(o) = opener.as_mut() {
-                let mut out = Vec::new();
-                if let Err(e) = o.push(mine, &mut out) {
-                    st.failed = true;
-                    return Some((Err(fail(e)), st));
-                }
-                st.ready.extend(out);
-                if done {
-                    if let Err(e) = o.finish() {
+                *remaining -= n as u64;
+                let done = *remaining == 0;
+                if let Some(o) = opener.as_mut() {
+                    let mut out = Vec::new();
+                    if let Err(e) = o.push(mine, &mut out) {
                         st.failed = true;
                         return Some((Err(fail(e)), st));
                     }
+                    st.ready.extend(out);
+                    if done {
+                        if let Err(e) = o.finish() {
+                            st.failed = true;
+                            return Some((Err(fail(e)), st));
+                        }
+                    }
+                }
+                if done {
+                    st.pieces.pop_front();
                 }
             }
-            if done {
-                st.pieces.pop_front();
-            }
-        }
-    }))
+        })
+        .fuse(),
+    )
 }
 
-/// A response body of an exact, advertised length.
+/// A response body of an exact, advertised length. Once it has ended (or
+/// failed) it stays ended, however often it is polled.
 struct KnownLen {
     inner: sync_wrapper::SyncStream<ByteStream>,
     remaining: u64,
+    ended: bool,
 }
 
 impl Stream for KnownLen {
     type Item = Result<Bytes, StdError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
         let p = Pin::new(&mut self.inner).poll_next(cx);
-        match p {
+        let out = match p {
             Poll::Ready(Some(Ok(b))) => {
                 let n = b.len() as u64;
                 if n > self.remaining {
-                    return Poll::Ready(Some(Err("body longer than its length".into())));
+                    Some(Err("body longer than its length".into()))
+                } else {
+                    self.remaining -= n;
+                    return Poll::Ready(Some(Ok(b)));
                 }
-                self.remaining -= n;
-                Poll::Ready(Some(Ok(b)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(Some(Err(e))) => Some(Err(Box::new(e) as StdError)),
             Poll::Ready(None) if self.remaining > 0 => {
-                Poll::Ready(Some(Err("body shorter than its length".into())))
+                Some(Err("body shorter than its length".into()))
             }
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
+            Poll::Ready(None) => None,
+            Poll::Pending => return Poll::Pending,
+        };
+        self.ended = true;
+        Poll::Ready(out)
     }
 }
 
@@ -176,5 +189,6 @@ pub fn blob(stream: ByteStream, len: u64) -> StreamingBlob {
     StreamingBlob::new(KnownLen {
         inner: sync_wrapper::SyncStream::new(stream),
         remaining: len,
+        ended: false,
     })
 }

@@ -53,14 +53,39 @@ pub(crate) fn check_conditions(
     }
     if let Some(c) = if_none_match {
         if matches(c) {
-            return Err(s3_error!(NotModified));
+            return Err(not_modified(etag, last_modified));
         }
     } else if let Some(t) = if_modified_since {
         if lm <= ts_secs(t) {
-            return Err(s3_error!(NotModified));
+            return Err(not_modified(etag, last_modified));
         }
     }
     Ok(())
+}
+
+/// 304 Not Modified, with the ETag and Last-Modified a client keeps its
+/// cache consistent with (S3 sends both).
+fn not_modified(etag: &str, last_modified: SystemTime) -> s3s::S3Error {
+    let mut e = s3_error!(NotModified);
+    let mut h = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+        h.insert(http::header::ETAG, v);
+    }
+    if let Some(v) = super::http_date(&Timestamp::from(last_modified))
+        .and_then(|d| http::HeaderValue::from_str(&d).ok())
+    {
+        h.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(h);
+    e
+}
+
+/// A part number the object does not have (S3 answers InvalidPart).
+fn no_such_part() -> s3s::S3Error {
+    s3_error!(
+        InvalidPart,
+        "The requested part number is not satisfiable: the object has no such part."
+    )
 }
 
 /// The plaintext byte range `[start, end)` asked for, and its Content-Range.
@@ -84,20 +109,10 @@ fn requested_range(
                     .parts
                     .iter()
                     .find(|p| p.number == pn as u32)
-                    .ok_or_else(|| {
-                        s3_error!(
-                            InvalidArgument,
-                            "The requested partnumber is not satisfiable"
-                        )
-                    })?;
+                    .ok_or_else(no_such_part)?;
                 (p.pt_offset, p.pt_offset + p.plaintext_len)
             }
-            None => {
-                return Err(s3_error!(
-                    InvalidArgument,
-                    "The requested partnumber is not satisfiable"
-                ))
-            }
+            None => return Err(no_such_part()),
         };
         let cr = (b > a).then(|| format!("bytes {}-{}/{}", a, b - 1, r.size));
         return Ok((a, b, cr));
@@ -185,6 +200,26 @@ pub async fn get_object(
             i.if_unmodified_since.as_ref(),
         )?;
         let (a, b, cr) = requested_range(&r, i.range.as_ref(), i.part_number)?;
+        if i.part_number.is_some() && b == a {
+            // An empty part: nothing to read from the store.
+            let h = r.visible(&r.info.headers);
+            return Ok(S3Response::new(GetObjectOutput {
+                body: Some(blob(Box::pin(futures::stream::empty()), 0)),
+                content_length: Some(0),
+                e_tag: Some(ETag::Strong(r.etag.clone())),
+                last_modified: Some(Timestamp::from(r.info.last_modified)),
+                accept_ranges: Some("bytes".into()),
+                metadata: visible_metadata(&h),
+                expires: h.expires.as_deref().and_then(parse_http_date),
+                content_type: h.content_type,
+                content_encoding: h.content_encoding,
+                content_disposition: h.content_disposition,
+                content_language: h.content_language,
+                cache_control: h.cache_control,
+                parts_count: r.parts.map(|n| n as i32),
+                ..Default::default()
+            }));
+        }
         let plan = if cr.is_none() && i.part_number.is_none() || b <= a {
             r.layout.plan_full()
         } else {

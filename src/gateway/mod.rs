@@ -10,6 +10,7 @@ pub mod bucket;
 pub mod checksum;
 pub mod copy;
 pub mod error;
+pub mod gc;
 pub mod get;
 pub mod list;
 pub mod multipart;
@@ -94,7 +95,7 @@ impl Gateway {
     }
 
     /// What the admin listener needs, shared with the running gateway.
-    pub fn admin_view(&self) -> Arc<dyn crate::metrics::AdminView> {
+    pub fn admin_view(&self) -> Arc<dyn crate::admin::AdminView> {
         Arc::new(AdminState {
             store: self.store.clone(),
             keyring: self.keyring.clone(),
@@ -130,7 +131,7 @@ struct AdminState {
 }
 
 #[async_trait::async_trait]
-impl crate::metrics::AdminView for AdminState {
+impl crate::admin::AdminView for AdminState {
     async fn ready(&self) -> Result<(), String> {
         match tokio::time::timeout(std::time::Duration::from_secs(5), self.store.list_buckets())
             .await

@@ -1,6 +1,15 @@
 //! The S3 back end: aws-sdk-s3 against an explicit endpoint, path style,
 //! checksums only when required (the SDK's newer defaults break many
 //! S3-compatible stores), bodies streamed with an exact length.
+//!
+//! The store is hostile: every answer it gives has a bound on its bytes
+//! ([`answer_limit`], at the HTTP layer), every ranged read is checked against
+//! what was asked ([`range_answer`]), and every paged listing has a cap and
+//! a marker that must move ([`paging`]). docs/SECURITY.md lists the bounds.
+
+pub mod answer_limit;
+pub mod paging;
+mod range_answer;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -23,6 +32,10 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
+
+use answer_limit::{find_cause, AnswerLimit, AnswerTooLong, BoundedHttpClient};
+use paging::{PartsPager, UploadsPager};
+use range_answer::{check_range_answer, check_tail_answer};
 
 use super::{
     BucketInfo, ByteStream, ListEntry, ListPage, ListRequest, ObjectHeaders, ObjectInfo, PartInfo,
@@ -80,7 +93,8 @@ impl S3Store {
             )
             .retry_config(RetryConfig::standard().with_max_attempts(s.max_attempts.max(1)))
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-            .http_client(http)
+            .retry_classifier(answer_limit::NoRetryOfLongAnswers)
+            .http_client(BoundedHttpClient::new(http))
             .build();
         Self {
             client: Client::from_conf(conf),
@@ -205,6 +219,11 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let request_id = err.request_id().map(str::to_owned);
+    if let Some(long) = find_cause::<AnswerTooLong>(&err) {
+        let mut e = bad_answer(long);
+        e.request_id = request_id;
+        return e;
+    }
     match &err {
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
@@ -242,6 +261,51 @@ where
         }
         _ => StoreError::new(500, "InternalError", DisplayErrorContext(&err).to_string()),
     }
+}
+
+/// The store's answer is refused: longer than its bound, or not what was
+/// asked for. Not `unavailable`: the store answered, wrongly.
+fn bad_answer(why: impl std::fmt::Display) -> StoreError {
+    tracing::warn!(error = %why, "refused an answer from the store");
+    StoreError::new(
+        502,
+        "BadGateway",
+        format!("the store's answer was refused: {why}"),
+    )
+}
+
+/// A failed read of a store body: refused when it ran past its bound,
+/// otherwise the store went away.
+fn body_error(e: &(dyn std::error::Error + 'static)) -> StoreError {
+    match find_cause::<AnswerTooLong>(e) {
+        Some(long) => bad_answer(long),
+        None => StoreError::unavailable(format!("reading from the store: {e}")),
+    }
+}
+
+/// Collects a body of exactly `len` bytes; a store that sends more or less
+/// than it announced is refused (more is never buffered).
+async fn collect_exactly(
+    mut body: impl Stream<Item = Result<Bytes, StoreError>> + Unpin,
+    len: u64,
+    what: &str,
+) -> StoreResult<Bytes> {
+    let mut out = bytes::BytesMut::with_capacity(len.min(1 << 20) as usize);
+    while let Some(c) = body.try_next().await? {
+        if out.len() as u64 + c.len() as u64 > len {
+            return Err(bad_answer(format!(
+                "{what}: more than the {len} bytes announced"
+            )));
+        }
+        out.extend_from_slice(&c);
+    }
+    if out.len() as u64 != len {
+        return Err(bad_answer(format!(
+            "{what}: {} of the {len} bytes announced",
+            out.len()
+        )));
+    }
+    Ok(out.freeze())
 }
 
 /// The text of the first `<name>` element of a small XML answer.
@@ -389,12 +453,18 @@ fn exact_body(len: u64, progress: std::sync::Arc<Progress>) -> SdkByteStream {
     }))
 }
 
+/// A failed read of a store body, its cause kept as the source (so that
+/// [`find_cause`] finds an [`AnswerTooLong`] behind it).
+#[derive(Debug, thiserror::Error)]
+#[error("store body: {0}")]
+struct StoreBodyError(#[source] BoxError);
+
 /// A response body from the store; it fails when the store sends nothing for
 /// `idle` while it is being read (a store that stalls mid-body).
 fn sdk_stream(body: SdkByteStream, idle: Duration) -> ByteStream {
     use futures::StreamExt;
     let s = http_body_util::BodyDataStream::new(body.into_inner())
-        .map_err(|e| std::io::Error::other(format!("store body: {e}")));
+        .map_err(|e| std::io::Error::other(StoreBodyError(e)));
     let s: ByteStream = Box::pin(s);
     Box::pin(futures::stream::unfold(Some(s), move |st| async move {
         let mut s = st?;
@@ -588,20 +658,29 @@ impl Store for S3Store {
             if let Some(m) = if_match {
                 req = req.if_match(format!("\"{m}\""));
             }
-            let o = req.send().await.map_err(map_err)?;
+            // The body may not pass the range asked. A whole object is
+            // streamed to a reader that bounds it (and hyper holds it to
+            // its Content-Length).
+            let limit = AnswerLimit(range.map_or(u64::MAX, |(a, b)| b - a));
+            let o = req
+                .customize()
+                .mutate_request(move |r| r.add_extension(limit))
+                .send()
+                .await
+                .map_err(map_err)?;
             if let Some(m) = if_match {
                 // Not every store honours If-Match on GET (s3s-fs ignores it).
                 if unquote(o.e_tag()) != m {
                     return Err(precondition_failed());
                 }
             }
-            let total = match (range, o.content_range()) {
-                (Some(_), Some(cr)) => cr
-                    .rsplit('/')
-                    .next()
-                    .and_then(|t| t.parse::<u64>().ok())
-                    .unwrap_or(0),
-                _ => o.content_length().unwrap_or(0).max(0) as u64,
+            let total = match range {
+                Some(asked) => {
+                    check_range_answer(asked, o.content_range(), o.content_length())
+                        .map_err(|e| bad_answer(format!("a ranged read: {e}")))?
+                        .total
+                }
+                None => o.content_length().unwrap_or(0).max(0) as u64,
             };
             let info = ObjectInfo {
                 size: total,
@@ -623,6 +702,10 @@ impl Store for S3Store {
     }
 
     async fn get_tail(&self, bucket: &str, key: &str, n: u64) -> StoreResult<(ObjectInfo, Bytes)> {
+        if n == 0 {
+            // Nothing to read (and `bytes=-0` is no valid range).
+            return Ok((self.head(bucket, key).await?, Bytes::new()));
+        }
         let o = self
             .timed(async {
                 self.client
@@ -630,6 +713,8 @@ impl Store for S3Store {
                     .bucket(bucket)
                     .key(key)
                     .range(format!("bytes=-{n}"))
+                    .customize()
+                    .mutate_request(move |r| r.add_extension(AnswerLimit(n)))
                     .send()
                     .await
                     .map_err(map_err)
@@ -649,29 +734,19 @@ impl Store for S3Store {
             Err(e) if e.status == 416 || (e.status == 500 && !e.unavailable) => {
                 let mut attempt = 0;
                 loop {
-                    let info = self.head(bucket, key).await?;
-                    let start = info.size.saturating_sub(n);
-                    if start == info.size {
-                        return Ok((info, Bytes::new()));
+                    let head = self.head(bucket, key).await?;
+                    let start = head.size.saturating_sub(n);
+                    if start == head.size {
+                        return Ok((head, Bytes::new()));
                     }
                     let got = self
-                        .get(bucket, key, Some((start, info.size)), Some(&info.etag))
+                        .get(bucket, key, Some((start, head.size)), Some(&head.etag))
                         .await;
                     match got {
                         Ok((info, body)) => {
+                            let body = body.map_err(|e| body_error(&e));
                             let data = self
-                                .timed(async {
-                                    let mut out = bytes::BytesMut::new();
-                                    let mut body = body;
-                                    while let Some(c) = body.try_next().await.map_err(|e| {
-                                        StoreError::unavailable(format!(
-                                            "reading from the store: {e}"
-                                        ))
-                                    })? {
-                                        out.extend_from_slice(&c);
-                                    }
-                                    Ok(out.freeze())
-                                })
+                                .timed(collect_exactly(body, head.size - start, "a tail read"))
                                 .await?;
                             return Ok((info, data));
                         }
@@ -683,13 +758,10 @@ impl Store for S3Store {
             }
             Err(e) => return Err(e),
         };
-        let total = o
-            .content_range()
-            .and_then(|cr| cr.rsplit('/').next())
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or_else(|| o.content_length().unwrap_or(0).max(0) as u64);
+        let served = check_tail_answer(n, o.content_range(), o.content_length())
+            .map_err(|e| bad_answer(format!("a tail read: {e}")))?;
         let info = ObjectInfo {
-            size: total,
+            size: served.total,
             etag: unquote(o.e_tag()),
             last_modified: to_system_time(o.last_modified()),
             headers: headers_from(
@@ -702,14 +774,10 @@ impl Store for S3Store {
                 o.expires_string(),
             ),
         };
+        let body =
+            http_body_util::BodyDataStream::new(o.body.into_inner()).map_err(|e| body_error(&*e));
         let data = self
-            .timed(async {
-                o.body
-                    .collect()
-                    .await
-                    .map(|b| b.into_bytes())
-                    .map_err(|e| StoreError::unavailable(format!("reading from the store: {e}")))
-            })
+            .timed(collect_exactly(body, served.len(), "a tail read"))
             .await?;
         Ok((info, data))
     }
@@ -825,6 +893,14 @@ impl Store for S3Store {
                 .send()
                 .await
                 .map_err(map_err)?;
+            paging::check_list_page(
+                nonempty(&r.continuation_token).as_deref(),
+                r.max_keys,
+                o.contents().len() + o.common_prefixes().len(),
+                o.is_truncated().unwrap_or(false),
+                o.next_continuation_token(),
+            )
+            .map_err(bad_answer)?;
             Ok(ListPage {
                 entries: o
                     .contents()
@@ -1031,9 +1107,9 @@ impl Store for S3Store {
         key: &str,
         upload_id: &str,
     ) -> StoreResult<Vec<PartInfo>> {
-        let mut out = Vec::new();
-        let mut marker: Option<String> = None;
+        let mut pager = PartsPager::new();
         loop {
+            let marker = pager.marker();
             let o = self
                 .timed(async {
                     self.client
@@ -1041,27 +1117,29 @@ impl Store for S3Store {
                         .bucket(bucket)
                         .key(key)
                         .upload_id(upload_id)
-                        .set_part_number_marker(marker.clone())
+                        .set_part_number_marker(marker)
                         .send()
                         .await
                         .map_err(map_err)
                 })
                 .await?;
-            for p in o.parts() {
-                out.push(PartInfo {
-                    part_number: p.part_number().unwrap_or(0),
-                    etag: unquote(p.e_tag()),
-                    size: p.size().unwrap_or(0).max(0) as u64,
-                    last_modified: to_system_time(p.last_modified()),
-                });
-            }
-            match (o.is_truncated(), o.next_part_number_marker()) {
-                (Some(true), Some(m)) if !m.is_empty() => marker = Some(m.to_owned()),
-                _ => break,
+            let parts = o.parts().iter().map(|p| PartInfo {
+                part_number: p.part_number().unwrap_or(0),
+                etag: unquote(p.e_tag()),
+                size: p.size().unwrap_or(0).max(0) as u64,
+                last_modified: to_system_time(p.last_modified()),
+            });
+            let more = pager
+                .take(
+                    parts,
+                    o.is_truncated() == Some(true),
+                    o.next_part_number_marker(),
+                )
+                .map_err(bad_answer)?;
+            if !more {
+                return Ok(pager.finish());
             }
         }
-        out.sort_by_key(|p| p.part_number);
-        Ok(out)
     }
 
     async fn list_uploads(
@@ -1069,38 +1147,48 @@ impl Store for S3Store {
         bucket: &str,
         prefix: Option<&str>,
     ) -> StoreResult<Vec<UploadInfo>> {
-        let mut out = Vec::new();
-        let mut key_marker: Option<String> = None;
-        let mut id_marker: Option<String> = None;
+        let mut pager = UploadsPager::new();
         loop {
+            let (key_marker, id_marker) = pager.markers();
             let o = self
                 .timed(async {
                     self.client
                         .list_multipart_uploads()
                         .bucket(bucket)
                         .set_prefix(prefix.map(str::to_owned))
-                        .set_key_marker(key_marker.clone())
-                        .set_upload_id_marker(id_marker.clone())
+                        .set_key_marker(key_marker)
+                        .set_upload_id_marker(id_marker)
                         .send()
                         .await
                         .map_err(map_err)
                 })
                 .await?;
-            for u in o.uploads() {
-                out.push(UploadInfo {
-                    key: u.key().unwrap_or_default().to_owned(),
-                    upload_id: u.upload_id().unwrap_or_default().to_owned(),
-                    initiated: to_system_time(u.initiated()),
-                });
-            }
-            if o.is_truncated() == Some(true) && o.next_key_marker().is_some() {
-                key_marker = o.next_key_marker().map(str::to_owned);
-                id_marker = o.next_upload_id_marker().map(str::to_owned);
-            } else {
+            let uploads = o.uploads().iter().map(|u| UploadInfo {
+                key: u.key().unwrap_or_default().to_owned(),
+                upload_id: u.upload_id().unwrap_or_default().to_owned(),
+                initiated: to_system_time(u.initiated()),
+            });
+            let more = pager
+                .take(
+                    uploads,
+                    o.is_truncated() == Some(true),
+                    o.next_key_marker(),
+                    o.next_upload_id_marker(),
+                )
+                .map_err(bad_answer)?;
+            if !more {
                 break;
             }
         }
-        Ok(out)
+        if pager.capped() {
+            tracing::warn!(
+                bucket,
+                prefix = prefix.unwrap_or_default(),
+                "more than {} uploads in progress: listing the first of them only",
+                paging::MAX_UPLOADS
+            );
+        }
+        Ok(pager.finish())
     }
 }
 

@@ -16,8 +16,14 @@
 //! Pass vectors are also rebuilt from their inputs (header, every part
 //! stream, the manifest) by the library and the naive code, byte for byte.
 //! Manifests are built by the naive code because the library draws the
-//! manifest nonce at random; the library's own `Manifest::seal` must give the
-//! same bytes up to the nonce.
+//! manifest nonce (layout 1) or block salt (layout 2) at random; the
+//! library's own `Manifest::seal_layout1` / `Manifest::seal` must give the
+//! same bytes up to those.
+//!
+//! Two generations of objects: as earlier releases wrote them (layout-1
+//! manifest, header inline without attributes), and as this release does
+//! (sealed attributes, layout-2 manifest, the header in the manifest behind
+//! a `0x81` pointer when it does not fit metadata). Both must stay readable.
 
 use super::*;
 
@@ -45,13 +51,13 @@ fn manifest_nonce(tag: &str) -> [u8; 12] {
         .unwrap()
 }
 
-fn manifest_object_key(upload_id: &[u8; 16]) -> String {
+pub(super) fn manifest_object_key(upload_id: &[u8; 16]) -> String {
     format!("{MANIFEST_PREFIX}{}", hex::encode(upload_id))
 }
 
 /// FORMAT.md 10.2 and 10.3 over raw primitives.
 mod naive {
-    use super::super::naive::{hkdf32, payload_key};
+    use super::super::naive::{hkdf32, open_block, payload_key, records, seal_block};
     use super::*;
 
     pub fn manifest_key(dk: &[u8; 32]) -> [u8; 32] {
@@ -69,11 +75,25 @@ mod naive {
         a
     }
 
-    /// Everything before the nonce, with H = 0. `count` and `total` are
-    /// given separately so that must-fail vectors can make them lie.
+    /// Everything before the nonce of a layout-1 manifest (H = 0). `count`
+    /// and `total` are given separately so that must-fail vectors can make
+    /// them lie.
     pub fn table(count: u32, total: u64, entries: &[Entry]) -> Vec<u8> {
-        let mut t = vec![1u8];
-        t.extend_from_slice(&0u32.to_be_bytes());
+        table_with(1, &[], count, total, entries)
+    }
+
+    /// Everything before the digests: layout byte, H and the header, N, the
+    /// total, the part table.
+    pub fn table_with(
+        layout: u8,
+        header: &[u8],
+        count: u32,
+        total: u64,
+        entries: &[Entry],
+    ) -> Vec<u8> {
+        let mut t = vec![layout];
+        t.extend_from_slice(&(header.len() as u32).to_be_bytes());
+        t.extend_from_slice(header);
         t.extend_from_slice(&count.to_be_bytes());
         t.extend_from_slice(&total.to_be_bytes());
         for (n, len, salt) in entries {
@@ -123,6 +143,52 @@ mod naive {
         [table, &nonce[..], &sealed].concat()
     }
 
+    /// A layout-2 manifest: `table || be32 S || block`, the block sealed
+    /// with purpose "manifest" under DK with the manifest AAD.
+    #[allow(clippy::too_many_arguments)]
+    pub fn seal2(
+        dk: &[u8; 32],
+        bucket: &str,
+        key: &str,
+        upload_id: &[u8; 16],
+        table: &[u8],
+        salt: &[u8; 16],
+        records: &[u8],
+    ) -> Vec<u8> {
+        let block = seal_block(
+            dk,
+            "manifest",
+            &aad(bucket, key, upload_id, table),
+            records,
+            salt,
+        );
+        [table, &(block.len() as u32).to_be_bytes(), &block].concat()
+    }
+
+    /// The records of a layout-2 manifest block: `0x01` the ETag MD5, then
+    /// any `extra` records.
+    pub fn etag_records(etag_md5: &[u8; 16], extra: &[(u8, Vec<u8>)]) -> Vec<u8> {
+        let mut r = Vec::new();
+        record(&mut r, 0x01, etag_md5);
+        for (t, v) in extra {
+            record(&mut r, *t, v);
+        }
+        r
+    }
+
+    /// The ETag MD5 from a layout-2 block's records (FORMAT.md 10.2).
+    pub fn etag_from_records(r: &[u8]) -> Result<[u8; 16], &'static str> {
+        let mut etag = None;
+        for (tag, v) in records(r, &[])? {
+            match tag {
+                0x01 => etag = Some(v.try_into().map_err(|_| "MalformedHeader")?),
+                t if t < 0x80 => return Err("MalformedHeader"),
+                _ => {}
+            }
+        }
+        etag.ok_or("MalformedHeader")
+    }
+
     fn stream_nonce(counter: u64, flag: u8) -> [u8; 12] {
         let mut n = [0u8; 12];
         n[3..11].copy_from_slice(&counter.to_be_bytes());
@@ -164,7 +230,9 @@ mod naive {
     }
 
     /// FORMAT.md 10.3 steps 2 to 7, after the header (step 1) has given the
-    /// data key and the upload id. Returns the plaintext, the ETag MD5 and N.
+    /// data key and the upload id; `header_inline` says whether it came from
+    /// metadata (else from the manifest, behind a pointer). Returns the
+    /// plaintext, the ETag MD5 and N.
     pub fn read(
         dk: &[u8; 32],
         upload_id: &[u8; 16],
@@ -172,6 +240,7 @@ mod naive {
         key: &str,
         manifest: Option<&StoredManifest>,
         body: &[u8],
+        header_inline: bool,
     ) -> Result<(Vec<u8>, [u8; 16], usize), &'static str> {
         let m = match manifest {
             Some(m) if m.object_key == manifest_object_key(upload_id) => &m.bytes[..],
@@ -186,11 +255,14 @@ mod naive {
             pos.set(at + n);
             Ok(&m[at..at + n])
         };
-        if take(1)?[0] != 1 {
+        let layout = take(1)?[0];
+        if layout != 1 && layout != 2 {
             return Err("UnsupportedVersion");
         }
         let h = u32::from_be_bytes(take(4)?.try_into().unwrap()) as usize;
-        if h > 65536 {
+        // A header has one home: H > 0 beside an inline header, and H = 0
+        // behind a manifest pointer, are refused.
+        if h > 65536 || (h > 0) == header_inline {
             return Err("MalformedHeader");
         }
         take(h)?;
@@ -215,21 +287,29 @@ mod naive {
         if sum != total {
             return Err("MalformedHeader");
         }
-        let before_nonce = pos.get();
-        let nonce: [u8; 12] = take(12)?.try_into().unwrap();
-        let sealed = take(32)?.to_vec();
-        if pos.get() != m.len() {
-            return Err("MalformedHeader");
-        }
-        let etag: [u8; 16] = gcm_open(
-            &manifest_key(dk),
-            nonce,
-            &sealed,
-            &aad(bucket, key, upload_id, &m[..before_nonce]),
-        )
-        .ok_or("HeaderMac")?
-        .try_into()
-        .unwrap();
+        let table_end = pos.get();
+        let aad = aad(bucket, key, upload_id, &m[..table_end]);
+        let etag: [u8; 16] = if layout == 1 {
+            let nonce: [u8; 12] = take(12)?.try_into().unwrap();
+            let sealed = take(32)?.to_vec();
+            if pos.get() != m.len() {
+                return Err("MalformedHeader");
+            }
+            gcm_open(&manifest_key(dk), nonce, &sealed, &aad)
+                .ok_or("HeaderMac")?
+                .try_into()
+                .unwrap()
+        } else {
+            let s = u32::from_be_bytes(take(4)?.try_into().unwrap()) as usize;
+            if !(32..=1 << 20).contains(&s) {
+                return Err("MalformedHeader");
+            }
+            let block = take(s)?;
+            if pos.get() != m.len() {
+                return Err("MalformedHeader");
+            }
+            etag_from_records(&open_block(dk, "manifest", &aad, block)?)?
+        };
         let want: u64 = parts.iter().map(|p| size::stream_len(p.1)).sum();
         if (body.len() as u64) < want {
             return Err("Truncated");
@@ -257,22 +337,33 @@ mod naive {
 // ---------------------------------------------------------------------------
 // Readers over the library
 
-/// The gateway's way: header already opened (`dk`, `upload_id`), then the
-/// manifest, its layout, and one stream per part.
+/// The gateway's way: header already opened (section 9 steps 1 to 6, which
+/// read the manifest when the header is in it), then the manifest, its
+/// layout, and one stream per part.
 pub(super) fn open_library(
-    dk: DataKey,
+    h: OpenedHeader,
     upload_id: &[u8; 16],
-    manifest: Option<&StoredManifest>,
+    manifest: &ManifestField,
     body: &[u8],
     bucket: &str,
     key: &str,
     chunk: usize,
 ) -> Result<Opened, Refused> {
-    let raw = match manifest {
-        Some(m) if m.object_key == manifest_object_key(upload_id) => &m.bytes,
-        _ => return Err(Refused::MissingManifest),
+    let m = match h.manifest {
+        Some(m) => m,
+        None => {
+            let raw = find_manifest(manifest, upload_id).ok_or(Refused::MissingManifest)?;
+            Manifest::parse(raw)?
+        }
     };
-    let m = Manifest::parse(raw)?;
+    // A header has one home (FORMAT.md 10.2, H).
+    if h.home == HeaderHome::Inline && m.header.is_some() {
+        return Err(FormatError::MalformedHeader(
+            "a header inline in metadata and in the manifest",
+        )
+        .into());
+    }
+    let dk = h.dk;
     let etag_md5 = m.open(&dk, bucket, key, upload_id)?;
     let layout = m.layout();
     if (body.len() as u64) < layout.ct_len {
@@ -314,6 +405,7 @@ pub(super) fn open_library(
         plaintext: pt,
         trailer_md5: etag_md5,
         etag: Some(format!("{}-{}", hex::encode(etag_md5), m.parts.len())),
+        attributes: h.attributes,
     })
 }
 
@@ -353,23 +445,113 @@ fn walk_without_manifest(dk: &DataKey, body: &[u8]) -> Result<(Vec<u8>, Vec<u32>
 // ---------------------------------------------------------------------------
 // Generation
 
+/// How a multipart object is written: what earlier releases wrote (layout
+/// 1, no attributes, header inline), or what this release writes.
+#[derive(Clone)]
+struct MpOpts {
+    /// Manifest layout, 1 or 2.
+    layout: u8,
+    /// The records of the header's attributes block (flags bit 1), if any.
+    attributes: Option<Vec<u8>>,
+    /// The header in the manifest, behind a `0x81` pointer.
+    header_in_manifest: bool,
+    /// Layout 2: records after the ETag (optional tags of a later release).
+    extra_records: Vec<(u8, Vec<u8>)>,
+    /// What the block salts are derived from: the vector's name.
+    salt_tag: String,
+}
+
+impl MpOpts {
+    fn layout1() -> Self {
+        MpOpts {
+            layout: 1,
+            attributes: None,
+            header_in_manifest: false,
+            extra_records: Vec::new(),
+            salt_tag: String::new(),
+        }
+    }
+
+    /// Layout 2 with these attribute records, block salts from `salt_tag`.
+    fn layout2(salt_tag: &str, attributes: Vec<u8>, header_in_manifest: bool) -> Self {
+        MpOpts {
+            layout: 2,
+            attributes: Some(attributes),
+            header_in_manifest,
+            extra_records: Vec::new(),
+            salt_tag: salt_tag.to_string(),
+        }
+    }
+}
+
 /// A well-formed multipart object, before any tampering.
 struct MpObj {
     dk: DataKey,
     upload_id: [u8; 16],
     header: Vec<u8>,
+    /// The metadata value: the header inline, or a `0x81` pointer.
+    meta: String,
     parts: Vec<Entry>,
     pts: Vec<Vec<u8>>,
     streams: Vec<Vec<u8>>,
+    /// Layout 1: the nonce. Layout 2: unused.
     nonce: [u8; 12],
     etag_md5: [u8; 16],
     manifest: Vec<u8>,
     add: u8,
+    layout: u8,
+    /// Layout 2: the salt and records of the manifest's sealed block.
+    block_salt: [u8; 16],
+    records: Vec<u8>,
+    header_in_manifest: bool,
 }
 
 impl MpObj {
     fn meta(&self) -> String {
-        meta_of(&self.header)
+        self.meta.clone()
+    }
+
+    /// The pointer for this object's header under another upload id or MAC.
+    fn pointer(&self, upload_id: &[u8; 16], bucket: &str, key: &str) -> String {
+        MetaValue::InManifest {
+            upload_id: *upload_id,
+            mac: Header::parse(&self.header)
+                .unwrap()
+                .mac_for(&self.dk, bucket, key),
+        }
+        .encode()
+    }
+
+    /// Length of the manifest before its digests (layout, H, header, table).
+    fn table_len(&self) -> usize {
+        let h = if self.header_in_manifest {
+            self.header.len()
+        } else {
+            0
+        };
+        17 + h + 28 * self.parts.len()
+    }
+
+    /// A layout-2 manifest of this object's data key: `table`, then a block
+    /// of `records` sealed (with this object's block salt) for the given
+    /// name and upload id.
+    fn manifest2_with(
+        &self,
+        table: &[u8],
+        records: &[u8],
+        bucket: &str,
+        key: &str,
+        upload_id: &[u8; 16],
+    ) -> Vec<u8> {
+        naive::seal2(
+            self.dk.expose(),
+            bucket,
+            key,
+            upload_id,
+            table,
+            &self.block_salt,
+            records,
+        )
     }
 
     fn body(&self) -> Vec<u8> {
@@ -400,8 +582,9 @@ impl MpObj {
         self.parts.iter().map(|p| p.1).sum()
     }
 
-    /// A manifest for this object's data key with the given table, sealed
-    /// (with this object's nonce and ETag) for the given name and upload id.
+    /// A layout-1 manifest for this object's data key with the given table,
+    /// sealed (with this object's nonce and ETag) for the given name and
+    /// upload id.
     fn manifest_with(
         &self,
         table: &[u8],
@@ -462,6 +645,8 @@ impl Without {
 
 /// The data key and identity of every must-fail base object.
 const SMALL: &str = "mp-small";
+/// The same for the must-fail objects of this release (layout 2).
+const SMALL2: &str = "mp-small-2";
 
 impl Gen<'_> {
     #[allow(clippy::too_many_arguments)]
@@ -474,17 +659,34 @@ impl Gen<'_> {
         bucket: &str,
         key: &str,
     ) -> MpObj {
+        self.mp_object_with(tag, parts, add, rcpts, bucket, key, &MpOpts::layout1())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn mp_object_with(
+        &self,
+        tag: &str,
+        parts: &[(u32, usize)],
+        add: u8,
+        rcpts: &[&str],
+        bucket: &str,
+        key: &str,
+        opts: &MpOpts,
+    ) -> MpObj {
         let dk = data_key(tag);
         let upload_id = upload_id(tag);
         let rs = self.recipients(rcpts);
         let refs: Vec<&dyn Recipient> = rs.iter().map(|r| r as &dyn Recipient).collect();
-        let header = Header::seal(
-            &dk,
-            &refs,
-            BodyBinding::Multipart { upload_id },
-            bucket,
-            key,
-        )
+        let binding = BodyBinding::Multipart { upload_id };
+        let header = match &opts.attributes {
+            // As releases before sealed attributes wrote it.
+            None => Header::seal(&dk, &refs, binding, bucket, key),
+            Some(records) => {
+                let stanzas = refs.iter().map(|r| r.wrap(&dk).unwrap()).collect();
+                let block = attributes_block(&dk, &opts.salt_tag, records);
+                Header::assemble(&dk, binding, stanzas, Some(block), bucket, key)
+            }
+        }
         .unwrap()
         .raw()
         .to_vec();
@@ -503,20 +705,51 @@ impl Gen<'_> {
         }
         let etag_md5 = md5_of(&md5s);
         let nonce = manifest_nonce(tag);
-        let table = naive::table(entries.len() as u32, total as u64, &entries);
-        let manifest = naive::seal(
-            dk.expose(),
-            bucket,
-            key,
-            &upload_id,
-            &table,
-            nonce,
-            &etag_md5,
-        );
+        let block_salt = salt(&format!("{}/manifest", opts.salt_tag));
+        let records = naive::etag_records(&etag_md5, &opts.extra_records);
+        let manifest = if opts.layout == 1 {
+            assert!(!opts.header_in_manifest, "layout 1 never holds a header");
+            let table = naive::table(entries.len() as u32, total as u64, &entries);
+            naive::seal(
+                dk.expose(),
+                bucket,
+                key,
+                &upload_id,
+                &table,
+                nonce,
+                &etag_md5,
+            )
+        } else {
+            let h: &[u8] = if opts.header_in_manifest {
+                &header
+            } else {
+                &[]
+            };
+            let table = naive::table_with(2, h, entries.len() as u32, total as u64, &entries);
+            naive::seal2(
+                dk.expose(),
+                bucket,
+                key,
+                &upload_id,
+                &table,
+                &block_salt,
+                &records,
+            )
+        };
+        let meta = if opts.header_in_manifest {
+            MetaValue::InManifest {
+                upload_id,
+                mac: Header::parse(&header).unwrap().mac_for(&dk, bucket, key),
+            }
+            .encode()
+        } else {
+            meta_of(&header)
+        };
         MpObj {
             dk,
             upload_id,
             header,
+            meta,
             parts: entries,
             pts,
             streams,
@@ -524,6 +757,10 @@ impl Gen<'_> {
             etag_md5,
             manifest,
             add,
+            layout: opts.layout,
+            block_salt,
+            records,
+            header_in_manifest: opts.header_in_manifest,
         }
     }
 
@@ -535,11 +772,37 @@ impl Gen<'_> {
         rcpts: &[&str],
         identity_sets: &[&[&str]],
     ) -> Vector {
+        self.mp_pass_with(
+            name,
+            description,
+            parts,
+            rcpts,
+            identity_sets,
+            None,
+            MpOpts::layout1(),
+        )
+    }
+
+    /// A multipart pass vector: as earlier releases wrote it (`attrs` none,
+    /// `opts` layout 1), or with sealed attributes and a layout-2 manifest.
+    #[allow(clippy::too_many_arguments)]
+    fn mp_pass_with(
+        &self,
+        name: &str,
+        description: &str,
+        parts: &[(u32, usize)],
+        rcpts: &[&str],
+        identity_sets: &[&[&str]],
+        attrs: Option<&AttrSpec>,
+        mut opts: MpOpts,
+    ) -> Vector {
         let key = object_key(name);
-        let o = self.mp_object(name, parts, 7, rcpts, BUCKET, &key);
+        opts.attributes = attrs.map(AttrSpec::records);
+        opts.salt_tag = name.to_string();
+        let o = self.mp_object_with(name, parts, 7, rcpts, BUCKET, &key, &opts);
         let dkb = *o.dk.expose();
         let before_mac = &o.header[..o.header.len() - 32];
-        let table_len = o.nonce_offset();
+        let table_len = o.table_len();
         let (mut stream_off, mut pt_off) = (0u64, 0u64);
         let mut part_info = Vec::new();
         for (i, (n, len, s)) in o.parts.iter().enumerate() {
@@ -557,7 +820,8 @@ impl Gen<'_> {
             stream_off += size::stream_len(*len);
             pt_off += len;
         }
-        let intermediate = json!({
+        let aad = naive::aad(BUCKET, &key, &o.upload_id, &o.manifest[..table_len]);
+        let mut intermediate = json!({
             "data_key": hex::encode(dkb),
             "commitment": hex::encode(super::naive::commitment(&dkb)),
             "header_mac_key": hex::encode(super::naive::header_mac_key(&dkb)),
@@ -566,26 +830,66 @@ impl Gen<'_> {
             "mac_input_hex": hex::encode(super::naive::mac_input(BUCKET, &key, before_mac)),
             "upload_id": hex::encode(o.upload_id),
             "manifest_object_key": manifest_object_key(&o.upload_id),
-            "manifest_key": hex::encode(naive::manifest_key(&dkb)),
-            "manifest_aad_hex": hex::encode(naive::aad(BUCKET, &key, &o.upload_id, &o.manifest[..table_len])),
-            "manifest_nonce": hex::encode(o.nonce),
+            "manifest_aad_hex": hex::encode(&aad),
             "manifest_len": o.manifest.len(),
             "etag_md5": hex::encode(o.etag_md5),
             "etag": format!("{}-{}", hex::encode(o.etag_md5), o.parts.len()),
             "body_len": stream_off,
             "parts": part_info,
         });
-        let inputs = json!({
+        let mut inputs = json!({
             "data_key": hex::encode(dkb),
             "upload_id": hex::encode(o.upload_id),
             "recipients": rcpts,
             "overflow": false,
             "header_sealed_for_key": key,
-            "manifest_nonce": hex::encode(o.nonce),
             "parts": o.parts.iter().map(|(n, len, s)| json!({
                 "number": n, "plaintext_len": len, "salt": hex::encode(s),
             })).collect::<Vec<_>>(),
         });
+        {
+            let im = intermediate.as_object_mut().unwrap();
+            let inp = inputs.as_object_mut().unwrap();
+            if o.layout == 1 {
+                im.insert(
+                    "manifest_key".into(),
+                    json!(hex::encode(naive::manifest_key(&dkb))),
+                );
+                im.insert("manifest_nonce".into(), json!(hex::encode(o.nonce)));
+                inp.insert("manifest_nonce".into(), json!(hex::encode(o.nonce)));
+            } else {
+                let block_key = super::naive::block_key(&dkb, "manifest", &o.block_salt);
+                im.insert("manifest_layout".into(), json!(2));
+                im.insert(
+                    "manifest_block_salt".into(),
+                    json!(hex::encode(o.block_salt)),
+                );
+                im.insert("manifest_block_key".into(), json!(hex::encode(block_key)));
+                im.insert(
+                    "manifest_records_hex".into(),
+                    json!(hex::encode(&o.records)),
+                );
+                im.insert(
+                    "manifest_block_len".into(),
+                    json!(o.manifest.len() - table_len - 4),
+                );
+                inp.insert("manifest_layout".into(), json!(2));
+                inp.insert(
+                    "manifest_block_salt".into(),
+                    json!(hex::encode(o.block_salt)),
+                );
+                inp.insert("header_in_manifest".into(), json!(o.header_in_manifest));
+            }
+        }
+        if let Some(records) = &opts.attributes {
+            attributes_values(&mut inputs, &mut intermediate, &o.dk, name, records);
+        }
+        let without = if o.header_in_manifest {
+            // The header is in the manifest: without it there is no header.
+            Without::Fail("MissingManifest")
+        } else {
+            o.walk_intact()
+        };
         Vector {
             name: name.into(),
             description: description.into(),
@@ -602,7 +906,8 @@ impl Gen<'_> {
             inputs: Some(inputs),
             intermediate: Some(intermediate),
             manifest: o.stored(),
-            without_manifest: Some(o.walk_intact().to_json()),
+            without_manifest: Some(without.to_json()),
+            attributes: attrs.map(|a| a.declared.clone()),
         }
     }
 
@@ -1104,10 +1409,10 @@ impl Gen<'_> {
         ));
         v.push(flip(
             "fail-mp-manifest-version",
-            "Manifest version byte set to 2 (0x01 ^ 0x03).",
+            "Manifest layout byte set to 3 (0x01 ^ 0x02): v1 defines layouts 1 and 2 only.",
             "UnsupportedVersion",
             &|_| 0,
-            0x03,
+            0x02,
         ));
         {
             let n = "fail-mp-manifest-lengths-shifted";
@@ -1273,6 +1578,379 @@ impl Gen<'_> {
             &all,
             base.walk_intact(),
         ));
+        v.extend(self.layout2_vectors());
+        v
+    }
+
+    /// The base of the must-fail vectors of this release's multipart
+    /// objects: as [`Gen::mp_small`] (parts 1, 2, 3 of 1000, 1000 and 500
+    /// bytes), with sealed attributes (a Content-Type) and a layout-2
+    /// manifest; the header inline, or in the manifest behind a pointer.
+    fn mp_small2(&self, name: &str, header_in_manifest: bool) -> MpObj {
+        let mut attrs = Vec::new();
+        record(&mut attrs, 0x01, b"application/octet-stream");
+        self.mp_object_with(
+            SMALL2,
+            &[(1, 1000), (2, 1000), (3, 500)],
+            7,
+            &["rsa2048-a"],
+            BUCKET,
+            &object_key(name),
+            &MpOpts::layout2(name, attrs, header_in_manifest),
+        )
+    }
+
+    /// Multipart objects as this release writes them: sealed attributes,
+    /// manifest layout 2, the header in the manifest behind a `0x81` pointer
+    /// when it does not fit metadata (FORMAT.md 4.6, 6.2, 10.2).
+    fn layout2_vectors(&self) -> Vec<Vector> {
+        let mut v = Vec::new();
+        let a = &["rsa2048-a"][..];
+        let five = [
+            "rsa4096-a",
+            "rsa3072-a",
+            "rsa2048-a",
+            "rsa2048-b",
+            "rsa2048-c",
+        ];
+        // ---- pass vectors
+        v.push(self.mp_pass_with(
+            "pass-mp-attributes",
+            "A multipart object as this release writes it: the header inline with sealed \
+             attributes (flags 0x03), a layout-2 manifest whose sealed block holds the ETag \
+             MD5 (record 0x01). Parts of 1000 and 300 bytes.",
+            &[(1, 1000), (2, 300)],
+            a,
+            &[a],
+            Some(&AttrSpec::new(json!({
+                "content_type": "application/x-tar",
+                "content_encoding": "zstd",
+                "metadata": { "mtime": "1700000000", "note": "ünïcødé ✓" },
+            }))),
+            MpOpts::layout2("", Vec::new(), false),
+        ));
+        v.push(self.mp_pass_with(
+            "pass-mp-header-in-manifest",
+            "Five recipients: the header does not fit metadata, so metadata holds a 0x81 \
+             pointer (upload id, MAC for this name) and the header is the manifest's H field \
+             (layout 2). Parts 1 and 3 of 2000 and 10 bytes. Without the manifest there is no \
+             header, so the manifest-less walk is impossible (MissingManifest).",
+            &[(1, 2000), (3, 10)],
+            &five,
+            &[&["rsa2048-c"], &["rsa4096-a"]],
+            Some(&AttrSpec::new(json!({
+                "content_type": "video/mp4",
+                "cache_control": "no-store",
+                "metadata": {
+                    "camera": "Ünïcam ✓",
+                    "mtime": "1700000000",
+                    "owner": "zoë",
+                },
+            }))),
+            MpOpts::layout2("", Vec::new(), true),
+        ));
+        v.push(self.mp_pass_with(
+            "pass-mp-manifest-unknown-optional",
+            "A layout-2 manifest from a later release: after the ETag record its block holds \
+             a record with the optional tag 0x90, which a reader of this release skips. One \
+             part of 100 bytes; an empty attributes block.",
+            &[(1, 100)],
+            a,
+            &[a],
+            Some(&AttrSpec::new(json!({ "metadata": {} }))),
+            MpOpts {
+                extra_records: vec![(0x90, b"part checksums of a later release".to_vec())],
+                ..MpOpts::layout2("", Vec::new(), false)
+            },
+        ));
+
+        // ---- must-fail: the manifest pointer (0x81)
+        {
+            let n = "fail-mp-pointer-upload-id-differs";
+            let o = self.mp_small2(n, true);
+            let other = upload_id("mp-small-2-elsewhere");
+            let mut f = self.mp_fail(
+                n,
+                "The store edited the 0x81 pointer's upload id (not covered by its MAC) and \
+                 copied the manifest to the key that id names: the header in it authenticates \
+                 with the pointer's MAC, but its upload id is not the pointer's.",
+                "HeaderMac",
+                &o,
+                o.body(),
+                ManifestField::Stored(StoredManifest {
+                    object_key: manifest_object_key(&other),
+                    bytes: o.manifest.clone(),
+                }),
+                Without::Fail("MissingManifest"),
+            );
+            f.meta = o.pointer(&other, BUCKET, &object_key(n));
+            v.push(f);
+        }
+        {
+            let n = "fail-mp-pointer-manifest-without-header";
+            let o = self.mp_small2(n, true);
+            let table = naive::table_with(2, &[], 3, o.total(), &o.parts);
+            let m = o.manifest2_with(&table, &o.records, BUCKET, &object_key(n), &o.upload_id);
+            v.push(self.mp_fail(
+                n,
+                "A 0x81 pointer to a manifest (sealed by its writer) with H = 0: there is no \
+                 header to read.",
+                "MalformedHeader",
+                &o,
+                o.body(),
+                o.stored_bytes(m),
+                Without::Fail("MissingManifest"),
+            ));
+        }
+        {
+            let n = "fail-mp-pointer-manifest-missing";
+            let o = self.mp_small2(n, true);
+            v.push(self.mp_fail(
+                n,
+                "A 0x81 pointer naming a manifest the store does not hold.",
+                "MissingManifest",
+                &o,
+                o.body(),
+                ManifestField::Missing,
+                Without::Fail("MissingManifest"),
+            ));
+        }
+        {
+            let n = "fail-mp-pointer-mac-bit";
+            let o = self.mp_small2(n, true);
+            let mut ptr = URL_SAFE_NO_PAD.decode(o.meta()).unwrap();
+            ptr[49] ^= 0x01;
+            let mut f = self.mp_fail(
+                n,
+                "Bit 0 of the last byte of the 0x81 pointer (its MAC) flipped; the MAC field \
+                 inside the header is intact but is not what a reader checks.",
+                "HeaderMac",
+                &o,
+                o.body(),
+                o.stored(),
+                Without::Fail("MissingManifest"),
+            );
+            f.meta = URL_SAFE_NO_PAD.encode(&ptr);
+            v.push(f);
+        }
+        {
+            let n = "fail-mp-pointer-short";
+            let o = self.mp_small2(n, true);
+            let ptr = URL_SAFE_NO_PAD.decode(o.meta()).unwrap();
+            let mut f = self.mp_fail(
+                n,
+                "A 0x81 pointer of 49 bytes (its MAC's last byte missing): v1 manifest \
+                 pointers are exactly 50 bytes.",
+                "MalformedHeader",
+                &o,
+                o.body(),
+                o.stored(),
+                Without::Fail("MalformedHeader"),
+            );
+            f.meta = URL_SAFE_NO_PAD.encode(&ptr[..49]);
+            v.push(f);
+        }
+        {
+            let n = "fail-mp-pointer-wrong-key";
+            let o = self.mp_small2(n, true);
+            let mut f = self.mp_fail(
+                n,
+                "An intact object with its header in the manifest, read under another object \
+                 key: the pointer's MAC is for this one.",
+                "HeaderMac",
+                &o,
+                o.body(),
+                o.stored(),
+                Without::Fail("MissingManifest"),
+            );
+            f.key = object_key("fail-mp-pointer-wrong-key-elsewhere");
+            v.push(f);
+        }
+        {
+            let n = "fail-mp-pointer-header-attributes-bit";
+            let o = self.mp_small2(n, true);
+            let mut m = o.manifest.clone();
+            // The header's attributes block lies just before its MAC.
+            let at = 5 + o.header.len() - 32 - 10;
+            m[at] ^= 0x01;
+            v.push(self.mp_fail(
+                n,
+                "A bit of the attributes block of the header kept in the manifest flipped: \
+                 the pointer's MAC covers the header (and the manifest no longer \
+                 authenticates either, but the header is checked first).",
+                "HeaderMac",
+                &o,
+                o.body(),
+                o.stored_bytes(m),
+                Without::Fail("MissingManifest"),
+            ));
+        }
+        {
+            let n = "fail-mp-pointer-to-single-part-header";
+            let o = self.mp_small2(n, true);
+            let key = object_key(n);
+            let binding = BodyBinding::Single {
+                salt: salt(&format!("{n}/stream")),
+                plaintext_len: o.total(),
+            };
+            let mut attrs = Vec::new();
+            record(&mut attrs, 0x01, b"application/octet-stream");
+            let single = Header::assemble(
+                &o.dk,
+                binding,
+                vec![self.stanza("rsa2048-a", &o.dk)],
+                Some(attributes_block(&o.dk, n, &attrs)),
+                BUCKET,
+                &key,
+            )
+            .unwrap();
+            let table = naive::table_with(2, single.raw(), 3, o.total(), &o.parts);
+            let m = o.manifest2_with(&table, &o.records, BUCKET, &key, &o.upload_id);
+            let mut f = self.mp_fail(
+                n,
+                "A 0x81 pointer (MAC'd by its writer) to a manifest holding a single-part \
+                 header: a header behind a manifest pointer is a multipart one.",
+                "MalformedHeader",
+                &o,
+                o.body(),
+                o.stored_bytes(m),
+                Without::Fail("MissingManifest"),
+            );
+            f.meta = MetaValue::InManifest {
+                upload_id: o.upload_id,
+                mac: single.mac_for(&o.dk, BUCKET, &key),
+            }
+            .encode();
+            v.push(f);
+        }
+
+        // ---- must-fail: a header in two homes, or in the wrong one
+        {
+            let n = "fail-mp-manifest-header-and-inline";
+            let o = self.mp_small2(n, false);
+            let table = naive::table_with(2, &o.header, 3, o.total(), &o.parts);
+            let m = o.manifest2_with(&table, &o.records, BUCKET, &object_key(n), &o.upload_id);
+            v.push(self.mp_fail(
+                n,
+                "The header inline in metadata, and a manifest (sealed by its writer) that \
+                 holds it too (H > 0): a header has one home.",
+                "MalformedHeader",
+                &o,
+                o.body(),
+                o.stored_bytes(m),
+                o.walk_intact(),
+            ));
+        }
+        {
+            let n = "fail-mp-body-pointer-to-multipart-header";
+            let o = self.mp_small2(n, false);
+            let mut f = self.mp_fail(
+                n,
+                "A multipart header at the head of the body behind a 0x80 pointer (MAC'd for \
+                 this name), the manifest beside it: a header behind a body pointer is a \
+                 single-part one.",
+                "MalformedHeader",
+                &o,
+                [o.header.clone(), o.body()].concat(),
+                o.stored(),
+                Without::Fail("MalformedHeader"),
+            );
+            f.meta = MetaValue::Overflow {
+                header_len: o.header.len() as u32,
+                mac: Header::parse(&o.header)
+                    .unwrap()
+                    .mac_for(&o.dk, BUCKET, &object_key(n)),
+            }
+            .encode();
+            v.push(f);
+        }
+
+        // ---- must-fail: the layout-2 manifest
+        let resealed = |n: &str, desc: &str, records: &dyn Fn(&MpObj) -> Vec<u8>| {
+            let o = self.mp_small2(n, false);
+            let table = &o.manifest[..o.table_len()];
+            let m = o.manifest2_with(table, &records(&o), BUCKET, &object_key(n), &o.upload_id);
+            self.mp_fail(
+                n,
+                &format!("A layout-2 manifest sealed by its writer (it opens) {desc}"),
+                "MalformedHeader",
+                &o,
+                o.body(),
+                o.stored_bytes(m),
+                o.walk_intact(),
+            )
+        };
+        v.push(resealed(
+            "fail-mp-manifest-unknown-critical",
+            "whose block holds, after the ETag, a record with tag 0x02: critical and unknown \
+             to v1.",
+            &|o| naive::etag_records(&o.etag_md5, &[(0x02, Vec::new())]),
+        ));
+        v.push(resealed(
+            "fail-mp-manifest-no-etag",
+            "whose block holds no records: the ETag record 0x01 is required.",
+            &|_| Vec::new(),
+        ));
+        v.push(resealed(
+            "fail-mp-manifest-etag-short",
+            "whose ETag record holds 15 bytes instead of 16.",
+            &|o| {
+                let mut r = Vec::new();
+                record(&mut r, 0x01, &o.etag_md5[..15]);
+                r
+            },
+        ));
+        let edited =
+            |n: &str, desc: &str, err: &'static str, edit: &dyn Fn(&MpObj, &mut Vec<u8>)| {
+                let o = self.mp_small2(n, false);
+                let mut m = o.manifest.clone();
+                edit(&o, &mut m);
+                self.mp_fail(
+                    n,
+                    desc,
+                    err,
+                    &o,
+                    o.body(),
+                    o.stored_bytes(m),
+                    o.walk_intact(),
+                )
+            };
+        v.push(edited(
+            "fail-mp-manifest-block-past-end",
+            "A layout-2 manifest whose S is one more than the bytes of the block that follow: \
+             the block runs past the end.",
+            "MalformedHeader",
+            &|o, m| {
+                let at = o.table_len();
+                let s = u32::from_be_bytes(m[at..at + 4].try_into().unwrap());
+                m[at..at + 4].copy_from_slice(&(s + 1).to_be_bytes());
+            },
+        ));
+        v.push(edited(
+            "fail-mp-manifest-block-short",
+            "A layout-2 manifest with S = 31 and its block cut to 31 bytes: below the 32 of \
+             salt and tag.",
+            "MalformedHeader",
+            &|o, m| {
+                let at = o.table_len();
+                m.truncate(at + 4 + 31);
+                m[at..at + 4].copy_from_slice(&31u32.to_be_bytes());
+            },
+        ));
+        v.push(edited(
+            "fail-mp-manifest-block-bit",
+            "Bit 0 of the first ciphertext byte of the layout-2 manifest's sealed block (after \
+             its salt) flipped.",
+            "HeaderMac",
+            &|o, m| m[o.table_len() + 4 + 16] ^= 0x01,
+        ));
+        v.push(edited(
+            "fail-mp-manifest-layout2-salt-bit",
+            "Bit 0 of the first salt byte of part 2's entry in a layout-2 manifest flipped: the \
+             block's AAD covers the part table.",
+            "HeaderMac",
+            &|o, m| m[o.entry_offset(1) + 12] ^= 0x01,
+        ));
         v
     }
 }
@@ -1335,38 +2013,37 @@ pub(super) fn check_vector(
     assert!(without.is_object(), "{name}: without_manifest missing");
     for set in &sets {
         let ids = keys.identities(set);
-        // Step 1 (the header) is shared by every reader here.
-        let header = match MetaValue::decode(meta).and_then(|m| match m {
-            MetaValue::Inline(raw) => Header::open(&raw, &ids, bucket, key),
-            MetaValue::Overflow { .. } | MetaValue::InManifest { .. } => {
-                Err(FormatError::MalformedHeader("overflow"))
-            }
-        }) {
-            Ok(h) => Some(h),
+        // Without the manifest (10.3, last paragraph): the header must come
+        // from metadata or the body; one kept in the manifest is out of reach.
+        let walked =
+            open_header(meta, body, &ManifestField::Missing, &ids, bucket, key).and_then(|h| {
+                assert!(h.header.is_multipart(), "{name}: single-part header");
+                walk_without_manifest(&h.dk, body)
+            });
+        check_walk(name, without, walked);
+        // Step 1 (the header, from wherever it lives) is shared by the
+        // library and the naive reader.
+        let h = match open_header(meta, body, manifest, &ids, bucket, key) {
+            Ok(h) => h,
             Err(e) => {
                 assert!(!pass, "{name}: header refused: {e:?}");
                 let want = v["error"].as_str().unwrap();
-                assert_eq!(error_kind(&e), want, "{name}: header");
-                assert_eq!(
-                    without["error"].as_str(),
-                    Some(want),
-                    "{name}: without_manifest"
-                );
-                None
+                assert_eq!(e.kind(), want, "{name}: header");
+                continue;
             }
         };
-        let Some((header, dk)) = header else { continue };
-        let BodyBinding::Multipart { upload_id } = header.binding else {
+        let BodyBinding::Multipart { upload_id } = h.header.binding else {
             panic!("{name}: a multipart vector with a single-part header");
         };
         // The naive reader.
         let got = naive::read(
-            dk.expose(),
+            h.dk.expose(),
             &upload_id,
             bucket,
             key,
             manifest.stored(),
             body,
+            h.home == HeaderHome::Inline,
         );
         if pass {
             let (pt, etag, parts) =
@@ -1385,8 +2062,22 @@ pub(super) fn check_vector(
                 Err(e) => assert_eq!(e, want, "{name} with {set:?}: naive reader"),
             }
         }
-        // Without the manifest.
-        let walked = walk_without_manifest(&dk, body);
+    }
+    if pass {
+        check_reencrypt(
+            keys,
+            v,
+            meta,
+            body,
+            manifest.stored().expect("pass vector has a manifest"),
+        );
+        check_ranges(keys, v, meta, body, manifest);
+    }
+}
+
+/// The manifest-less walk gave what the vector declares.
+fn check_walk(name: &str, without: &Value, walked: Result<(Vec<u8>, Vec<u32>), Refused>) {
+    {
         match (without["expect"].as_str().unwrap(), walked) {
             ("pass", Ok((pt, numbers))) => {
                 let want: Vec<u32> =
@@ -1413,16 +2104,6 @@ pub(super) fn check_vector(
             ),
         }
     }
-    if pass {
-        check_reencrypt(
-            keys,
-            v,
-            meta,
-            body,
-            manifest.stored().expect("pass vector has a manifest"),
-        );
-        check_ranges(keys, v, meta, body, manifest.stored().unwrap());
-    }
 }
 
 /// Rebuilds a pass vector from its inputs, with the library and naively.
@@ -1434,10 +2115,9 @@ fn check_reencrypt(keys: &Keys, v: &Value, meta: &str, body: &[u8], m: &StoredMa
     let dkb: [u8; 32] = hex_arr(&inputs["data_key"]);
     let dk = DataKey::from_bytes(dkb);
     let upload_id: [u8; 16] = hex_arr(&inputs["upload_id"]);
-    let nonce: [u8; 12] = hex_arr(&inputs["manifest_nonce"]);
     assert_eq!(
         inputs["overflow"], false,
-        "{name}: v1 multipart headers are inline"
+        "{name}: a multipart header never leads the body"
     );
     assert_eq!(inputs["header_sealed_for_key"].as_str(), Some(key));
     let p = &v["plaintext"];
@@ -1458,9 +2138,31 @@ fn check_reencrypt(keys: &Keys, v: &Value, meta: &str, body: &[u8], m: &StoredMa
         })
         .collect();
 
-    // Header: sealed again with the stored wrapped keys.
-    let MetaValue::Inline(header) = MetaValue::decode(meta).unwrap() else {
-        panic!("{name}: overflow");
+    let layout = m.bytes[0];
+    assert_eq!(
+        inputs
+            .get("manifest_layout")
+            .map_or(1, |l| l.as_u64().unwrap()),
+        layout as u64,
+        "{name}: manifest layout"
+    );
+    let in_manifest = inputs.get("header_in_manifest").is_some_and(|b| b == true);
+
+    // Header: where the metadata says it is, sealed again with the stored
+    // wrapped keys.
+    let header = match MetaValue::decode(meta).unwrap() {
+        MetaValue::Inline(raw) => {
+            assert!(!in_manifest, "{name}: header inline");
+            raw
+        }
+        MetaValue::InManifest {
+            upload_id: named, ..
+        } => {
+            assert!(in_manifest, "{name}: header in the manifest");
+            assert_eq!(named, upload_id, "{name}: pointer's upload id");
+            Manifest::parse(&m.bytes).unwrap().header.unwrap()
+        }
+        MetaValue::Overflow { .. } => panic!("{name}: a body pointer"),
     };
     let parsed = Header::parse(&header).unwrap();
     let cache: WrapCache = Mutex::new(HashMap::new());
@@ -1479,28 +2181,35 @@ fn check_reencrypt(keys: &Keys, v: &Value, meta: &str, body: &[u8], m: &StoredMa
         })
         .collect();
     let refs: Vec<&dyn Recipient> = rs.iter().map(|r| r as &dyn Recipient).collect();
-    let resealed = Header::seal(
+    let resealed = reseal_header(
+        v,
         &dk,
         &refs,
         BodyBinding::Multipart { upload_id },
-        bucket,
+        &header,
         key,
-    )
-    .unwrap();
+    );
     assert_eq!(resealed.raw(), &header[..], "{name}: header differs");
-    assert_eq!(meta, resealed.to_meta_inline(), "{name}: metadata differs");
-    assert_eq!(header[1], 0x01, "{name}: multipart flag");
+    let (before, mac) = header.split_at(header.len() - 32);
+    let naive_mac = super::naive::header_mac(&dkb, &super::naive::mac_input(bucket, key, before));
+    if in_manifest {
+        let pointer = MetaValue::InManifest {
+            upload_id,
+            mac: naive_mac.clone().try_into().unwrap(),
+        }
+        .encode();
+        assert_eq!(meta, pointer, "{name}: metadata differs");
+        assert_eq!(resealed.mac_for(&dk, bucket, key).to_vec(), naive_mac);
+    } else {
+        assert_eq!(meta, resealed.to_meta_inline(), "{name}: metadata differs");
+    }
+    assert_eq!(header[1] & 0x01, 0x01, "{name}: multipart flag");
     assert_eq!(
         &header[35..51],
         &upload_id[..],
         "{name}: upload id in the header"
     );
-    let (before, mac) = header.split_at(header.len() - 32);
-    assert_eq!(
-        super::naive::header_mac(&dkb, &super::naive::mac_input(bucket, key, before)),
-        mac,
-        "{name}: naive MAC differs"
-    );
+    assert_eq!(naive_mac, mac, "{name}: naive MAC differs");
 
     // Streams: library whole, library in ragged chunks, naive.
     let mut off = 0usize;
@@ -1540,34 +2249,74 @@ fn check_reencrypt(keys: &Keys, v: &Value, meta: &str, body: &[u8], m: &StoredMa
     assert_eq!(pt_off, pt.len());
     let etag_md5 = md5_of(&md5s);
 
-    // Manifest: naive rebuild, and the library's own seal (random nonce).
+    // Manifest: naive rebuild, and the library's own seal (random nonce or
+    // block salt: the same bytes up to those).
     assert_eq!(m.object_key, manifest_object_key(&upload_id));
     let total: u64 = entries.iter().map(|e| e.1).sum();
-    let table = naive::table(entries.len() as u32, total, &entries);
-    let naive_m = naive::seal(&dkb, bucket, key, &upload_id, &table, nonce, &etag_md5);
+    let kept: &[u8] = if in_manifest { &header } else { &[] };
+    let table = naive::table_with(layout, kept, entries.len() as u32, total, &entries);
+    let parts: Vec<ManifestPart> = entries
+        .iter()
+        .map(|&(number, plaintext_len, salt)| ManifestPart {
+            number,
+            plaintext_len,
+            salt,
+        })
+        .collect();
+    let im = &v["intermediate"];
+    let aad = naive::aad(bucket, key, &upload_id, &table);
+    assert_eq!(im["manifest_aad_hex"].as_str().unwrap(), hex::encode(&aad));
+    let (naive_m, canonical) = if layout == 1 {
+        let nonce: [u8; 12] = hex_arr(&inputs["manifest_nonce"]);
+        assert_eq!(
+            im["manifest_key"].as_str().unwrap(),
+            hex::encode(naive::manifest_key(&dkb))
+        );
+        let naive_m = naive::seal(&dkb, bucket, key, &upload_id, &table, nonce, &etag_md5);
+        (naive_m, true)
+    } else {
+        let salt: [u8; 16] = hex_arr(&inputs["manifest_block_salt"]);
+        assert_eq!(im["manifest_block_salt"], inputs["manifest_block_salt"]);
+        assert_eq!(
+            im["manifest_block_key"].as_str().unwrap(),
+            hex::encode(super::naive::block_key(&dkb, "manifest", &salt))
+        );
+        let records = hex::decode(im["manifest_records_hex"].as_str().unwrap()).unwrap();
+        let block = &m.bytes[table.len() + 4..];
+        assert_eq!(
+            im["manifest_block_len"].as_u64().unwrap() as usize,
+            block.len()
+        );
+        assert_eq!(
+            super::naive::open_block(&dkb, "manifest", &aad, block).unwrap(),
+            records,
+            "{name}: manifest records"
+        );
+        assert_eq!(naive::etag_from_records(&records), Ok(etag_md5));
+        assert!(
+            sealed::seal_with_salt(&dkb[..], "manifest", &aad, &records, salt).unwrap() == block,
+            "{name}: library manifest block"
+        );
+        let canonical = records == naive::etag_records(&etag_md5, &[]);
+        let naive_m = naive::seal2(&dkb, bucket, key, &upload_id, &table, &salt, &records);
+        (naive_m, canonical)
+    };
     assert!(naive_m == m.bytes, "{name}: naive manifest differs");
-    let lib = Manifest::seal(
-        &dk,
-        None,
-        entries
-            .iter()
-            .map(|&(number, plaintext_len, salt)| ManifestPart {
-                number,
-                plaintext_len,
-                salt,
-            })
-            .collect(),
-        &etag_md5,
-        bucket,
-        key,
-        &upload_id,
-    )
+    let lib = if layout == 1 {
+        Manifest::seal_layout1(&dk, None, parts, &etag_md5, bucket, key, &upload_id)
+    } else {
+        let h = in_manifest.then_some(&header[..]);
+        Manifest::seal(&dk, h, parts, &etag_md5, bucket, key, &upload_id)
+    }
     .unwrap();
-    assert_eq!(
-        lib.raw().len(),
-        m.bytes.len(),
-        "{name}: library manifest length"
-    );
+    if canonical {
+        // (A later release's records make the stored block longer.)
+        assert_eq!(
+            lib.raw().len(),
+            m.bytes.len(),
+            "{name}: library manifest length"
+        );
+    }
     assert_eq!(
         lib.raw()[..table.len()],
         m.bytes[..table.len()],
@@ -1575,19 +2324,12 @@ fn check_reencrypt(keys: &Keys, v: &Value, meta: &str, body: &[u8], m: &StoredMa
     );
     assert_eq!(lib.open(&dk, bucket, key, &upload_id).unwrap(), etag_md5);
     let parsed = Manifest::parse(&m.bytes).unwrap();
+    assert_eq!(parsed.layout, layout);
+    assert_eq!(parsed.header.as_deref(), in_manifest.then_some(&header[..]));
     assert_eq!(parsed.open(&dk, bucket, key, &upload_id).unwrap(), etag_md5);
 
     // Intermediate values against the library's layout and naive keys.
-    let im = &v["intermediate"];
     assert_eq!(im["etag_md5"].as_str().unwrap(), hex::encode(etag_md5));
-    assert_eq!(
-        im["manifest_key"].as_str().unwrap(),
-        hex::encode(naive::manifest_key(&dkb))
-    );
-    assert_eq!(
-        im["manifest_aad_hex"].as_str().unwrap(),
-        hex::encode(naive::aad(bucket, key, &upload_id, &table))
-    );
     let layout: Layout = parsed.layout();
     assert_eq!(layout.ct_len, body.len() as u64);
     assert_eq!(im["body_len"].as_u64().unwrap(), layout.ct_len);
@@ -1611,7 +2353,7 @@ fn check_reencrypt(keys: &Keys, v: &Value, meta: &str, body: &[u8], m: &StoredMa
 
 /// Ranged reads the way the gateway plans them: `Layout::plan_range`, one
 /// contiguous ciphertext range, an `Opener` per piece.
-fn check_ranges(keys: &Keys, v: &Value, meta: &str, body: &[u8], m: &StoredManifest) {
+fn check_ranges(keys: &Keys, v: &Value, meta: &str, body: &[u8], stored: &ManifestField) {
     let name = v["name"].as_str().unwrap();
     let bucket = v["bucket"].as_str().unwrap();
     let key = v["key"].as_str().unwrap();
@@ -1621,14 +2363,15 @@ fn check_ranges(keys: &Keys, v: &Value, meta: &str, body: &[u8], m: &StoredManif
         p["generator_add"].as_u64().unwrap() as u8,
     );
     let set: Vec<String> = serde_json::from_value(v["identity_sets"][0].clone()).unwrap();
-    let MetaValue::Inline(raw) = MetaValue::decode(meta).unwrap() else {
-        panic!("{name}: overflow");
-    };
-    let (header, dk) = Header::open(&raw, &keys.identities(&set), bucket, key).unwrap();
-    let BodyBinding::Multipart { upload_id } = header.binding else {
+    let h = open_header(meta, body, stored, &keys.identities(&set), bucket, key).unwrap();
+    let BodyBinding::Multipart { upload_id } = h.header.binding else {
         panic!("{name}: not multipart");
     };
-    let manifest = Manifest::parse(&m.bytes).unwrap();
+    let dk = h.dk;
+    let manifest = match h.manifest {
+        Some(m) => m,
+        None => Manifest::parse(find_manifest(stored, &upload_id).unwrap()).unwrap(),
+    };
     manifest.open(&dk, bucket, key, &upload_id).unwrap();
     let layout = manifest.layout();
     let n = pt.len() as u64;

@@ -8,8 +8,10 @@ HKDF and HMAC come from the standard library.
 
 Two modes:
 
-  Check the test vectors (every pass vector must open to its plaintext, every
-  must-fail vector must be refused with its declared error):
+  Check the test vectors (every pass vector must open to its plaintext and
+  its declared attributes, every must-fail vector must be refused with its
+  declared error); a line "ATTRS  <name> <json>" reports the attributes
+  opened from each pass vector (null: the header has none):
 
       sealgate_decrypt.py --vectors tests/vectors
       sealgate_decrypt.py --vectors tests/vectors/pass-1-byte.json
@@ -26,7 +28,12 @@ Two modes:
 
   Without the manifest (offline recovery, FORMAT.md 10.3, last paragraph),
   --no-manifest walks the body part by part. It cannot detect a dropped part
-  or a part replaced by an older upload, and says so.
+  or a part replaced by an older upload, and says so. An object whose header
+  is in its manifest (a 0x81 pointer in metadata) cannot be read without it.
+
+  The object's sealed attributes (FORMAT.md 4.6: Content-Type and the other
+  standard headers, user metadata), when its header has them, are printed
+  to stderr once the object has been read.
 
   An object written for a group (FORMAT.md 15) also needs the group's
   document, the object .sealgate/dir/groups/<name>/v<version> of the
@@ -84,10 +91,41 @@ MAC = 32
 MAX_HEADER = 65536
 MAX_META_CHARS = 2 * MAX_HEADER
 FLAG_MULTIPART = 0x01
+FLAG_ATTRIBUTES = 0x02
 OVERFLOW_MARKER = 0x80
 OVERFLOW_POINTER = 2 + 4 + MAC  # version, marker, be32 header length, MAC
+MANIFEST_MARKER = 0x81
+MANIFEST_POINTER = 2 + 16 + MAC  # version, marker, upload id, MAC
 ALG_RSA_OAEP_256 = 1
 ALG_X25519 = 2
+
+# Sealed blocks (FORMAT.md 4.5)
+INFO_SEALED = b"sealgate/v1/sealed/"
+BLOCK_SALT = 16
+MIN_BLOCK = BLOCK_SALT + TAG
+MAX_BLOCK = 1 << 20
+FIRST_OPTIONAL_TAG = 0x80
+PURPOSE_ATTRIBUTES = "attributes"
+PURPOSE_MANIFEST = "manifest"
+
+# Attribute records (FORMAT.md 4.6), named as in the vectors' `attributes`.
+ATTRIBUTE_FIELDS = {
+    0x01: "content_type",
+    0x02: "content_encoding",
+    0x03: "content_disposition",
+    0x04: "content_language",
+    0x05: "cache_control",
+    0x06: "expires",
+}
+ATTRIBUTE_META = 0x10
+ATTRIBUTE_HEADERS = {
+    "content_type": "Content-Type",
+    "content_encoding": "Content-Encoding",
+    "content_disposition": "Content-Disposition",
+    "content_language": "Content-Language",
+    "cache_control": "Cache-Control",
+    "expires": "Expires",
+}
 
 INFO_COMMITMENT = b"sealgate/v1/commitment"
 INFO_HEADER_MAC = b"sealgate/v1/header-mac"
@@ -97,7 +135,9 @@ MANIFEST_CONTEXT = b"sealgate/v1/manifest"
 MANIFEST_PREFIX = ".sealgate/mp/"
 MANIFEST_ENTRY = 4 + 8 + SALT  # be32 part number, be64 length, salt
 MANIFEST_NONCE = 12
-MANIFEST_SEALED = 16 + TAG  # encrypted ETag MD5 and its tag
+MANIFEST_SEALED = 16 + TAG  # layout 1: encrypted ETag MD5 and its tag
+MANIFEST_LAYOUTS = (1, 2)
+MANIFEST_ETAG = 0x01  # layout 2: the ETag MD5 record
 MAX_PARTS = 10000
 MAC_CONTEXT = b"sealgate/v1/header"
 OAEP_LABEL = b"sealgate/v1/data-key"
@@ -154,8 +194,8 @@ def name_bytes(bucket, key):
     return bytes(out)
 
 
-def manifest_aad(bucket, key, upload_id, before_nonce):
-    return MANIFEST_CONTEXT + name_bytes(bucket, key) + upload_id + before_nonce
+def manifest_aad(bucket, key, upload_id, before_digests):
+    return MANIFEST_CONTEXT + name_bytes(bucket, key) + upload_id + before_digests
 
 
 def nonce(counter, flag):
@@ -247,7 +287,8 @@ def b64url_decode_strict(text):
 
 
 def decode_meta(text):
-    """Returns ("inline", header bytes, None) or ("overflow", header length, MAC)."""
+    """FORMAT.md 6. Returns ("inline", header bytes, None), ("overflow",
+    header length, MAC) or ("manifest", upload id, MAC)."""
     raw = b64url_decode_strict(text)
     if len(raw) < 2:
         raise FormatError("MalformedHeader", "metadata value too short")
@@ -260,7 +301,89 @@ def decode_meta(text):
         if not 1 <= n <= MAX_HEADER:
             raise FormatError("MalformedHeader", "overflow header length out of range")
         return "overflow", n, raw[6:]
+    if raw[1] == MANIFEST_MARKER:
+        if len(raw) != MANIFEST_POINTER:
+            raise FormatError("MalformedHeader", "bad manifest pointer")
+        return "manifest", raw[2:18], raw[18:]
     return "inline", raw, None
+
+
+# ---------------------------------------------------------------------------
+# Sealed blocks and attributes (FORMAT.md 4.5, 4.6)
+
+
+def block_key(root, purpose, salt):
+    return hkdf_sha256(salt, root, INFO_SEALED + purpose.encode("ascii"))
+
+
+def open_block(root, purpose, aad, block):
+    """The records of a sealed block. Its length was checked by whoever
+    parsed the structure holding it; it is checked again here."""
+    if not MIN_BLOCK <= len(block) <= MAX_BLOCK:
+        raise FormatError("MalformedHeader", "sealed block length out of range")
+    salt = block[:BLOCK_SALT]
+    try:
+        return AESGCM(block_key(root, purpose, salt)).decrypt(
+            b"\x00" * 12, block[BLOCK_SALT:], aad
+        )
+    except InvalidTag:
+        raise FormatError("HeaderMac", "sealed block (%s) does not open" % purpose)
+
+
+def parse_records(b, repeatable=()):
+    """A record list in canonical order: [(tag, value)]."""
+    out = []
+    pos = 0
+    while pos < len(b):
+        if len(b) - pos < 3:
+            raise FormatError("MalformedHeader", "record truncated")
+        tag = b[pos]
+        (n,) = struct.unpack(">H", b[pos + 1 : pos + 3])
+        pos += 3
+        if len(b) - pos < n:
+            raise FormatError("MalformedHeader", "record value runs past the end")
+        value = b[pos : pos + n]
+        pos += n
+        if out:
+            prev_tag, prev_value = out[-1]
+            # Python compares bytes lexicographically, a prefix first.
+            repeat_ok = tag == prev_tag and tag in repeatable and value > prev_value
+            if not (tag > prev_tag or repeat_ok):
+                raise FormatError("MalformedHeader", "records out of order or repeated")
+        out.append((tag, value))
+    return out
+
+
+def utf8(value, what):
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError("MalformedHeader", "%s is not UTF-8" % what)
+
+
+def parse_attributes(records):
+    """The attributes of an opened attributes block, in the vectors' form:
+    the standard fields present, and `metadata` (key -> value)."""
+    attrs = {}
+    metadata = {}
+    for tag, value in parse_records(records, repeatable=(ATTRIBUTE_META,)):
+        if tag in ATTRIBUTE_FIELDS:
+            attrs[ATTRIBUTE_FIELDS[tag]] = utf8(value, ATTRIBUTE_FIELDS[tag])
+        elif tag == ATTRIBUTE_META:
+            nul = value.find(b"\x00")
+            if nul < 0:
+                raise FormatError("MalformedHeader", "metadata entry without 0x00")
+            k = utf8(value[:nul], "metadata key")
+            if not k or re.search(r"[A-Z]", k):
+                raise FormatError("MalformedHeader", "bad metadata key %r" % k)
+            if k in metadata:
+                raise FormatError("MalformedHeader", "repeated metadata key %r" % k)
+            metadata[k] = utf8(value[nul + 1 :], "metadata value")
+        elif tag < FIRST_OPTIONAL_TAG:
+            raise FormatError("MalformedHeader", "unknown critical record 0x%02x" % tag)
+        # unknown optional records are skipped
+    attrs["metadata"] = metadata
+    return attrs
 
 
 class Header:
@@ -286,7 +409,7 @@ class Header:
                 "UnsupportedVersion", "unsupported format version %d" % self.version
             )
         self.flags = take(1)[0]
-        if self.flags & ~FLAG_MULTIPART:
+        if self.flags & ~(FLAG_MULTIPART | FLAG_ATTRIBUTES):
             raise FormatError("MalformedHeader", "unknown flags 0x%02x" % self.flags)
         if take(1)[0] != SEGMENT_LOG2:
             raise FormatError("MalformedHeader", "unsupported segment size")
@@ -307,6 +430,12 @@ class Header:
             kid = take(KEY_ID)
             (n,) = struct.unpack(">H", take(2))
             self.stanzas.append((alg, kid, take(n)))
+        self.attributes = None
+        if self.flags & FLAG_ATTRIBUTES:
+            (a,) = struct.unpack(">H", take(2))
+            if a < MIN_BLOCK:
+                raise FormatError("MalformedHeader", "attributes block shorter than 32 bytes")
+            self.attributes = take(a)
         self.mac = take(MAC)
         if pos != len(self.raw):
             raise FormatError("MalformedHeader", "trailing bytes after MAC")
@@ -335,6 +464,13 @@ class Header:
         mac = self.mac if detached_mac is None else detached_mac
         if not hmac.compare_digest(expected, mac):
             raise FormatError("HeaderMac", "header authentication failed")
+
+    def open_attributes(self, dk):
+        """FORMAT.md 4.6, after authenticate(): the attributes, or None for a
+        header without a block (written before attributes were sealed)."""
+        if self.attributes is None:
+            return None
+        return parse_attributes(open_block(dk, PURPOSE_ATTRIBUTES, b"", self.attributes))
 
 
 # ---------------------------------------------------------------------------
@@ -400,9 +536,12 @@ def manifest_object_key(upload_id):
 
 
 class Manifest:
-    """A parsed, not yet authenticated, manifest (FORMAT.md 10.2; 10.3 step 3)."""
+    """A parsed, not yet authenticated, manifest (FORMAT.md 10.2; 10.3 step 3).
 
-    def __init__(self, raw):
+    `header_inline` says where the object's header came from: metadata
+    (then H must be 0) or this manifest, behind a pointer (then H > 0)."""
+
+    def __init__(self, raw, header_inline):
         self.raw = bytes(raw)
         pos = 0
 
@@ -414,13 +553,17 @@ class Manifest:
             pos += n
             return s
 
-        version = take(1)[0]
-        if version != VERSION:
-            raise FormatError("UnsupportedVersion", "unsupported manifest version %d" % version)
+        self.layout = take(1)[0]
+        if self.layout not in MANIFEST_LAYOUTS:
+            raise FormatError("UnsupportedVersion", "unsupported manifest layout %d" % self.layout)
         (h,) = struct.unpack(">I", take(4))
         if h > MAX_HEADER:
             raise FormatError("MalformedHeader", "manifest header length out of range")
-        take(h)  # reserved in v1: skipped, covered by the AAD
+        if header_inline and h > 0:
+            raise FormatError("MalformedHeader", "header inline in metadata and in the manifest")
+        if not header_inline and h == 0:
+            raise FormatError("MalformedHeader", "manifest pointer to a manifest without a header")
+        self.header = take(h) if h else None
         (count,) = struct.unpack(">I", take(4))
         if not 1 <= count <= MAX_PARTS:
             raise FormatError("MalformedHeader", "manifest part count out of range")
@@ -437,29 +580,50 @@ class Manifest:
             self.parts.append((number, length, entry[12:]))
         if total != self.total:
             raise FormatError("MalformedHeader", "manifest total is not the sum of its parts")
-        self.before_nonce = self.raw[:pos]
-        self.nonce = take(MANIFEST_NONCE)
-        self.sealed = take(MANIFEST_SEALED)
+        # Everything the AAD covers: before the nonce (1) or before S (2).
+        self.before_digests = self.raw[:pos]
+        if self.layout == 1:
+            self.nonce = take(MANIFEST_NONCE)
+            self.sealed = take(MANIFEST_SEALED)
+        else:
+            (n,) = struct.unpack(">I", take(4))
+            if not MIN_BLOCK <= n <= MAX_BLOCK:
+                raise FormatError("MalformedHeader", "manifest block length out of range")
+            self.block = take(n)
         if pos != len(self.raw):
-            raise FormatError("MalformedHeader", "bytes after the sealed ETag")
+            raise FormatError("MalformedHeader", "bytes after the manifest's digests")
 
     def open(self, dk, bucket, key, upload_id):
         """Authenticates the manifest for this object; returns the ETag MD5."""
-        aad = manifest_aad(bucket, key, upload_id, self.before_nonce)
-        try:
-            return AESGCM(manifest_key(dk)).decrypt(self.nonce, self.sealed, aad)
-        except InvalidTag:
-            raise FormatError("HeaderMac", "manifest authentication failed")
+        aad = manifest_aad(bucket, key, upload_id, self.before_digests)
+        if self.layout == 1:
+            try:
+                return AESGCM(manifest_key(dk)).decrypt(self.nonce, self.sealed, aad)
+            except InvalidTag:
+                raise FormatError("HeaderMac", "manifest authentication failed")
+        etag = None
+        for tag, value in parse_records(open_block(dk, PURPOSE_MANIFEST, aad, self.block)):
+            if tag == MANIFEST_ETAG:
+                if len(value) != 16:
+                    raise FormatError("MalformedHeader", "manifest ETag record is not 16 bytes")
+                etag = value
+            elif tag < FIRST_OPTIONAL_TAG:
+                raise FormatError("MalformedHeader", "unknown critical manifest record 0x%02x" % tag)
+        if etag is None:
+            raise FormatError("MalformedHeader", "manifest without an ETag record")
+        return etag
 
 
-def open_multipart(header, dk, bucket, key, fetch, body, body_len, out):
-    """FORMAT.md 10.3 steps 2 to 7. Returns (manifest, ETag MD5)."""
-    raw = fetch(manifest_object_key(header.upload_id))
+def read_manifest(fetch, upload_id, header_inline):
+    """FORMAT.md 10.3 steps 2 and 3."""
+    raw = fetch(manifest_object_key(upload_id))
     if raw is None:
-        raise FormatError(
-            "MissingManifest", "no manifest %s" % manifest_object_key(header.upload_id)
-        )
-    manifest = Manifest(raw)
+        raise FormatError("MissingManifest", "no manifest %s" % manifest_object_key(upload_id))
+    return Manifest(raw, header_inline)
+
+
+def open_multipart(header, dk, bucket, key, manifest, body, body_len, out):
+    """FORMAT.md 10.3 steps 4 to 7, the manifest parsed. Returns the ETag MD5."""
     etag_md5 = manifest.open(dk, bucket, key, header.upload_id)
     want = sum(stream_len(length) for _, length, _ in manifest.parts)
     if body_len < want:
@@ -472,7 +636,7 @@ def open_multipart(header, dk, bucket, key, fetch, body, body_len, out):
         md5s += open_stream(body, dk, number, (salt, length), out, last=last)
     if not hmac.compare_digest(hashlib.md5(md5s).digest(), etag_md5):
         raise FormatError("EtagMismatch", "part MD5s do not give the manifest's ETag")
-    return manifest, etag_md5
+    return etag_md5
 
 
 def walk_without_manifest(dk, body, body_len, out):
@@ -517,10 +681,11 @@ class Opened:
     object, the ETag MD5 of a multipart one (None when walked without its
     manifest)."""
 
-    def __init__(self, header, dk, md5, manifest=None, part_numbers=None):
+    def __init__(self, header, dk, md5, attributes, manifest=None, part_numbers=None):
         self.header = header
         self.dk = dk
         self.md5 = md5
+        self.attributes = attributes
         self.manifest = manifest
         self.part_numbers = part_numbers
 
@@ -539,31 +704,51 @@ def open_object(meta, body, identities, bucket, key, out, fetch=None, body_len=N
     `fetch(object key)` returns another object of the bucket (a multipart
     manifest) or None; `body_len` is the body's length (needed for multipart
     objects). `without_manifest` walks a multipart body without its
-    manifest instead (10.3, last paragraph)."""
+    manifest instead (10.3, last paragraph), which an object whose header
+    is in its manifest does not allow."""
+    fetch = fetch or (lambda _key: None)
+    # Steps 1 and 2: where the header is, and which MAC authenticates it.
     form, value, detached_mac = decode_meta(meta)
+    manifest = None
     if form == "overflow":
         raw = read_exact(body, value)
         if len(raw) < value:
             raise FormatError("Truncated", "overflow header longer than the body")
+    elif form == "manifest":
+        if without_manifest:
+            raise FormatError(
+                "MissingManifest",
+                "the header is in the manifest %s: this object cannot be read without it"
+                % manifest_object_key(value),
+            )
+        manifest = read_manifest(fetch, value, header_inline=False)
+        raw = manifest.header
     else:
         raw = value
+    # Steps 3 to 6.
     header = Header(raw)
     dk = header.unwrap(identities)
     header.authenticate(dk, bucket, key, detached_mac)
+    if form == "overflow" and header.multipart:
+        raise FormatError("MalformedHeader", "a multipart header behind a body pointer")
+    if form == "manifest":
+        if not header.multipart:
+            raise FormatError("MalformedHeader", "a single-part header behind a manifest pointer")
+        if header.upload_id != value:
+            raise FormatError("HeaderMac", "the header's upload id is not the pointer's")
+    attributes = header.open_attributes(dk)
     if not header.multipart:
         md5 = open_stream(body, dk, 0, (header.salt, header.plaintext_len), out)
-        return Opened(header, dk, md5)
-    if form == "overflow":
-        raise FormatError("MalformedHeader", "v1 multipart headers are inline")
+        return Opened(header, dk, md5, attributes)
     if body_len is None:
         raise ValueError("a multipart object's body must be a regular file (its length is needed)")
     if without_manifest:
         numbers = walk_without_manifest(dk, body, body_len, out)
-        return Opened(header, dk, None, part_numbers=numbers)
-    manifest, etag_md5 = open_multipart(
-        header, dk, bucket, key, fetch or (lambda _key: None), body, body_len, out
-    )
-    return Opened(header, dk, etag_md5, manifest, [n for n, _, _ in manifest.parts])
+        return Opened(header, dk, None, attributes, part_numbers=numbers)
+    if manifest is None:
+        manifest = read_manifest(fetch, header.upload_id, header_inline=True)
+    etag_md5 = open_multipart(header, dk, bucket, key, manifest, body, body_len, out)
+    return Opened(header, dk, etag_md5, attributes, manifest, [n for n, _, _ in manifest.parts])
 
 
 # ---------------------------------------------------------------------------
@@ -929,10 +1114,16 @@ def run_group_vector(v, keys):
             problems += ["%s: %s" % (id_set, p) for p in check_group_pass(v, doc, epochs)]
             for o, opened, pt in found:
                 problems += ["%s: %s" % (id_set, p) for p in check_group_object(o, opened, pt, epochs)]
+                if opened.attributes != o.get("attributes"):
+                    problems.append("%s: object %s: attributes differ" % (id_set, o["key"]))
         elif outcome is None:
             problems.append("%s: opened, but must fail with %s" % (id_set, v["error"]))
         elif outcome.kind != v["error"]:
             problems.append("%s: refused with %s, declared %s" % (id_set, outcome, v["error"]))
+    if v["expect"] == "pass":
+        # The objects' attributes were checked above, one by one; the vector
+        # itself declares none (the ATTRS line of every pass vector).
+        print("ATTRS  %s %s" % (name, json.dumps(v.get("attributes"))))
     if problems:
         return False, "%s: %s" % (name, "; ".join(problems))
     if v["expect"] == "pass":
@@ -984,6 +1175,11 @@ def check_pass(v, pt, opened):
         "header_hex": header.raw.hex(),
         "mac_input_hex": mac_input(v["bucket"], v["key"], header.raw[:-MAC]).hex(),
     }
+    declared = v.get("attributes")
+    if opened.attributes != declared:
+        problems.append("attributes %s, declared %s" % (
+            json.dumps(opened.attributes, sort_keys=True), json.dumps(declared, sort_keys=True)))
+    problems += check_attributes_intermediate(v, im, opened)
     if header.multipart:
         problems += check_multipart_intermediate(v, im, opened)
     else:
@@ -1003,22 +1199,51 @@ def check_pass(v, pt, opened):
     return problems
 
 
+def check_attributes_intermediate(v, im, opened):
+    """The attributes block's intermediate values, when the header has one."""
+    header, dk = opened.header, opened.dk
+    if header.attributes is None:
+        return ["intermediate attributes_* without a block"] if "attributes_key" in im else []
+    block = header.attributes
+    checks = {
+        "attributes_key": block_key(dk, PURPOSE_ATTRIBUTES, block[:BLOCK_SALT]).hex(),
+        "attributes_records_hex": open_block(dk, PURPOSE_ATTRIBUTES, b"", block).hex(),
+        "attributes_len": len(block),
+        "attributes_block_hex": block.hex(),
+    }
+    problems = []
+    for name, value in checks.items():
+        if im.get(name) != value:
+            problems.append("intermediate %s differs" % name)
+    if v.get("inputs", {}).get("attributes_salt") != block[:BLOCK_SALT].hex():
+        problems.append("input attributes_salt differs")
+    return problems
+
+
 def check_multipart_intermediate(v, im, opened):
     problems = []
     header, dk, m = opened.header, opened.dk, opened.manifest
     checks = {
         "upload_id": header.upload_id.hex(),
         "manifest_object_key": manifest_object_key(header.upload_id),
-        "manifest_key": manifest_key(dk).hex(),
         "manifest_aad_hex": manifest_aad(
-            v["bucket"], v["key"], header.upload_id, m.before_nonce
+            v["bucket"], v["key"], header.upload_id, m.before_digests
         ).hex(),
-        "manifest_nonce": m.nonce.hex(),
         "manifest_len": len(m.raw),
         "etag_md5": opened.md5.hex(),
         "etag": opened.etag(),
         "body_len": sum(stream_len(length) for _, length, _ in m.parts),
     }
+    if m.layout == 1:
+        checks["manifest_key"] = manifest_key(dk).hex()
+        checks["manifest_nonce"] = m.nonce.hex()
+    else:
+        aad = manifest_aad(v["bucket"], v["key"], header.upload_id, m.before_digests)
+        checks["manifest_layout"] = 2
+        checks["manifest_block_salt"] = m.block[:BLOCK_SALT].hex()
+        checks["manifest_block_key"] = block_key(dk, PURPOSE_MANIFEST, m.block[:BLOCK_SALT]).hex()
+        checks["manifest_records_hex"] = open_block(dk, PURPOSE_MANIFEST, aad, m.block).hex()
+        checks["manifest_block_len"] = len(m.block)
     for name, value in checks.items():
         if im.get(name) != value:
             problems.append("intermediate %s differs" % name)
@@ -1103,6 +1328,7 @@ def run_vector(path, keys):
     meta = v["metadata"]["x-amz-meta-sg"]
     fetch = vector_fetch(v)
     problems = []
+    attributes = []  # what each identity set opened (pass vectors)
     for id_set in v["identity_sets"]:
         idents = [keys[n] for n in id_set]
         out = io.BytesIO()
@@ -1118,6 +1344,7 @@ def run_vector(path, keys):
             if outcome is not None:
                 problems.append("%s: refused (%s)" % (id_set, outcome))
             else:
+                attributes.append(opened.attributes)
                 problems += ["%s: %s" % (id_set, p) for p in check_pass(v, out.getvalue(), opened)]
         else:
             if outcome is None:
@@ -1128,6 +1355,12 @@ def run_vector(path, keys):
                 )
         if "without_manifest" in v:
             problems += ["%s: %s" % (id_set, p) for p in check_without_manifest(v, meta, body, idents)]
+    if attributes:
+        # What a reader shows, for the interop test to compare with the
+        # vector itself: one line, JSON with ASCII escapes, null for none.
+        print("ATTRS  %s %s" % (name, json.dumps(attributes[0], sort_keys=True)))
+        if any(a != attributes[0] for a in attributes):
+            problems.append("identity sets opened different attributes")
     if problems:
         return False, "%s: %s" % (name, "; ".join(problems))
     extra = " (and without its manifest)" if "without_manifest" in v else ""
@@ -1267,7 +1500,24 @@ def decrypt_main(args):
                          % (len(opened.manifest.parts), opened.etag()))
     else:
         sys.stderr.write("sealgate_decrypt: ok, plaintext MD5 %s\n" % opened.md5.hex())
+    write_attributes(opened.attributes)
     return 0
+
+
+def write_attributes(attributes):
+    """The sealed attributes, as the HTTP headers a client would see."""
+    if attributes is None:
+        sys.stderr.write(
+            "sealgate_decrypt: no sealed attributes (written before they were sealed; "
+            "the store's own headers are not authenticated)\n"
+        )
+        return
+    lines = ["%s: %s" % (ATTRIBUTE_HEADERS[k], attributes[k])
+             for k in ATTRIBUTE_HEADERS if k in attributes]
+    lines += ["x-amz-meta-%s: %s" % kv for kv in sorted(attributes["metadata"].items())]
+    sys.stderr.write("sealgate_decrypt: sealed attributes: %d\n" % len(lines))
+    for line in lines:
+        sys.stderr.write("  %s\n" % line)
 
 
 def main(argv):

@@ -1,0 +1,71 @@
+//! `sealgate serve`: the gateway. Loads a config (or makes the embedded
+//! default on first run), checks that the store answers, starts the admin
+//! listener when configured, and serves S3 until shut down.
+
+use anyhow::Context;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs {
+        config,
+        listen,
+        data_dir,
+    } = args;
+    let (mut cfg, creds) = match config {
+        Some(p) => (Config::load(&p)?, None),
+        None => {
+            let dir = data_dir.unwrap_or_else(crate::app::default_data_dir);
+            let l = listen.clone().unwrap_or_else(|| "127.0.0.1:9000".into());
+            let (cfg, ak, sk) =
+                crate::app::embedded_default(&dir, &l).context("embedded default")?;
+            eprintln!("sealgate: embedded default, data in {}", dir.display());
+            (cfg, Some((ak, sk)))
+        }
+    };
+    if let Some(l) = listen {
+        cfg.server.listen = l;
+        cfg.validate()?;
+    }
+    let rt = crate::app::build(&cfg)?;
+    if let Some((ak, sk)) = creds {
+        let scheme = if rt.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        eprintln!(
+            "\nEndpoint:   {scheme}://{listen}\nAccess key: {ak}\nSecret key: {sk}\n\nTry:\n  export AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={sk} AWS_DEFAULT_REGION=us-east-1\n  aws --endpoint-url {scheme}://{listen} s3 mb s3://demo\n  aws --endpoint-url {scheme}://{listen} s3 cp ./README.md s3://demo/\n  aws --endpoint-url {scheme}://{listen} s3 ls s3://demo\n",
+            sk = sk.as_str(),
+            listen = cfg.server.listen
+        );
+    }
+    // Say early, and plainly, when the store cannot be reached: the gateway
+    // still starts (the store may come up later; /ready reports it).
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        rt.gateway.store().list_buckets(),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) if e.unavailable => tracing::warn!(
+            "the store is unreachable ({}); check store.endpoint and that the store is running",
+            e.message
+        ),
+        Ok(Err(e)) => tracing::warn!(
+            "the store refused a test request ({} {}); check store.access_key and store.secret_key",
+            e.code,
+            e.message
+        ),
+        Err(_) => tracing::warn!("the store did not answer within 10 s; check store.endpoint"),
+    }
+    if let Some(a) = &cfg.server.admin_listen {
+        let addr = a.parse()?;
+        crate::admin::serve(addr, rt.gateway.admin_view()).await?;
+        tracing::info!(admin = %addr, "admin listener: /health /ready /metrics");
+    }
+    let service = crate::server::build_service(rt.gateway, rt.users, &rt.server)?;
+    crate::server::serve(service, rt.server).await
+}

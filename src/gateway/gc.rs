@@ -1,0 +1,216 @@
+//! Finding and removing what sealgate left at the store that nothing needs
+//! any more (`sealgate gc`): manifests of multipart objects that were
+//! overwritten or deleted when their tidy-up failed, and the records of
+//! uploads the store no longer has (expired by a lifecycle rule, or cut off
+//! between completion and clean-up).
+//!
+//! Safety rules, in order:
+//! - Only keys under `.sealgate/mp/` and `.sealgate/up/` are ever deleted;
+//!   anything else under `.sealgate/` is reported and left alone.
+//! - A manifest is kept while any object in the bucket names its upload id
+//!   (inline header or manifest pointer). A manifest or record younger than
+//!   `min_age` is kept whatever it looks like: a completion writes the
+//!   manifest before the store completes the upload, and an upload's record
+//!   is written right after the store creates it.
+//! - An object whose envelope cannot be read (the store answers an error, an
+//!   envelope that does not parse) stops the run before anything is deleted:
+//!   a manifest is only called orphaned when every object was accounted for.
+//! - Upload records are kept while the store lists their upload; a store that
+//!   cannot list uploads keeps them all.
+//! - On a bucket with versioning, older versions are not seen here: do not run
+//!   it there (the command says so).
+//! - Dry run unless told to delete.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+
+use super::records::upload_prefix;
+use super::{Gateway, HIDDEN_PREFIX, META_KEY};
+use crate::envelope::header::MetaValue;
+use crate::envelope::{BodyBinding, Header};
+use crate::store::{ListEntry, ListRequest, StoreError};
+
+/// What a run found (and, with `apply`, deleted).
+#[derive(Debug, Default)]
+pub struct GcReport {
+    /// Objects looked at.
+    pub objects: usize,
+    /// Manifests no object needs: (key, stored bytes).
+    pub orphan_manifests: Vec<(String, u64)>,
+    /// Records of uploads the store no longer has.
+    pub orphan_records: Vec<(String, u64)>,
+    /// Kept because they are younger than `min_age`.
+    pub too_young: usize,
+    /// Keys under `.sealgate/` that are none of sealgate's known kinds.
+    pub unknown: Vec<String>,
+    /// Whether the store could list uploads (records are kept otherwise).
+    pub uploads_listed: bool,
+    /// Keys deleted (with `apply`).
+    pub deleted: usize,
+}
+
+pub struct GcOptions {
+    pub apply: bool,
+    pub min_age: Duration,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    #[error("the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{key}: {why}; nothing was deleted")]
+    Unreadable { key: String, why: String },
+    #[error("the store's listing of {0} does not advance; nothing was deleted")]
+    Stuck(String),
+}
+
+/// Every entry under `prefix` (`None`: the whole bucket), page by page, with
+/// a check that the store's continuation advances.
+async fn list_all(
+    gw: &Gateway,
+    bucket: &str,
+    prefix: Option<&str>,
+) -> Result<Vec<ListEntry>, GcError> {
+    let mut out: Vec<ListEntry> = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = gw
+            .store
+            .list(
+                bucket,
+                &ListRequest {
+                    prefix: prefix.map(str::to_owned),
+                    max_keys: 1000,
+                    continuation_token: token.clone(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let before = out.last().map(|e| e.key.clone());
+        if let (Some(b), Some(first)) = (&before, page.entries.first()) {
+            if &first.key <= b {
+                return Err(GcError::Stuck(bucket.to_owned()));
+            }
+        }
+        out.extend(page.entries);
+        match page.next_continuation_token {
+            Some(t) if page.is_truncated => {
+                if token.as_ref() == Some(&t) {
+                    return Err(GcError::Stuck(bucket.to_owned()));
+                }
+                token = Some(t);
+            }
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// The upload id a stored object's envelope names, if it is multipart.
+async fn upload_id_of(gw: &Gateway, bucket: &str, key: &str) -> Result<Option<[u8; 16]>, GcError> {
+    let unreadable = |why: String| GcError::Unreadable {
+        key: key.to_owned(),
+        why,
+    };
+    let info = match gw.store.head(bucket, key).await {
+        Ok(i) => i,
+        // Deleted since the listing: it needs nothing.
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(meta) = info.headers.metadata.get(META_KEY) else {
+        return Ok(None);
+    };
+    match MetaValue::decode(meta).map_err(|e| unreadable(e.to_string()))? {
+        MetaValue::Inline(raw) => match Header::parse(&raw)
+            .map_err(|e| unreadable(e.to_string()))?
+            .binding
+        {
+            BodyBinding::Multipart { upload_id } => Ok(Some(upload_id)),
+            BodyBinding::Single { .. } => Ok(None),
+        },
+        MetaValue::InManifest { upload_id, .. } => Ok(Some(upload_id)),
+        MetaValue::Overflow { .. } => Ok(None),
+    }
+}
+
+fn old_enough(e: &ListEntry, min_age: Duration, now: SystemTime) -> bool {
+    now.duration_since(e.last_modified)
+        .is_ok_and(|age| age >= min_age)
+}
+
+/// Finds (and with `opts.apply` deletes) what nothing needs.
+pub async fn gc(gw: &Gateway, bucket: &str, opts: &GcOptions) -> Result<GcReport, GcError> {
+    let now = SystemTime::now();
+    let mut report = GcReport::default();
+    let all = list_all(gw, bucket, None).await?;
+    let (hidden, objects): (Vec<ListEntry>, Vec<ListEntry>) = all
+        .into_iter()
+        .partition(|e| e.key.starts_with(HIDDEN_PREFIX));
+    report.objects = objects.len();
+    let ids: Vec<Result<Option<[u8; 16]>, GcError>> = futures::stream::iter(objects)
+        .map(|e| async move { upload_id_of(gw, bucket, &e.key).await })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    let mut live_manifests = HashSet::new();
+    for id in ids {
+        if let Some(u) = id? {
+            live_manifests.insert(super::object::manifest_key(&u));
+        }
+    }
+    let live_uploads: Option<HashSet<String>> = match gw.store.list_uploads(bucket, None).await {
+        Ok(ups) => Some(ups.iter().map(|u| upload_prefix(&u.upload_id)).collect()),
+        Err(e) if e.status == 501 || e.code == "NotImplemented" => None,
+        Err(e) => return Err(e.into()),
+    };
+    report.uploads_listed = live_uploads.is_some();
+    let mp = format!("{HIDDEN_PREFIX}mp/");
+    let up = format!("{HIDDEN_PREFIX}up/");
+    let mut doomed = Vec::new();
+    for e in hidden {
+        if e.key.starts_with(&mp) {
+            if live_manifests.contains(&e.key) {
+                continue;
+            }
+            if !old_enough(&e, opts.min_age, now) {
+                report.too_young += 1;
+                continue;
+            }
+            report.orphan_manifests.push((e.key.clone(), e.size));
+            doomed.push(e.key);
+        } else if let Some(rest) = e.key.strip_prefix(&up) {
+            let Some(live) = &live_uploads else { continue };
+            let folder = match rest.split_once('/') {
+                Some((h, _)) => format!("{up}{h}/"),
+                None => {
+                    report.unknown.push(e.key);
+                    continue;
+                }
+            };
+            if live.contains(&folder) {
+                continue;
+            }
+            if !old_enough(&e, opts.min_age, now) {
+                report.too_young += 1;
+                continue;
+            }
+            report.orphan_records.push((e.key.clone(), e.size));
+            doomed.push(e.key);
+        } else if !e.key.starts_with(&format!("{HIDDEN_PREFIX}dir/")) {
+            report.unknown.push(e.key);
+        }
+    }
+    if opts.apply {
+        for chunk in doomed.chunks(1000) {
+            for (_, err) in gw.store.delete_many(bucket, chunk).await? {
+                if err.is_none() {
+                    report.deleted += 1;
+                }
+            }
+        }
+    }
+    Ok(report)
+}

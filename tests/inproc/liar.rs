@@ -1,0 +1,225 @@
+//! A store that lies: a real store underneath, with answers rewritten where a
+//! test says so, for the lies a hostile store can tell but a real store
+//! never does on its own (an old object's ETag on a new object, part sizes
+//! that are not the parts', a write that fails). Everything else passes
+//! through unchanged.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sealgate::store::*;
+
+#[derive(Default)]
+pub struct Lies {
+    /// key -> the store ETag to report for it (HEAD, GET, tail reads,
+    /// listings).
+    pub etags: HashMap<String, String>,
+    /// Added to every part size ListParts reports.
+    pub part_size_delta: i64,
+    /// PUTs of keys starting with this fail (503).
+    pub fail_puts_under: Option<String>,
+}
+
+pub struct Liar {
+    pub inner: Arc<dyn Store>,
+    pub lies: Mutex<Lies>,
+}
+
+impl Liar {
+    pub fn new(inner: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            lies: Mutex::new(Lies::default()),
+        })
+    }
+
+    fn etag_for(&self, key: &str, real: String) -> String {
+        self.lies
+            .lock()
+            .unwrap()
+            .etags
+            .get(key)
+            .cloned()
+            .unwrap_or(real)
+    }
+}
+
+#[async_trait]
+impl Store for Liar {
+    async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
+        self.inner.list_buckets().await
+    }
+    async fn create_bucket(&self, bucket: &str) -> StoreResult<()> {
+        self.inner.create_bucket(bucket).await
+    }
+    async fn head_bucket(&self, bucket: &str) -> StoreResult<()> {
+        self.inner.head_bucket(bucket).await
+    }
+    async fn delete_bucket(&self, bucket: &str) -> StoreResult<()> {
+        self.inner.delete_bucket(bucket).await
+    }
+    async fn head(&self, bucket: &str, key: &str) -> StoreResult<ObjectInfo> {
+        let mut i = self.inner.head(bucket, key).await?;
+        i.etag = self.etag_for(key, i.etag);
+        Ok(i)
+    }
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<(u64, u64)>,
+        if_match: Option<&str>,
+    ) -> StoreResult<(ObjectInfo, ByteStream)> {
+        // The lie holds for conditions too: the store compares with what it
+        // claims.
+        let claimed = self.lies.lock().unwrap().etags.get(key).cloned();
+        let real_if_match = match (if_match, &claimed) {
+            (Some(m), Some(c)) if m == c => None,
+            (Some(_), Some(_)) => {
+                return Err(StoreError::new(412, "PreconditionFailed", "lying store"))
+            }
+            (None, _) => None,
+            (m, None) => m,
+        };
+        let (mut i, s) = self.inner.get(bucket, key, range, real_if_match).await?;
+        i.etag = self.etag_for(key, i.etag);
+        Ok((i, s))
+    }
+    async fn get_tail(&self, bucket: &str, key: &str, n: u64) -> StoreResult<(ObjectInfo, Bytes)> {
+        let (mut i, b) = self.inner.get_tail(bucket, key, n).await?;
+        i.etag = self.etag_for(key, i.etag);
+        Ok((i, b))
+    }
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        len: u64,
+        headers: &ObjectHeaders,
+    ) -> StoreResult<String> {
+        let fail = self
+            .lies
+            .lock()
+            .unwrap()
+            .fail_puts_under
+            .as_ref()
+            .is_some_and(|p| key.starts_with(p.as_str()));
+        if fail {
+            return Err(StoreError::unavailable("lying store: this PUT fails"));
+        }
+        self.inner.put(bucket, key, body, len, headers).await
+    }
+    async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
+        self.inner.delete(bucket, key).await
+    }
+    async fn delete_many(
+        &self,
+        bucket: &str,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, Option<StoreError>)>> {
+        self.inner.delete_many(bucket, keys).await
+    }
+    async fn list(&self, bucket: &str, req: &ListRequest) -> StoreResult<ListPage> {
+        let mut p = self.inner.list(bucket, req).await?;
+        for e in &mut p.entries {
+            e.etag = self.etag_for(&e.key, std::mem::take(&mut e.etag));
+        }
+        Ok(p)
+    }
+    async fn copy(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        headers: &ObjectHeaders,
+        if_match: Option<&str>,
+    ) -> StoreResult<(String, SystemTime)> {
+        self.inner
+            .copy(src_bucket, src_key, dst_bucket, dst_key, headers, if_match)
+            .await
+    }
+    async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        headers: &ObjectHeaders,
+    ) -> StoreResult<String> {
+        self.inner.create_multipart(bucket, key, headers).await
+    }
+    async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        body: ByteStream,
+        len: u64,
+    ) -> StoreResult<String> {
+        self.inner
+            .upload_part(bucket, key, upload_id, part_number, body, len)
+            .await
+    }
+    async fn upload_part_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        src_bucket: &str,
+        src_key: &str,
+        range: Option<(u64, u64)>,
+        if_match: Option<&str>,
+    ) -> StoreResult<String> {
+        self.inner
+            .upload_part_copy(
+                bucket,
+                key,
+                upload_id,
+                part_number,
+                src_bucket,
+                src_key,
+                range,
+                if_match,
+            )
+            .await
+    }
+    async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> StoreResult<String> {
+        self.inner
+            .complete_multipart(bucket, key, upload_id, parts)
+            .await
+    }
+    async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<()> {
+        self.inner.abort_multipart(bucket, key, upload_id).await
+    }
+    async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> StoreResult<Vec<PartInfo>> {
+        let delta = self.lies.lock().unwrap().part_size_delta;
+        let mut ps = self.inner.list_parts(bucket, key, upload_id).await?;
+        for p in &mut ps {
+            p.size = (p.size as i64 + delta).max(0) as u64;
+        }
+        Ok(ps)
+    }
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: Option<&str>,
+    ) -> StoreResult<Vec<UploadInfo>> {
+        self.inner.list_uploads(bucket, prefix).await
+    }
+}
