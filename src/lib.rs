@@ -2,7 +2,8 @@
 //! reaches an untrusted store. See `docs/FORMAT.md` and `../README.md`.
 //!
 //! Without the default `gateway` feature only [`envelope`], the on-store
-//! format, is built (the fuzz targets use that).
+//! format, and [`sharing`], the group documents, are built (the fuzz targets
+//! use that).
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "gateway")]
@@ -24,5 +25,6 @@ pub mod keyring;
 pub mod metrics;
 #[cfg(feature = "gateway")]
 pub mod server;
+pub mod sharing;
 #[cfg(feature = "gateway")]
 pub mod store;

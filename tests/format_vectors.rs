@@ -71,6 +71,9 @@ use sealgate::envelope::{
 #[path = "format_vectors/multipart.rs"]
 mod multipart;
 
+#[path = "format_vectors/groups.rs"]
+mod groups;
+
 const BUCKET: &str = "sealgate-vectors";
 const FILE_FORMAT: &str = "sealgate-format-v1-vector";
 /// Plaintext bytes are `(MUL * i + add) mod 256`.
@@ -2319,6 +2322,9 @@ fn vector_files() -> Vec<PathBuf> {
                 .filter(|p| {
                     p.extension().is_some_and(|e| e == "json")
                         && p.file_name().is_some_and(|n| n != "keys.json")
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(groups::GROUP_PREFIX))
                 })
                 .collect()
         })

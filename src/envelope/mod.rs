@@ -12,7 +12,8 @@
 //! - [`attributes`]: what a client says about an object, sealed in the header.
 //! - [`header`]: the envelope header (metadata), its MAC, its text encoding,
 //!   and [`Header::encrypt_for`], the one entry point for new objects.
-//! - [`recipient`]: the one joint where key types plug in (RSA-OAEP-256 now).
+//! - [`recipient`]: the one joint where key types plug in (RSA-OAEP-256).
+//! - [`x25519`]: X25519 recipients (groups' epoch keys).
 //! - [`stream`]: incremental encryptor/decryptor state machines plus async adapters.
 
 pub mod attributes;
@@ -25,11 +26,13 @@ pub mod sealed;
 pub mod segment;
 pub mod size;
 pub mod stream;
+pub mod x25519;
 
 pub use attributes::Attributes;
 pub use header::{BodyBinding, Header, NewBinding, RecipientStanza, Reseal, Sealed};
 pub use keys::{DataKey, PayloadKey};
 pub use recipient::{Identity, Recipient, RsaOaepIdentity, RsaOaepRecipient};
+pub use x25519::{X25519Identity, X25519Recipient};
 
 /// Format version written by this release. Fixed in v1.
 pub const VERSION: u8 = 1;

@@ -1,8 +1,8 @@
 //! The one joint where key types plug in: a [`Recipient`] wraps a data key for
-//! a public key, an [`Identity`] unwraps it with a private key. RSA-OAEP-256 is
-//! the only algorithm in v1; X25519/HPKE or a KMS would be another
-//! implementation of these two traits and a new algorithm byte, and would touch
-//! nothing else.
+//! a public key, an [`Identity`] unwraps it with a private key. RSA-OAEP-256
+//! (here) and X25519 ([`super::x25519`], for groups) implement them; a KMS
+//! would be another implementation of these two traits and a new algorithm
+//! byte, and would touch nothing else.
 
 use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
@@ -10,7 +10,7 @@ use aws_lc_rs::rsa::{
     OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
     OAEP_SHA256_MGF1SHA256,
 };
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::header::RecipientStanza;
 use super::keys::DataKey;
@@ -22,12 +22,15 @@ use super::{FormatError, Result, DATA_KEY_LEN, KEY_ID_LEN};
 pub enum Algorithm {
     /// RSA-OAEP with SHA-256 and MGF1-SHA-256, label [`OAEP_LABEL`].
     RsaOaep256 = 1,
+    /// X25519, HKDF-SHA256 and AES-256-GCM ([`super::x25519`]).
+    X25519 = 2,
 }
 
 impl Algorithm {
     pub fn from_byte(b: u8) -> Option<Self> {
         match b {
             1 => Some(Self::RsaOaep256),
+            2 => Some(Self::X25519),
             _ => None,
         }
     }
@@ -35,6 +38,7 @@ impl Algorithm {
     pub fn name(self) -> &'static str {
         match self {
             Self::RsaOaep256 => "RSA-OAEP-256",
+            Self::X25519 => "X25519-HKDF-AES256GCM",
         }
     }
 }
@@ -78,6 +82,13 @@ pub trait Identity: Send + Sync + std::fmt::Debug {
     fn matches(&self, stanza: &RecipientStanza) -> bool {
         self.key_id() == stanza.key_id && self.algorithm() as u8 == stanza.algorithm
     }
+    /// Unwraps a 32-byte secret other than a data key, wrapped for this key
+    /// under a label of its own (a group's epoch key, `crate::sharing`).
+    /// Key types that cannot refuse ([`FormatError::Unwrap`]).
+    fn unwrap_secret(&self, wrapped: &[u8], label: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+        let _ = (wrapped, label);
+        Err(FormatError::Unwrap)
+    }
 }
 
 /// An RSA public key used with OAEP-SHA256.
@@ -108,6 +119,19 @@ impl RsaOaepRecipient {
 
     pub fn bits(&self) -> usize {
         self.bits
+    }
+
+    /// RSA-OAEP-256 of a 32-byte secret other than a data key, under its own
+    /// OAEP label (a group's epoch key, `crate::sharing`).
+    pub fn wrap_secret(&self, secret: &[u8; 32], label: &[u8]) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.key.ciphertext_size()];
+        let n = self
+            .key
+            .encrypt(&OAEP_SHA256_MGF1SHA256, secret, &mut out, Some(label))
+            .map_err(|_| FormatError::Crypto)?
+            .len();
+        out.truncate(n);
+        Ok(out)
     }
 }
 
@@ -225,6 +249,19 @@ impl Identity for RsaOaepIdentity {
     fn describe(&self) -> String {
         format!("RSA-{}", self.bits)
     }
+    fn unwrap_secret(&self, wrapped: &[u8], label: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+        let mut out = Zeroizing::new(vec![0u8; self.key.min_output_size()]);
+        let pt = self
+            .key
+            .decrypt(&OAEP_SHA256_MGF1SHA256, wrapped, &mut out[..], Some(label))
+            .map_err(|_| FormatError::Unwrap)?;
+        let mut secret = Zeroizing::new([0u8; 32]);
+        if pt.len() != secret.len() {
+            return Err(FormatError::Unwrap);
+        }
+        secret.copy_from_slice(pt);
+        Ok(secret)
+    }
     fn unwrap(&self, stanza: &RecipientStanza) -> Result<DataKey> {
         if stanza.algorithm != Algorithm::RsaOaep256 as u8 || stanza.key_id != self.key_id {
             return Err(FormatError::Unwrap);
@@ -294,5 +331,14 @@ mod tests {
         let mut bad = st.clone();
         bad.wrapped[10] ^= 1;
         assert!(id.unwrap(&bad).is_err());
+        // A secret under another label: opens only with that label, and a
+        // data-key stanza never opens as one (labels separate the uses).
+        let w = r.wrap_secret(&[9; 32], b"other/label").unwrap();
+        assert_eq!(*id.unwrap_secret(&w, b"other/label").unwrap(), [9; 32]);
+        assert_eq!(
+            id.unwrap_secret(&w, OAEP_LABEL).unwrap_err(),
+            FormatError::Unwrap
+        );
+        assert!(id.unwrap_secret(&st.wrapped, b"other/label").is_err());
     }
 }

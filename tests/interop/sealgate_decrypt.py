@@ -35,6 +35,12 @@ Two modes:
   standard headers, user metadata), when its header has them, are printed
   to stderr once the object has been read.
 
+  An object written for a group (FORMAT.md 15) also needs the group's
+  document, the object .sealgate/dir/groups/<name>/v<version> of the
+  directory bucket; the member's RSA key opens the group's epoch keys:
+
+      sealgate_decrypt.py decrypt ... --group-doc doc.bin [--pin FINGERPRINT] object.bin
+
 Exit status: 0 success; 1 a vector misbehaved or the object was refused;
 2 usage error; 3 the `cryptography` package is missing.
 """
@@ -54,7 +60,13 @@ import sys
 try:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import (
+        X25519PrivateKey,
+        X25519PublicKey,
+    )
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 except ImportError as exc:  # pragma: no cover - exercised by CI setup only
     sys.stderr.write(
@@ -85,6 +97,7 @@ OVERFLOW_POINTER = 2 + 4 + MAC  # version, marker, be32 header length, MAC
 MANIFEST_MARKER = 0x81
 MANIFEST_POINTER = 2 + 16 + MAC  # version, marker, upload id, MAC
 ALG_RSA_OAEP_256 = 1
+ALG_X25519 = 2
 
 # Sealed blocks (FORMAT.md 4.5)
 INFO_SEALED = b"sealgate/v1/sealed/"
@@ -230,20 +243,22 @@ class Identity:
         spki = private_key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+        self.spki = spki
         self.key_id = hashlib.sha256(spki).digest()[:KEY_ID]
+        self.algorithm = ALG_RSA_OAEP_256
 
     @classmethod
     def from_pem(cls, name, pem, password=None):
         return cls(name, serialization.load_pem_private_key(pem, password=password))
 
-    def unwrap(self, wrapped):
+    def unwrap(self, wrapped, label=OAEP_LABEL):
         try:
             dk = self.key.decrypt(
                 wrapped,
                 padding.OAEP(
                     mgf=padding.MGF1(algorithm=hashes.SHA256()),
                     algorithm=hashes.SHA256(),
-                    label=OAEP_LABEL,
+                    label=label,
                 ),
             )
         except ValueError:
@@ -430,10 +445,9 @@ class Header:
 
     def unwrap(self, identities):
         for alg, kid, wrapped in self.stanzas:
-            if alg != ALG_RSA_OAEP_256:
-                continue  # unknown algorithms are skipped (FORMAT.md 5)
+            # Stanzas of algorithms no identity has are skipped (FORMAT.md 5).
             for ident in identities:
-                if ident.key_id == kid:
+                if ident.algorithm == alg and ident.key_id == kid:
                     return ident.unwrap(wrapped)
         raise FormatError(
             "NoMatchingRecipient", "object is for key ids " + ", ".join(self.key_ids())
@@ -738,6 +752,387 @@ def open_object(meta, body, identities, bucket, key, out, fetch=None, body_len=N
 
 
 # ---------------------------------------------------------------------------
+# X25519 recipients (FORMAT.md 5.1) and groups (FORMAT.md 15)
+
+X25519_SPKI_PREFIX = bytes.fromhex("302a300506032b656e032100")
+ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+X25519_WRAP_INFO = b"sealgate/v1/x25519-wrap"
+X25519_WRAP_AAD = b"sealgate/v1/x25519"
+X25519_WRAPPED = 32 + 32 + TAG
+GROUP_MAGIC = b"sealgate/v1/group"
+GROUP_SIGNATURE_CONTEXT = b"sealgate/v1/group-signature"
+GROUP_EPOCH_KEY_LABEL = b"sealgate/v1/group-epoch-key"
+GROUP_CHAIN_CONTEXT = b"sealgate/v1/group-chain"
+GROUP_MAX_LEN = 16 * 1024 * 1024
+GROUP_MAX_MEMBERS = 10000
+GROUP_VECTOR_FORMAT = "sealgate-format-v1-group-vector"
+GROUP_NAME_RE = re.compile(r"[a-z0-9._-]{1,64}")
+MEMBER_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class GroupError(Exception):
+    """A refusal of a group document, named as in FORMAT.md 15.4 and 15.5."""
+
+    def __init__(self, kind, detail=""):
+        super().__init__("%s%s" % (kind, ": " + detail if detail else ""))
+        self.kind = kind
+
+
+def x25519_public(private):
+    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    return X25519PrivateKey.from_private_bytes(private).public_key().public_bytes(*raw)
+
+
+def x25519_shared(private, public):
+    """X25519(private, public); None when the result is all zero."""
+    try:
+        shared = X25519PrivateKey.from_private_bytes(private).exchange(
+            X25519PublicKey.from_public_bytes(public)
+        )
+    except ValueError:  # OpenSSL refuses an all-zero result itself
+        return None
+    return None if shared == b"\x00" * 32 else shared
+
+
+def fingerprint(spki):
+    """FORMAT.md 15.1."""
+    h = hashlib.sha256(spki).digest()[:10].hex().upper()
+    return "-".join(h[i : i + 4] for i in range(0, 20, 4))
+
+
+def normalize_fingerprint(text):
+    t = text.strip().replace("-", "").upper()
+    if not re.fullmatch(r"[0-9A-F]{20}", t):
+        raise ValueError("not a fingerprint: %r" % text)
+    return "-".join(t[i : i + 4] for i in range(0, 20, 4))
+
+
+class X25519Identity:
+    """An X25519 private key (a group's epoch key): FORMAT.md 5.1."""
+
+    def __init__(self, name, private):
+        self.name = name
+        self.private = bytes(private)
+        self.public = x25519_public(self.private)
+        self.key_id = hashlib.sha256(X25519_SPKI_PREFIX + self.public).digest()[:KEY_ID]
+        self.algorithm = ALG_X25519
+
+    def unwrap(self, wrapped):
+        if len(wrapped) != X25519_WRAPPED:
+            raise FormatError("Unwrap", "X25519 wrapped key is not 80 bytes")
+        e_pub = wrapped[:32]
+        shared = x25519_shared(self.private, e_pub)
+        if shared is None:
+            raise FormatError("Unwrap", "X25519 shared secret is all zero")
+        kek = hkdf_sha256(e_pub + self.public, shared, X25519_WRAP_INFO)
+        try:
+            dk = AESGCM(kek).decrypt(b"\x00" * 12, wrapped[32:], X25519_WRAP_AAD)
+        except InvalidTag:
+            raise FormatError("Unwrap", "X25519 wrap does not open")
+        return dk
+
+
+def chain_key(newer_private, epoch):
+    return hkdf_sha256(b"", newer_private, GROUP_CHAIN_CONTEXT + struct.pack(">I", epoch))
+
+
+class GroupDocument:
+    """A parsed, not yet verified, group document (FORMAT.md 15.3)."""
+
+    def __init__(self, raw):
+        bad = lambda detail: GroupError("Malformed", detail)  # noqa: E731
+        raw = bytes(raw)
+        if len(raw) > GROUP_MAX_LEN:
+            raise bad("document longer than 16 MiB")
+        if not raw.startswith(GROUP_MAGIC) or len(raw) < len(GROUP_MAGIC) + 4:
+            raise bad("not a group document")
+        (l,) = struct.unpack(">I", raw[17:21])
+        if len(raw) < 22 + l:
+            raise bad("document truncated")
+        self.raw = raw
+        self.signed = raw[: 21 + l]
+        n = raw[21 + l]
+        entries = raw[22 + l :]
+        if len(entries) < 96 * n:
+            raise bad("document truncated")
+        if len(entries) > 96 * n:
+            raise bad("bytes after the signatures")
+        self.signatures = [(entries[i : i + 32], entries[i + 32 : i + 96]) for i in range(0, 96 * n, 96)]
+        for a, b in zip(self.signatures, self.signatures[1:]):
+            if not a[0] < b[0]:
+                raise bad("signers out of order or repeated")
+        fields = {}
+        self.members, self.chain, self.admins = [], {}, []
+        prev = None
+        records, pos = raw[21 : 21 + l], 0
+        while pos < len(records):
+            if len(records) - pos < 3:
+                raise bad("record truncated")
+            tag = records[pos]
+            (n_val,) = struct.unpack(">H", records[pos + 1 : pos + 3])
+            value = records[pos + 3 : pos + 3 + n_val]
+            if len(value) < n_val:
+                raise bad("record truncated")
+            pos += 3 + n_val
+            if prev is not None:
+                ptag, pvalue = prev
+                repeatable = tag in (0x05, 0x06, 0x07)
+                if tag < ptag or (tag == ptag and not (repeatable and value > pvalue)):
+                    raise bad("records out of order or repeated")
+            prev = (tag, value)
+            if tag in (0x01, 0x02, 0x03, 0x04):
+                fields[tag] = value
+            elif tag == 0x05:
+                if len(self.members) == GROUP_MAX_MEMBERS:
+                    raise bad("too many members")
+                self.members.append(self._member(value))
+            elif tag == 0x06:
+                if len(value) != 4 + 32 + 48:
+                    raise bad("chain link has the wrong length")
+                (e,) = struct.unpack(">I", value[:4])
+                self.chain[e] = (value[4:36], value[36:])
+            elif tag == 0x07:
+                if len(value) != 32:
+                    raise bad("administrator key has the wrong length")
+                self.admins.append(value)
+            elif tag < 0x80:
+                raise bad("unknown critical record 0x%02x" % tag)
+        for tag in (0x01, 0x02, 0x03, 0x04):
+            if tag not in fields:
+                raise bad("record 0x%02x missing" % tag)
+        try:
+            self.name = fields[0x01].decode("utf-8")
+        except UnicodeDecodeError:
+            raise bad("group name is not UTF-8")
+        if not GROUP_NAME_RE.fullmatch(self.name) or self.name.startswith("."):
+            raise bad("bad group name")
+        if len(fields[0x02]) != 8 or len(fields[0x03]) != 4 or len(fields[0x04]) != 32:
+            raise bad("a record has the wrong length")
+        (self.version,) = struct.unpack(">Q", fields[0x02])
+        (self.epoch,) = struct.unpack(">I", fields[0x03])
+        self.epoch_key = fields[0x04]
+        if self.version == 0 or self.epoch == 0:
+            raise bad("version or epoch 0")
+        if not self.members or not self.admins:
+            raise bad("no member or no administrator")
+        names = [m[0] for m in self.members]
+        kids = [hashlib.sha256(m[1]).digest()[:KEY_ID] for m in self.members]
+        if len(set(names)) != len(names) or len(set(kids)) != len(kids):
+            raise bad("two members share a name or a key")
+        if sorted(self.chain) != list(range(1, self.epoch)):
+            raise bad("the epoch chain is not one link per older epoch")
+
+    @staticmethod
+    def _member(value):
+        bad = lambda detail: GroupError("Malformed", detail)  # noqa: E731
+        pos, fields = 0, []
+        for _ in range(2):
+            if len(value) - pos < 2:
+                raise bad("member record truncated")
+            (n,) = struct.unpack(">H", value[pos : pos + 2])
+            if len(value) - pos - 2 < n:
+                raise bad("member record truncated")
+            fields.append(value[pos + 2 : pos + 2 + n])
+            pos += 2 + n
+        wrapped = value[pos:]
+        try:
+            name = fields[0].decode("utf-8")
+        except UnicodeDecodeError:
+            raise bad("member name is not UTF-8")
+        if not MEMBER_NAME_RE.fullmatch(name) or name.startswith("."):
+            raise bad("bad member name")
+        try:
+            key = serialization.load_der_public_key(fields[1])
+        except ValueError:
+            raise bad("member key is not a public key")
+        if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
+            raise bad("member key is not an RSA key of 2048 bits or more")
+        if len(wrapped) != (key.key_size + 7) // 8:
+            raise bad("wrapped epoch key is not the member key's size")
+        return name, fields[1], wrapped
+
+    def signer_fingerprints(self):
+        return [fingerprint(ED25519_SPKI_PREFIX + pk) for pk, _ in self.signatures]
+
+    def verify(self, name, pinned, min_version):
+        """FORMAT.md 15.4 steps 2 to 6 (step 1 is the parse). `pinned` None
+        skips step 4 (decrypt mode without --pin: reading needs no trust in
+        the document, FORMAT.md 15.5; `name` None skips step 5."""
+        if not self.signatures:
+            raise GroupError("Unsigned", "the document carries no signature")
+        message = GROUP_SIGNATURE_CONTEXT + self.signed
+        for pk, sig in self.signatures:
+            try:
+                Ed25519PublicKey.from_public_bytes(pk).verify(sig, message)
+            except (InvalidSignature, ValueError):
+                raise GroupError("BadSignature", "a signature does not verify")
+        if pinned is not None and not {normalize_fingerprint(p) for p in pinned}.intersection(
+            self.signer_fingerprints()
+        ):
+            raise GroupError("UnknownSigner", "no signer is pinned for this group")
+        if name is not None and self.name != name:
+            raise GroupError("WrongName", "document of group %r, not %r" % (self.name, name))
+        if self.version < min_version:
+            raise GroupError(
+                "RolledBack", "version %d, but %d was accepted before" % (self.version, min_version)
+            )
+
+    def open_epochs(self, identities):
+        """FORMAT.md 15.5: every epoch key, oldest first, as X25519 identities."""
+        current = None
+        for ident in identities:
+            if getattr(ident, "algorithm", None) != ALG_RSA_OAEP_256:
+                continue
+            for name, spki, wrapped in self.members:
+                if hashlib.sha256(spki).digest()[:KEY_ID] == ident.key_id:
+                    try:
+                        current = ident.unwrap(wrapped, label=GROUP_EPOCH_KEY_LABEL)
+                    except FormatError:
+                        raise GroupError("Malformed", "the epoch key wrapped for %s does not open" % name)
+                    break
+            if current is not None:
+                break
+        if current is None:
+            raise GroupError("NotAMember", "no identity is a member of group %s" % self.name)
+        if x25519_public(current) != self.epoch_key:
+            raise GroupError("Malformed", "the wrapped epoch key is not the current one")
+        secrets = [current]
+        for e in range(self.epoch - 1, 0, -1):
+            public, sealed = self.chain[e]
+            aad = GROUP_CHAIN_CONTEXT + struct.pack(">I", e)
+            try:
+                older = AESGCM(chain_key(secrets[-1], e)).decrypt(b"\x00" * 12, sealed, aad)
+            except InvalidTag:
+                raise GroupError("Malformed", "the chain link of epoch %d does not open" % e)
+            if x25519_public(older) != public:
+                raise GroupError("Malformed", "the chain link of epoch %d holds another key" % e)
+            secrets.append(older)
+        secrets.reverse()
+        return [
+            X25519Identity("%s epoch %d" % (self.name, e + 1), s) for e, s in enumerate(secrets)
+        ]
+
+
+def check_group_pass(v, doc, epochs):
+    """Problems with a verified, opened pass group vector."""
+    problems = []
+    ex = v["expected"]
+    members = [
+        {
+            "name": name,
+            "key_id": hashlib.sha256(spki).digest()[:KEY_ID].hex(),
+            "fingerprint": fingerprint(spki),
+        }
+        for name, spki, _ in doc.members
+    ]
+    got = {
+        "version": doc.version,
+        "epoch": doc.epoch,
+        "epoch_key": doc.epoch_key.hex(),
+        "epoch_key_id": hashlib.sha256(X25519_SPKI_PREFIX + doc.epoch_key).digest()[:KEY_ID].hex(),
+        "members": members,
+        "admins": sorted(fingerprint(ED25519_SPKI_PREFIX + a) for a in doc.admins),
+        "signers": doc.signer_fingerprints(),
+        "epoch_keys": [
+            {"epoch": i + 1, "public": k.public.hex(), "key_id": k.key_id.hex()}
+            for i, k in enumerate(epochs)
+        ],
+    }
+    for name, value in got.items():
+        if ex.get(name) != value:
+            problems.append("expected %s differs" % name)
+    im = v.get("intermediate", {})
+    if im.get("signed_len") != len(doc.signed):
+        problems.append("intermediate signed_len differs")
+    message = GROUP_SIGNATURE_CONTEXT + doc.signed
+    if im.get("signed_message_sha256") != hashlib.sha256(message).hexdigest():
+        problems.append("intermediate signed_message_sha256 differs")
+    for link in im.get("chain_link_keys", []):
+        e = link["epoch"]
+        if chain_key(epochs[e].private, e).hex() != link["key"]:
+            problems.append("chain link key of epoch %d differs" % e)
+    for i, s in enumerate(v["inputs"]["epoch_secrets"]):
+        if epochs[i].private.hex() != s["secret"]:
+            problems.append("epoch %d secret differs" % (i + 1))
+    return problems
+
+
+def check_group_object(o, opened, pt, epochs):
+    problems = []
+    want = vector_plaintext(o["plaintext"])
+    if pt != want:
+        problems.append("object %s: plaintext differs" % o["key"])
+    if opened.md5.hex() != o["plaintext"]["md5"]:
+        problems.append("object %s: trailer MD5 differs" % o["key"])
+    inp = o.get("inputs")
+    if inp is not None:
+        if opened.dk.hex() != inp["data_key"]:
+            problems.append("object %s: data key differs" % o["key"])
+        e_secret = bytes.fromhex(inp["x25519_ephemeral_secret"])
+        r_pub = bytes.fromhex(inp["x25519_recipient_public"])
+        e_pub = x25519_public(e_secret)
+        shared = x25519_shared(e_secret, r_pub)
+        if e_pub.hex() != inp["x25519_ephemeral_public"] or shared.hex() != inp["x25519_shared_secret"]:
+            problems.append("object %s: X25519 values differ" % o["key"])
+        if hkdf_sha256(e_pub + r_pub, shared, X25519_WRAP_INFO).hex() != inp["x25519_kek"]:
+            problems.append("object %s: KEK differs" % o["key"])
+        if epochs[o["epoch"] - 1].public != r_pub:
+            problems.append("object %s: not written for epoch %d" % (o["key"], o["epoch"]))
+    return problems
+
+
+def run_group_vector(v, keys):
+    """A group vector (tests/vectors/README.md): returns (ok, message)."""
+    name = v["name"]
+    raw = bytes.fromhex(v["document"]["hex"])
+    if hashlib.sha256(raw).hexdigest() != v["document"]["sha256"] or len(raw) != v["document"]["len"]:
+        return False, "%s: document does not match its declared sha256/length" % name
+    problems = []
+    for id_set in v["identity_sets"]:
+        idents = [keys[n] for n in id_set]
+        outcome, found = None, []
+        try:
+            doc = GroupDocument(raw)
+            doc.verify(v["group"], v["pinned"], v["min_version"])
+            epochs = doc.open_epochs(idents)
+            for o in v["objects"]:
+                body = bytes.fromhex(o["body_hex"])
+                if hashlib.sha256(body).hexdigest() != o["body_sha256"]:
+                    raise ValueError("object body does not match its declared sha256")
+                out = io.BytesIO()
+                opened = open_object(
+                    o["metadata"]["x-amz-meta-sg"], io.BytesIO(body), list(reversed(epochs)) + idents,
+                    o["bucket"], o["key"], out, body_len=len(body),
+                )
+                found.append((o, opened, out.getvalue()))
+        except (GroupError, FormatError) as e:
+            outcome = e
+        if v["expect"] == "pass":
+            if outcome is not None:
+                problems.append("%s: refused (%s)" % (id_set, outcome))
+                continue
+            problems += ["%s: %s" % (id_set, p) for p in check_group_pass(v, doc, epochs)]
+            for o, opened, pt in found:
+                problems += ["%s: %s" % (id_set, p) for p in check_group_object(o, opened, pt, epochs)]
+                if opened.attributes != o.get("attributes"):
+                    problems.append("%s: object %s: attributes differ" % (id_set, o["key"]))
+        elif outcome is None:
+            problems.append("%s: opened, but must fail with %s" % (id_set, v["error"]))
+        elif outcome.kind != v["error"]:
+            problems.append("%s: refused with %s, declared %s" % (id_set, outcome, v["error"]))
+    if v["expect"] == "pass":
+        # The objects' attributes were checked above, one by one; the vector
+        # itself declares none (the ATTRS line of every pass vector).
+        print("ATTRS  %s %s" % (name, json.dumps(v.get("attributes"))))
+    if problems:
+        return False, "%s: %s" % (name, "; ".join(problems))
+    if v["expect"] == "pass":
+        return True, "%s: group %s v%d opened, %d objects read" % (
+            name, v["group"], v["expected"]["version"], len(v["objects"]))
+    return True, "%s: refused with %s" % (name, v["error"])
+
+
+# ---------------------------------------------------------------------------
 # Vector mode
 
 
@@ -924,6 +1319,8 @@ def run_vector(path, keys):
     """Returns (ok, message)."""
     with open(path) as fh:
         v = json.load(fh)
+    if v.get("format") == GROUP_VECTOR_FORMAT:
+        return run_group_vector(v, keys)
     name = v["name"]
     body = bytes.fromhex(v["body_hex"])
     if hashlib.sha256(body).hexdigest() != v["body_sha256"] or len(body) != v["body_len"]:
@@ -1042,6 +1439,33 @@ def decrypt_main(args):
     if args.manifest:
         with open(args.manifest, "rb") as fh:
             manifest = fh.read()
+    for path in args.group_doc or []:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        try:
+            pins = [normalize_fingerprint(p) for p in args.pin] if args.pin else None
+        except ValueError as e:
+            sys.stderr.write("sealgate_decrypt: %s\n" % e)
+            return 2
+        try:
+            doc = GroupDocument(raw)
+            doc.verify(args.group, pins, args.min_version)
+            epochs = doc.open_epochs(identities)
+        except GroupError as e:
+            sys.stderr.write("sealgate_decrypt: group document %s refused: %s\n" % (path, e))
+            return 1
+        if pins is None:
+            sys.stderr.write(
+                "sealgate_decrypt: group %s v%d: signed by %s, not checked against a pinned "
+                "administrator (--pin); reading needs no trust in the document\n"
+                % (doc.name, doc.version, ", ".join(doc.signer_fingerprints()))
+            )
+        else:
+            sys.stderr.write(
+                "sealgate_decrypt: group %s v%d verified, %d epoch keys opened\n"
+                % (doc.name, doc.version, len(epochs))
+            )
+        identities = list(reversed(epochs)) + identities
     out_path = args.output
     out = open(out_path + ".partial", "wb") if out_path and out_path != "-" else sys.stdout.buffer
     try:
@@ -1116,6 +1540,14 @@ def main(argv):
         m.add_argument("--no-manifest", action="store_true",
                        help="multipart objects: walk the body without the manifest "
                             "(recovery; cannot detect dropped parts)")
+        p.add_argument("--group-doc", action="append",
+                       help="objects of a group: the group's document "
+                            ".sealgate/dir/groups/<name>/v<version> (repeatable)")
+        p.add_argument("--pin", action="append",
+                       help="fingerprint of an administrator trusted for the group (repeatable)")
+        p.add_argument("--group", help="the group's name (checked against the document)")
+        p.add_argument("--min-version", type=int, default=0,
+                       help="lowest acceptable group document version")
         return decrypt_main(p.parse_args(argv[1:]))
     p = argparse.ArgumentParser(
         description="Independent decryptor for sealgate format v1 (see docs/FORMAT.md)."
