@@ -41,6 +41,55 @@ pub struct Config {
     pub recipients: Vec<RecipientConfig>,
     #[serde(default)]
     pub policies: Vec<PolicyConfig>,
+    /// Sharing through the store: the key directory and signed groups.
+    #[serde(default)]
+    pub sharing: Option<SharingConfig>,
+    /// Groups this gateway may encrypt for and read with, each with its
+    /// pinned administrators.
+    #[serde(default)]
+    pub groups: Vec<GroupConfig>,
+}
+
+/// `[sharing]`: where the key directory and group documents live, who this
+/// gateway's user is there, and (to administer groups) their signing key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharingConfig {
+    /// The bucket holding `.sealgate/dir/` (keys and group documents).
+    pub bucket: String,
+    /// This user's name in the key directory and in groups.
+    pub member: String,
+    /// Which `[[identities]]` entry is this user's key (default: the only one).
+    pub identity: Option<String>,
+    /// An Ed25519 signing key (encrypted PKCS#8 PEM), to administer groups.
+    pub signing_key_file: Option<PathBuf>,
+    pub signing_passphrase_env: Option<String>,
+    pub signing_passphrase_file: Option<PathBuf>,
+    /// Where the highest group versions seen are kept across restarts (the
+    /// rollback memory). Without it, it lasts as long as the process.
+    pub state_dir: Option<PathBuf>,
+    /// Seconds a group document is used before the store is asked again.
+    #[serde(default = "default_group_refresh")]
+    pub refresh_secs: u64,
+}
+
+fn default_group_refresh() -> u64 {
+    30
+}
+
+/// `[[groups]]`: a group by name, with the administrators it is trusted from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    pub name: String,
+    /// Fingerprints (`XXXX-XXXX-XXXX-XXXX-XXXX`) of the administrators whose
+    /// signature makes a document of this group trusted. Never learned from
+    /// the store.
+    pub admins: Vec<String>,
+    /// The lowest document version a gateway accepts even without memory of
+    /// a higher one (a fresh instance): raise it after removing a member.
+    #[serde(default)]
+    pub min_version: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -418,6 +467,18 @@ impl Config {
         if let Some(f) = &mut self.server.tls_key {
             fix(f);
         }
+        if let Some(sh) = &mut self.sharing {
+            for f in [
+                &mut sh.signing_key_file,
+                &mut sh.signing_passphrase_file,
+                &mut sh.state_dir,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                fix(f);
+            }
+        }
     }
 
     /// Structural checks that need no I/O.
@@ -504,6 +565,60 @@ impl Config {
                 ));
             }
         }
+        let mut groups = HashSet::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            if !crate::sharing::group::valid_group_name(&g.name) {
+                return Err(cerr(
+                    format!("groups[{i}].name"),
+                    format!("{:?} is not a group name (a-z, 0-9, '.', '_', '-')", g.name),
+                ));
+            }
+            if !groups.insert(g.name.as_str()) {
+                return Err(cerr(format!("groups[{i}].name"), "duplicate group"));
+            }
+            if g.admins.is_empty() {
+                return Err(cerr(
+                    format!("groups[{i}].admins"),
+                    "pin at least one administrator's fingerprint",
+                ));
+            }
+            for a in &g.admins {
+                a.parse::<crate::sharing::fingerprint::Fingerprint>()
+                    .map_err(|e| cerr(format!("groups[{i}].admins"), format!("{a:?}: {}", e.0)))?;
+            }
+            if self.sharing.is_none() {
+                return Err(cerr(
+                    "sharing",
+                    "[[groups]] need a [sharing] section (the bucket of the key directory)",
+                ));
+            }
+        }
+        if let Some(sh) = &self.sharing {
+            if !crate::sharing::group::valid_member_name(&sh.member) {
+                return Err(cerr(
+                    "sharing.member",
+                    format!(
+                        "{:?} is not a member name (letters, digits, '.', '_', '-')",
+                        sh.member
+                    ),
+                ));
+            }
+            match &sh.identity {
+                Some(n) if !self.identities.iter().any(|i| &i.name == n) => {
+                    return Err(cerr(
+                        "sharing.identity",
+                        format!("no [[identities]] entry named {n:?}"),
+                    ))
+                }
+                None if self.identities.len() != 1 => {
+                    return Err(cerr(
+                        "sharing.identity",
+                        "name this user's identity (the config has not exactly one)",
+                    ))
+                }
+                _ => {}
+            }
+        }
         if self.policies.is_empty() {
             return Err(cerr(
                 "policies",
@@ -518,6 +633,15 @@ impl Config {
                 ));
             }
             for r in &p.recipients {
+                if let Some(g) = r.strip_prefix("group:") {
+                    if !groups.contains(g) {
+                        return Err(cerr(
+                            format!("policies[{i}].recipients"),
+                            format!("{r:?}: no [[groups]] entry named {g:?}"),
+                        ));
+                    }
+                    continue;
+                }
                 if !names.contains(r.as_str()) {
                     return Err(cerr(
                         format!("policies[{i}].recipients"),

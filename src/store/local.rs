@@ -9,6 +9,7 @@
 //! - `blobs/<id>`: immutable content files; an object is one or more blobs
 //! - `tmp/`: files being written
 
+use crate::store::PartSource;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

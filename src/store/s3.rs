@@ -39,7 +39,7 @@ use range_answer::{check_range_answer, check_tail_answer};
 
 use super::{
     BucketInfo, ByteStream, ListEntry, ListPage, ListRequest, ObjectHeaders, ObjectInfo, PartInfo,
-    Store, StoreError, StoreResult, UploadInfo,
+    PartSource, Store, StoreError, StoreResult, UploadInfo,
 };
 
 /// Settings of the S3 back end.

@@ -267,6 +267,8 @@ impl World {
             identities: vec![],
             recipients: vec![],
             policies: vec![],
+            sharing: None,
+            groups: vec![],
         };
         let rt = sealgate::app::build_over(&cfg, keyring, self.gateway_store.clone()).unwrap();
         let service = sealgate::server::build_service(rt.gateway, rt.users, &rt.server).unwrap();
