@@ -173,6 +173,47 @@ pub fn build(cfg: &Config) -> anyhow::Result<Runtime> {
 /// `cfg` (whose identities, recipients, policies and store sections are then
 /// not read): the in-process tests run several gateways, with their own keys,
 /// over one store they can also reach directly.
+/// The groups runtime from `[sharing]` and `[[groups]]`, if configured.
+pub fn build_groups(
+    cfg: &Config,
+    keyring: &Arc<Keyring>,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<Option<Arc<crate::groups::Groups>>> {
+    let Some(sh) = &cfg.sharing else {
+        return Ok(None);
+    };
+    let me = match &sh.identity {
+        Some(n) => keyring.identities().iter().find(|(name, _)| name == n),
+        None => keyring.identities().first(),
+    }
+    .map(|(_, id)| id.clone())
+    .ok_or_else(|| cerr("sharing.identity", "this user's identity is not loaded"))?;
+    let groups = cfg
+        .groups
+        .iter()
+        .map(|g| crate::groups::GroupTrust {
+            name: g.name.clone(),
+            admins: g.admins.iter().filter_map(|a| a.parse().ok()).collect(),
+            min_version: g.min_version,
+        })
+        .collect();
+    if sh.state_dir.is_none() && !cfg.groups.is_empty() {
+        tracing::warn!("sharing.state_dir is not set: the newest group version seen is remembered only while this process runs");
+    }
+    Ok(Some(Arc::new(crate::groups::Groups::new(
+        crate::groups::GroupSettings {
+            bucket: sh.bucket.clone(),
+            member: sh.member.clone(),
+            me,
+            groups,
+            state_dir: sh.state_dir.clone(),
+            refresh: Duration::from_secs(sh.refresh_secs),
+        },
+        store.clone(),
+        keyring.clone(),
+    ))))
+}
+
 pub fn build_over(
     cfg: &Config,
     keyring: Keyring,
@@ -210,10 +251,12 @@ pub fn build_over(
             b
         }
     };
+    let groups = build_groups(cfg, &keyring, &store)?;
     let gateway = Gateway::new(
         store,
         keyring,
         GatewaySettings {
+            groups,
             users: user_buckets,
             object_cache_entries: cfg.gateway.object_cache_entries,
             list_concurrency: cfg.gateway.list_concurrency,

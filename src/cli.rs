@@ -62,6 +62,74 @@ pub enum Command {
     /// Print a new random gateway secret (32 random bytes, base64url) for
     /// `gateway.secret`.
     Secret(SecretArgs),
+    /// The key directory at the store: publish this user's public key, list
+    /// the published ones with what signed groups say of them.
+    Keys(KeysArgs),
+    /// Signed groups at the store: create one, add or remove a member (as
+    /// its administrator), show one.
+    Group(GroupArgs),
+}
+
+// `sealgate keys`
+#[derive(Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+/// The config file of a subcommand that works over the store.
+#[derive(Args)]
+pub struct ConfigArg {
+    #[arg(long, short)]
+    pub config: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Put this user's public key (`[sharing] identity`) into the key directory.
+    Publish(ConfigArg),
+    /// The published keys: names, fingerprints, and which signed groups name them.
+    List(ConfigArg),
+}
+
+// `sealgate group`
+#[derive(Args)]
+pub struct GroupArgs {
+    #[command(subcommand)]
+    pub command: GroupCommand,
+}
+
+#[derive(Subcommand)]
+pub enum GroupCommand {
+    /// Create a group with this user as its first member and administrator.
+    Create {
+        name: String,
+        #[command(flatten)]
+        cfg: ConfigArg,
+    },
+    /// Add a member: their published key, checked against the fingerprint
+    /// they gave you by a channel the store does not control.
+    Add {
+        name: String,
+        member: String,
+        #[arg(long)]
+        fingerprint: String,
+        #[command(flatten)]
+        cfg: ConfigArg,
+    },
+    /// Remove a member: a new epoch key for everything written afterwards.
+    Remove {
+        name: String,
+        member: String,
+        #[command(flatten)]
+        cfg: ConfigArg,
+    },
+    /// Show a group as its signed document says.
+    Show {
+        name: String,
+        #[command(flatten)]
+        cfg: ConfigArg,
+    },
 }
 
 // `sealgate gc`
@@ -116,6 +184,9 @@ pub struct KeygenArgs {
     /// Read the passphrase from this file (else SEALGATE_PASSPHRASE, else a prompt).
     #[arg(long)]
     pub passphrase_file: Option<PathBuf>,
+    /// An Ed25519 signing key (to administer groups) instead of an RSA key pair.
+    #[arg(long, conflicts_with = "bits")]
+    pub signing: bool,
 }
 
 // `sealgate check-config`
@@ -224,7 +295,9 @@ mod tests {
                 "reencrypt",
                 "decrypt",
                 "gc",
-                "secret"
+                "secret",
+                "keys",
+                "group"
             ]
         );
     }

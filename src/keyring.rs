@@ -128,6 +128,48 @@ pub fn keygen(
     Ok((key_path, pub_path, key_id_of_spki(&public_der)))
 }
 
+/// Generates an Ed25519 signing key (to administer groups) and writes
+/// `NAME.sign.pem` (encrypted) and `NAME.sign.pub.pem` into `dir`. Returns
+/// the two paths and the fingerprint.
+pub fn keygen_signing(
+    dir: &Path,
+    name: &str,
+    passphrase: &[u8],
+) -> Result<(PathBuf, PathBuf, crate::sharing::fingerprint::Fingerprint), KeyError> {
+    use crate::sharing::signing::SigningKey;
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(KeyError::Other(format!(
+            "key name {name:?} must be letters, digits, '-', '_' or '.'"
+        )));
+    }
+    if passphrase.is_empty() {
+        return Err(KeyError::Other("the passphrase must not be empty".into()));
+    }
+    let key_path = dir.join(format!("{name}.sign.pem"));
+    let pub_path = dir.join(format!("{name}.sign.pub.pem"));
+    for p in [&key_path, &pub_path] {
+        if p.exists() {
+            return Err(file_err(p, "already exists; refusing to overwrite"));
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e.to_string()))?;
+    let k = SigningKey::generate().map_err(|e| KeyError::Other(e.to_string()))?;
+    let pem = k
+        .to_encrypted_pem(passphrase)
+        .map_err(|e| KeyError::Other(e.to_string()))?;
+    let pub_pem = k
+        .verifying_key()
+        .to_spki_pem()
+        .map_err(|e| KeyError::Other(e.to_string()))?;
+    write_new_secret_file(&key_path, pem.as_bytes())?;
+    write_new_secret_file(&pub_path, pub_pem.as_bytes())?;
+    Ok((key_path, pub_path, k.fingerprint()))
+}
+
 /// Encrypts PKCS#8 DER into an `ENCRYPTED PRIVATE KEY` PEM.
 pub fn encrypt_private_key(der: &[u8], passphrase: &[u8]) -> Result<Zeroizing<String>, KeyError> {
     let mut salt = [0u8; 16];
@@ -231,6 +273,9 @@ fn dk_cache_key(st: &RecipientStanza) -> Vec<u8> {
 /// Everything key-related a running gateway holds.
 pub struct Keyring {
     identities: Vec<(String, SharedIdentity)>,
+    /// Identities learned at run time: the epoch keys of the groups this
+    /// gateway's user is a member of (opened from verified group documents).
+    learned: std::sync::RwLock<Vec<(String, SharedIdentity)>>,
     recipients: HashMap<String, NamedRecipient>,
     policies: Vec<Policy>,
     dk_cache: moka::future::Cache<Vec<u8>, Arc<DataKey>>,
@@ -257,6 +302,7 @@ impl Keyring {
         }
         Self {
             identities,
+            learned: Default::default(),
             recipients: map,
             policies,
             dk_cache: moka::future::Cache::builder()
@@ -267,8 +313,31 @@ impl Keyring {
         }
     }
 
+    /// The identities of the config (the user's own private keys).
     pub fn identities(&self) -> &[(String, SharedIdentity)] {
         &self.identities
+    }
+
+    /// Replaces the identities learned under `source` (a group's epoch keys)
+    /// with `ids`.
+    pub fn learn(&self, source: &str, ids: Vec<SharedIdentity>) {
+        let mut l = self.learned.write().expect("learned identities");
+        l.retain(|(s, _)| s != source);
+        l.extend(ids.into_iter().map(|i| (source.to_owned(), i)));
+    }
+
+    /// Every identity that may open `st`: configured ones first, then
+    /// learned ones.
+    fn identity_for(&self, st: &RecipientStanza) -> Option<SharedIdentity> {
+        if let Some((_, id)) = self.identities.iter().find(|(_, id)| id.matches(st)) {
+            return Some(id.clone());
+        }
+        self.learned
+            .read()
+            .expect("learned identities")
+            .iter()
+            .find(|(_, id)| id.matches(st))
+            .map(|(_, id)| id.clone())
     }
 
     pub fn recipient(&self, name: &str) -> Option<&NamedRecipient> {
@@ -299,22 +368,13 @@ impl Keyring {
             .max_by_key(|p| p.rank())
     }
 
-    /// Recipients of a new object at bucket/key.
-    pub fn recipients_for(&self, bucket: &str, key: &str) -> Option<Vec<SharedRecipient>> {
-        let p = self.policy_for(bucket, key)?;
-        p.recipients
-            .iter()
-            .map(|n| self.recipients.get(n).map(|r| r.key.clone()))
-            .collect()
-    }
-
     /// Unwraps the data key of `header` with any identity we hold, through
     /// the cache (keyed by the wrapped key bytes: concurrent cold requests for
     /// one object do one RSA operation). Not yet authenticated: the caller
     /// checks commitment and MAC.
     pub async fn unwrap(&self, header: &Header) -> Result<Arc<DataKey>, FormatError> {
         for st in &header.recipients {
-            let Some((_, id)) = self.identities.iter().find(|(_, id)| id.matches(st)) else {
+            let Some(id) = self.identity_for(st) else {
                 continue;
             };
             let cache_key = dk_cache_key(st);
@@ -356,7 +416,7 @@ impl Keyring {
     pub async fn remember(&self, header: &Header, dk: &Arc<DataKey>) -> bool {
         let mut any = false;
         for st in &header.recipients {
-            let ours = self.identities.iter().any(|(_, id)| id.matches(st));
+            let ours = self.identity_for(st).is_some();
             if ours {
                 self.dk_cache.insert(dk_cache_key(st), dk.clone()).await;
                 any = true;
@@ -370,7 +430,7 @@ impl Keyring {
         header
             .recipients
             .iter()
-            .any(|st| self.identities.iter().any(|(_, id)| id.matches(st)))
+            .any(|st| self.identity_for(st).is_some())
     }
 
     /// Wraps `dk` for each of `recipients` (rewrap).

@@ -20,6 +20,8 @@ pub mod envelope;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 #[cfg(feature = "gateway")]
+pub mod groups;
+#[cfg(feature = "gateway")]
 pub mod keyring;
 #[cfg(feature = "gateway")]
 pub mod metrics;

@@ -59,6 +59,8 @@ async fn main() {
         Command::Decrypt(args) => commands::decrypt::run(args),
         Command::Gc(args) => commands::gc::run(args).await,
         Command::Secret(args) => commands::secret::run(args),
+        Command::Keys(args) => commands::sharing::run_keys(args).await,
+        Command::Group(args) => commands::sharing::run_group(args).await,
     };
     if let Err(e) = res {
         eprintln!("sealgate: {e:#}");

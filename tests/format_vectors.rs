@@ -802,6 +802,9 @@ impl Recipient for CachedRecipient<'_> {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+    fn spki_der(&self) -> Vec<u8> {
+        self.inner.spki_der()
+    }
     fn wrap(&self, dk: &DataKey) -> sealgate::envelope::Result<RecipientStanza> {
         let mut cache = self.cache.lock().unwrap();
         let slot = (self.inner.key_id(), *dk.expose());

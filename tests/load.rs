@@ -182,9 +182,14 @@ fn concurrent_clients_get_no_errors_and_memory_stays_flat() {
         peak < RSS_LIMIT_MIB,
         "gateway RSS reached {peak:.0} MiB (limit {RSS_LIMIT_MIB})"
     );
+    // Bounded by concurrency, not by the number of requests: each client
+    // holds at most one connection to the gateway and each request in flight
+    // at most one pooled connection to the store (kept idle for reuse). A
+    // leak grows with the 17,000 requests, far past this.
+    let bound = fds_before + 2 * clients as usize + 16;
     assert!(
-        fds_after < fds_before + 64,
-        "open fds grew from {fds_before} to {fds_after}"
+        fds_after < bound,
+        "open fds grew from {fds_before} to {fds_after} (bound {bound})"
     );
     assert!(gw.child.try_wait().unwrap().is_none(), "the gateway exited");
     assert!(!gw.log_text().contains("panicked"), "the gateway panicked");

@@ -14,8 +14,19 @@ pub fn run(args: KeygenArgs) -> anyhow::Result<()> {
         bits,
         out,
         passphrase_file,
+        signing,
     } = args;
     let pass = passphrase(passphrase_file.as_deref())?;
+    if signing {
+        let (k, p, fp) = crate::keyring::keygen_signing(&out, &name, &pass)?;
+        println!(
+            "signing key: {} (Ed25519, encrypted PKCS#8, mode 0600)",
+            k.display()
+        );
+        println!("public key:  {}", p.display());
+        println!("fingerprint: {fp} (members pin it in their config's [[groups]] admins)");
+        return Ok(());
+    }
     let (k, p, id) = crate::keyring::keygen(&out, &name, bits, &pass)?;
     println!("private key: {} (encrypted PKCS#8, mode 0600)", k.display());
     println!(
@@ -23,6 +34,11 @@ pub fn run(args: KeygenArgs) -> anyhow::Result<()> {
         p.display()
     );
     println!("key id:      {}", hex::encode(id));
+    let spki = crate::keyring::load_recipient(&p)?.spki_der();
+    println!(
+        "fingerprint: {} (read it out to whoever adds you to a group)",
+        crate::sharing::fingerprint::Fingerprint::of_spki(&spki)
+    );
     Ok(())
 }
 

@@ -21,5 +21,6 @@ pub mod reencrypt;
 pub mod rewrap;
 pub mod secret;
 pub mod serve;
+pub mod sharing;
 
 pub use common::{parse_s3_url, Summary};

@@ -63,6 +63,9 @@ pub trait Recipient: Send + Sync + std::fmt::Debug {
     fn wrap(&self, dk: &DataKey) -> Result<RecipientStanza>;
     /// A short description for people (`RSA-3072`).
     fn describe(&self) -> String;
+    /// The public key, SubjectPublicKeyInfo DER (its key id and fingerprint
+    /// are hashes of it).
+    fn spki_der(&self) -> Vec<u8>;
     /// Bytes one stanza of this recipient adds to a header.
     fn stanza_len(&self) -> usize {
         1 + KEY_ID_LEN + 2 + self.wrapped_len()
@@ -78,6 +81,8 @@ pub trait Identity: Send + Sync + std::fmt::Debug {
     fn recipient(&self) -> Result<std::sync::Arc<dyn Recipient>>;
     /// A short description for people (`RSA-3072`).
     fn describe(&self) -> String;
+    /// The public key, SubjectPublicKeyInfo DER.
+    fn spki_der(&self) -> Vec<u8>;
     /// Whether this identity opens `stanza` (same algorithm and key id).
     fn matches(&self, stanza: &RecipientStanza) -> bool {
         self.key_id() == stanza.key_id && self.algorithm() as u8 == stanza.algorithm
@@ -96,6 +101,7 @@ pub struct RsaOaepRecipient {
     key: OaepPublicEncryptingKey,
     key_id: [u8; KEY_ID_LEN],
     bits: usize,
+    spki: Vec<u8>,
 }
 
 impl RsaOaepRecipient {
@@ -114,6 +120,7 @@ impl RsaOaepRecipient {
             key,
             key_id: key_id_of_spki(der),
             bits,
+            spki: der.to_vec(),
         })
     }
 
@@ -147,6 +154,9 @@ impl Recipient for RsaOaepRecipient {
     }
     fn describe(&self) -> String {
         format!("RSA-{}", self.bits)
+    }
+    fn spki_der(&self) -> Vec<u8> {
+        self.spki.clone()
     }
     fn wrap(&self, dk: &DataKey) -> Result<RecipientStanza> {
         let mut out = vec![0u8; self.key.ciphertext_size()];
@@ -248,6 +258,9 @@ impl Identity for RsaOaepIdentity {
     }
     fn describe(&self) -> String {
         format!("RSA-{}", self.bits)
+    }
+    fn spki_der(&self) -> Vec<u8> {
+        self.public_spki.clone()
     }
     fn unwrap_secret(&self, wrapped: &[u8], label: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         let mut out = Zeroizing::new(vec![0u8; self.key.min_output_size()]);

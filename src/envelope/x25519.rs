@@ -206,6 +206,9 @@ impl Recipient for X25519Recipient {
     fn describe(&self) -> String {
         "X25519".into()
     }
+    fn spki_der(&self) -> Vec<u8> {
+        x25519_spki_der(self.public_bytes())
+    }
     fn wrap(&self, dk: &DataKey) -> Result<RecipientStanza> {
         let e = PrivateKey::generate(&X25519).map_err(|_| FormatError::Crypto)?;
         self.wrap_with(dk, &e)
@@ -308,6 +311,9 @@ impl Identity for X25519Identity {
     }
     fn describe(&self) -> String {
         "X25519".into()
+    }
+    fn spki_der(&self) -> Vec<u8> {
+        x25519_spki_der(self.public_bytes())
     }
     fn unwrap(&self, stanza: &RecipientStanza) -> Result<DataKey> {
         if stanza.algorithm != Algorithm::X25519 as u8

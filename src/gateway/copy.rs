@@ -185,7 +185,7 @@ pub async fn rewrite(
     let stanzas = match stanzas {
         Stanzas::Given(s) => Some(s),
         Stanzas::Policy => {
-            let rs = gw.policy_recipients(db, dk)?;
+            let rs = gw.policy_recipients(db, dk).await?;
             let same = rs.len() == src.header.recipients.len()
                 && rs
                     .iter()

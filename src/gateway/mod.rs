@@ -51,9 +51,12 @@ pub struct Gateway {
     pub(crate) region: String,
     /// Access key -> bucket patterns the user may use.
     pub(crate) users: HashMap<String, Vec<String>>,
+    /// Signed groups (`[sharing]`), if configured.
+    pub(crate) groups: Option<Arc<crate::groups::Groups>>,
 }
 
 pub struct GatewaySettings {
+    pub groups: Option<Arc<crate::groups::Groups>>,
     pub users: HashMap<String, Vec<String>>,
     pub object_cache_entries: u64,
     pub list_concurrency: usize,
@@ -83,6 +86,7 @@ impl Gateway {
             max_object_size: s.max_object_size,
             region: s.region,
             users: s.users,
+            groups: s.groups,
         }
     }
 
@@ -108,6 +112,10 @@ impl Gateway {
 
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    pub fn groups(&self) -> Option<&Arc<crate::groups::Groups>> {
+        self.groups.as_ref()
     }
 
     pub(crate) fn key_name(&self, key_id_hex: &str) -> Option<String> {

@@ -73,8 +73,9 @@ pub async fn create(
     let mut i = req.input;
     check_key(&i.key)?;
     let attributes = client_attributes!(i)?;
-    let (sealed, placed) =
-        gw.new_envelope(&i.bucket, &i.key, NewBinding::Multipart, &attributes)?;
+    let (sealed, placed) = gw
+        .new_envelope(&i.bucket, &i.key, NewBinding::Multipart, &attributes)
+        .await?;
     let BodyBinding::Multipart { upload_id } = sealed.header.binding else {
         unreachable!("a multipart binding was asked for");
     };

@@ -239,7 +239,18 @@ impl Gateway {
                     (header, Some(mac), 0, Some(m))
                 }
             };
-        let dk = self.keyring.unwrap(&header).await.map_err(fe)?;
+        let dk = match self.keyring.unwrap(&header).await {
+            // Written for a group epoch this gateway has not learned yet (a
+            // member added since, a new epoch): ask for the group's newest
+            // document once, then try again.
+            Err(crate::envelope::FormatError::NoMatchingRecipient { .. })
+                if self.learn_groups_for(&header).await =>
+            {
+                self.keyring.unwrap(&header).await
+            }
+            r => r,
+        }
+        .map_err(fe)?;
         match &detached_mac {
             Some(mac) => header.authenticate_detached(&dk, bucket, key, mac),
             None => header.authenticate(&dk, bucket, key),
@@ -322,6 +333,19 @@ impl Gateway {
                 })
             }
         }
+    }
+
+    /// Refreshes the groups when `header` has a group (X25519) stanza;
+    /// whether anything may have been learned.
+    async fn learn_groups_for(&self, header: &Header) -> bool {
+        let Some(groups) = &self.groups else {
+            return false;
+        };
+        let group_stanza = header
+            .recipients
+            .iter()
+            .any(|st| st.algorithm == crate::envelope::recipient::Algorithm::X25519 as u8);
+        group_stanza && groups.refresh_all().await
     }
 
     /// Reads and parses (not yet authenticates) a multipart object's manifest.

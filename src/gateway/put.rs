@@ -36,12 +36,14 @@ where
     S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (sealed, placed) = gw.new_envelope(
-        bucket,
-        key,
-        NewBinding::Single { plaintext_len: len },
-        attributes,
-    )?;
+    let (sealed, placed) = gw
+        .new_envelope(
+            bucket,
+            key,
+            NewBinding::Single { plaintext_len: len },
+            attributes,
+        )
+        .await?;
     let BodyBinding::Single { salt, .. } = sealed.header.binding else {
         unreachable!("a single-part binding was asked for");
     };

@@ -101,31 +101,58 @@ pub fn place(
 }
 
 impl Gateway {
-    /// The recipients of a new object at bucket/key, or AccessDenied when no
-    /// policy covers it.
-    pub(crate) fn policy_recipients(
+    /// The recipients of a new object at bucket/key (its policy's, a group
+    /// resolved to the epoch key of its trusted document), or AccessDenied
+    /// when no policy covers it or a group is not trusted.
+    pub(crate) async fn policy_recipients(
         &self,
         bucket: &str,
         key: &str,
     ) -> S3Result<Vec<Arc<dyn Recipient>>> {
-        self.keyring.recipients_for(bucket, key).ok_or_else(|| {
+        let p = self.keyring.policy_for(bucket, key).ok_or_else(|| {
             s3_error!(
                 AccessDenied,
                 "No encryption policy of this gateway covers {bucket}/{key}; nothing was stored."
             )
-        })
+        })?;
+        let mut out = Vec::with_capacity(p.recipients.len());
+        for name in &p.recipients {
+            if let Some(g) = name.strip_prefix("group:") {
+                let groups = self
+                    .groups
+                    .as_ref()
+                    .ok_or_else(|| internal("a group policy without [sharing]"))?;
+                match groups.current(g).await {
+                    Ok(c) => out.push(c.recipient.clone()),
+                    Err(crate::groups::GroupFailure::Store(e)) => return Err(e.into()),
+                    Err(e) => {
+                        return Err(s3_error!(
+                            AccessDenied,
+                            "Cannot encrypt for {name}: {e}; nothing was stored."
+                        ))
+                    }
+                }
+            } else {
+                let r = self
+                    .keyring
+                    .recipient(name)
+                    .ok_or_else(|| internal("a policy names an unknown recipient"))?;
+                out.push(r.key.clone());
+            }
+        }
+        Ok(out)
     }
 
     /// A new envelope for bucket/key: a fresh data key wrapped for the
     /// policy's recipients, with `attributes` sealed in, placed.
-    pub(crate) fn new_envelope(
+    pub(crate) async fn new_envelope(
         &self,
         bucket: &str,
         key: &str,
         binding: NewBinding,
         attributes: &Attributes,
     ) -> S3Result<(Sealed, Placed)> {
-        let recipients = self.policy_recipients(bucket, key)?;
+        let recipients = self.policy_recipients(bucket, key).await?;
         let refs: Vec<&dyn Recipient> = recipients.iter().map(|r| r.as_ref()).collect();
         let sealed = Header::encrypt_for(&refs, binding, attributes, bucket, key)
             .map_err(|e| self.format_err(e, bucket, key))?;

@@ -84,6 +84,9 @@ impl Recipient for FixedEphemeral {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+    fn spki_der(&self) -> Vec<u8> {
+        self.inner.spki_der()
+    }
     fn wrap(&self, dk: &DataKey) -> sealgate::envelope::Result<RecipientStanza> {
         self.inner.wrap_with_ephemeral(dk, &self.ephemeral)
     }

@@ -39,10 +39,11 @@ pub const GATEWAY_SECRET: &str = "in-process-gateway-secret-0123456789";
 
 /// The test people and their keys in `tests/vectors/keys.json` (test keys
 /// only; RSA generation is too slow to do per test).
-pub const PEOPLE: [(&str, &str); 4] = [
+pub const PEOPLE: [(&str, &str); 5] = [
     ("alice", "rsa2048-a"),
     ("bob", "rsa2048-b"),
     ("carol", "rsa2048-c"),
+    ("dave", "rsa3072-a"),
     ("eve", "rsa2048-outsider"),
 ];
 
@@ -135,6 +136,9 @@ pub struct Spec {
     pub policies: Vec<(&'static str, &'static str, Vec<&'static str>)>,
     /// The first user is the one [`Gw::client`] signs as.
     pub users: Vec<User>,
+    /// `[sharing]` and `[[groups]]`, for gateways of group members.
+    pub sharing: Option<sealgate::config::SharingConfig>,
+    pub groups: Vec<sealgate::config::GroupConfig>,
 }
 
 impl Spec {
@@ -151,6 +155,8 @@ impl Spec {
             recipients: vec![],
             policies: vec![("*", "", vec![person])],
             users: vec![alice_user()],
+            sharing: None,
+            groups: vec![],
         }
     }
 }
@@ -219,6 +225,22 @@ impl World {
     /// Builds a gateway over this world's store, the way `sealgate serve`
     /// does from a config, with keys from the test key file.
     pub fn gateway(&self, spec: Spec) -> Gw {
+        let first = spec.users.first().expect("a user").clone();
+        let rt = self.runtime(spec);
+        let service = sealgate::server::build_service(rt.gateway, rt.users, &rt.server).unwrap();
+        Gw {
+            client: client(&service, first.access_key, first.secret),
+            service,
+        }
+    }
+
+    /// The gateway a command (`sealgate group add`, `rewrap`...) builds
+    /// from the same config, to call the command's library function.
+    pub fn command_gateway(&self, spec: Spec) -> sealgate::gateway::Gateway {
+        self.runtime(spec).gateway
+    }
+
+    fn runtime(&self, spec: Spec) -> sealgate::app::Runtime {
         let mut identities = Vec::new();
         let mut recipients = Vec::new();
         for p in &spec.identities {
@@ -267,16 +289,10 @@ impl World {
             identities: vec![],
             recipients: vec![],
             policies: vec![],
-            sharing: None,
-            groups: vec![],
+            sharing: spec.sharing,
+            groups: spec.groups,
         };
-        let rt = sealgate::app::build_over(&cfg, keyring, self.gateway_store.clone()).unwrap();
-        let service = sealgate::server::build_service(rt.gateway, rt.users, &rt.server).unwrap();
-        let first = spec.users.first().expect("a user");
-        Gw {
-            client: client(&service, first.access_key, first.secret),
-            service,
-        }
+        sealgate::app::build_over(&cfg, keyring, self.gateway_store.clone()).unwrap()
     }
 
     /// The object as the store holds it.

@@ -17,6 +17,7 @@ mod liar;
 mod auth;
 mod conditional;
 mod copy;
+mod groups;
 mod hostile;
 mod listing;
 mod multipart;

@@ -30,6 +30,7 @@ fn spec(g: Gateway) -> Spec {
             recipients: vec!["alice"],
             policies: vec![("*", "", vec!["alice"])],
             users: vec![alice_user()],
+            ..Spec::alice()
         },
         Gateway::Bob => Spec::person("bob"),
         Gateway::Carol => Spec::person("carol"),

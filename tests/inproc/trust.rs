@@ -418,6 +418,7 @@ async fn a_multipart_upload_with_many_recipients_and_full_metadata_works() {
         recipients: vec!["bob", "carol", "eve"],
         policies: vec![("*", "", vec!["alice", "bob", "carol", "eve"])],
         users: vec![alice_user()],
+        ..Spec::alice()
     };
     let gw = w.gateway(spec);
     let b = "fullmeta";
@@ -735,6 +736,7 @@ async fn copies_apply_the_destination_policy_or_refuse_naming_reencrypt() {
             ("copies", "escrow/", vec!["alice", "bob"]),
         ],
         users: vec![alice_user()],
+        ..Spec::alice()
     });
     let b = "copies";
     gw.mb(b).await;
