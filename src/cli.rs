@@ -258,6 +258,17 @@ pub struct DecryptArgs {
     /// it. A dropped part, or an older upload of one, then goes unnoticed.
     #[arg(long, conflicts_with = "manifest")]
     pub without_manifest: bool,
+    /// For an object written for a group: the group's document (the newest
+    /// `.sealgate/dir/groups/NAME/v...` object), opened with the identity.
+    #[arg(long, requires_all = ["group", "admin"])]
+    pub group_doc: Option<PathBuf>,
+    /// The group's name.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// The fingerprint of an administrator whose signature the group
+    /// document must carry; repeatable.
+    #[arg(long)]
+    pub admin: Vec<String>,
     /// Read the passphrase from this file (else SEALGATE_PASSPHRASE, else a prompt).
     #[arg(long)]
     pub passphrase_file: Option<PathBuf>,

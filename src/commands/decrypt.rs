@@ -377,6 +377,9 @@ pub fn run(args: DecryptArgs) -> anyhow::Result<()> {
         no_name_check,
         manifest,
         without_manifest,
+        group_doc,
+        group,
+        admin,
         passphrase_file,
         input,
         output,
@@ -407,7 +410,33 @@ pub fn run(args: DecryptArgs) -> anyhow::Result<()> {
     let out = std::io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?,
     );
-    let ids: [&dyn Identity; 1] = [id.as_ref()];
+    // A group's epoch keys, from its signed document, for objects written
+    // for the group.
+    let epochs = match (&group_doc, &group) {
+        (Some(doc), Some(name)) => {
+            let pins = admin
+                .iter()
+                .map(|a| {
+                    a.parse::<crate::sharing::fingerprint::Fingerprint>()
+                        .map_err(|e| anyhow::anyhow!("--admin {a}: {}", e.0))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let raw = std::fs::read(doc).with_context(|| doc.display().to_string())?;
+            let verified = crate::sharing::group::GroupDocument::parse(&raw)
+                .and_then(|d| d.verify(name, &pins, 0))
+                .map_err(|e| anyhow::anyhow!("group document {}: {e}", doc.display()))?;
+            Some(
+                verified
+                    .open_epochs(id.as_ref())
+                    .map_err(|e| anyhow::anyhow!("group {name}: {e}"))?,
+            )
+        }
+        _ => None,
+    };
+    let mut ids: Vec<&dyn Identity> = vec![id.as_ref()];
+    if let Some(e) = &epochs {
+        ids.extend(e.identities());
+    }
     let res = decrypt(
         &ids,
         &meta,
