@@ -944,3 +944,138 @@ fn offline_decrypt_refuses_content_whose_sealed_md5_lies() {
         other => panic!("{:?}", other.map(|r| r.plaintext_len)),
     }
 }
+
+// ---------------------------------------------------------------------------
+// Objects written by earlier releases (headers without sealed attributes,
+// layout-1 manifests) stay readable, with the store's headers as before.
+
+#[tokio::test]
+async fn objects_of_earlier_releases_still_read_and_reencrypt_seals_their_attributes() {
+    use sealgate::envelope::manifest::{Manifest, ManifestPart};
+    use sealgate::envelope::stream::seal_all;
+    use sealgate::envelope::{BodyBinding, DataKey, Header};
+    let (w, gw) = World::with_bucket("legacy").await;
+    let b = "legacy";
+    let alice = crate::harness::identity_of("alice").recipient().unwrap();
+    // A single-part object as releases before sealed attributes wrote it:
+    // the header inline without attributes, the client's headers in clear.
+    let pt = data(150_000, 100);
+    let dk = DataKey::generate().unwrap();
+    let salt = sealgate::envelope::keys::random_salt().unwrap();
+    let binding = BodyBinding::Single {
+        salt,
+        plaintext_len: pt.len() as u64,
+    };
+    let h = Header::seal(&dk, &[alice.as_ref()], binding, b, "old").unwrap();
+    let mut headers = ObjectHeaders::default();
+    headers.metadata.insert("sg".into(), h.to_meta_inline());
+    headers
+        .metadata
+        .insert("origin".into(), "old-release".into());
+    headers.content_type = Some("text/x-old".into());
+    w.raw_put(b, "old", seal_all(&dk, salt, 0, &pt).unwrap(), &headers)
+        .await;
+    // A multipart object with a layout-1 manifest.
+    let parts = [data(70_000, 101), data(5, 102)];
+    let mdk = DataKey::generate().unwrap();
+    let upload_id = sealgate::envelope::keys::random_salt().unwrap();
+    let mh = Header::seal(
+        &mdk,
+        &[alice.as_ref()],
+        BodyBinding::Multipart { upload_id },
+        b,
+        "old-mp",
+    )
+    .unwrap();
+    let mut body = Vec::new();
+    let mut table = Vec::new();
+    let mut md5s = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let s = sealgate::envelope::keys::random_salt().unwrap();
+        body.extend(seal_all(&mdk, s, i as u32 + 1, p).unwrap());
+        table.push(ManifestPart {
+            number: i as u32 + 1,
+            plaintext_len: p.len() as u64,
+            salt: s,
+        });
+        md5s.extend_from_slice(&hex::decode(md5_hex(p)).unwrap());
+    }
+    let etag_md5: [u8; 16] = hex::decode(md5_hex(&md5s)).unwrap().try_into().unwrap();
+    let m = Manifest::seal_layout1(&mdk, None, table, &etag_md5, b, "old-mp", &upload_id).unwrap();
+    assert_eq!(m.raw()[0], 1, "layout 1");
+    w.raw_put(
+        b,
+        &format!(".sealgate/mp/{}", hex::encode(upload_id)),
+        m.raw().to_vec(),
+        &ObjectHeaders::default(),
+    )
+    .await;
+    let mut mheaders = ObjectHeaders::default();
+    mheaders.metadata.insert("sg".into(), mh.to_meta_inline());
+    w.raw_put(b, "old-mp", body, &mheaders).await;
+
+    let fresh = w.gateway(Spec::alice());
+    for g in [&gw, &fresh] {
+        let r = g
+            .client
+            .get_object()
+            .bucket(b)
+            .key("old")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.content_type(), Some("text/x-old"));
+        assert_eq!(r.metadata().unwrap()["origin"], "old-release");
+        assert_eq!(unquote(r.e_tag().unwrap()), md5_hex(&pt));
+        assert!(collect(r.body).await.unwrap() == pt);
+        assert!(g.get_ok(b, "old-mp").await == parts.concat());
+        let h = g
+            .client
+            .head_object()
+            .bucket(b)
+            .key("old-mp")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            unquote(h.e_tag().unwrap()),
+            multipart_etag(&[&parts[0], &parts[1]])
+        );
+    }
+    // A copy keeps the old object's kind; reencrypt seals its attributes.
+    gw.client
+        .copy_object()
+        .bucket(b)
+        .key("old-copy")
+        .copy_source(format!("{b}/old"))
+        .send()
+        .await
+        .unwrap();
+    let h = fresh
+        .client
+        .head_object()
+        .bucket(b)
+        .key("old-copy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h.metadata().unwrap()["origin"], "old-release");
+    let cmd = w.command_gateway(Spec::alice());
+    let s = sealgate::commands::reencrypt::reencrypt(&cmd, b, "old", 1)
+        .await
+        .unwrap();
+    assert!(s.failed.is_empty(), "{s}");
+    let (info, _) = w.raw_get(b, "old").await;
+    assert_eq!(info.headers.metadata.keys().collect::<Vec<_>>(), vec!["sg"]);
+    let h = w
+        .gateway(Spec::alice())
+        .client
+        .head_object()
+        .bucket(b)
+        .key("old")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h.content_type(), Some("text/x-old"));
+    assert_eq!(h.metadata().unwrap()["origin"], "old-release");
+}
