@@ -198,6 +198,8 @@ fn attributes_from_json(v: &Value) -> Attributes {
         cache_control: text("cache_control"),
         expires: text("expires"),
         metadata: serde_json::from_value(v["metadata"].clone()).expect("metadata map"),
+        // No vector carries checksum records yet (optional records, 4.6).
+        checksums: Vec::new(),
     }
 }
 

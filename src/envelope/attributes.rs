@@ -14,8 +14,9 @@
 //! | 0x05 | Cache-Control |
 //! | 0x06 | Expires, the HTTP-date text as the client sent it |
 //! | 0x10 | one user-metadata entry: `key || 0x00 || value` (repeatable; keys lowercase, unique) |
+//! | 0x81 | optional, repeatable: a checksum of the plaintext the client gave, `u8 algorithm || digest` |
 //!
-//! Every value is UTF-8. Absent fields have no record.
+//! Every text value is UTF-8. Absent fields have no record.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,7 @@ const T_CONTENT_LANGUAGE: u8 = 0x04;
 const T_CACHE_CONTROL: u8 = 0x05;
 const T_EXPIRES: u8 = 0x06;
 const T_META: u8 = 0x10;
+const T_CHECKSUM: u8 = 0x81;
 
 /// The purpose string of an attributes block. Fixed in v1.
 pub const PURPOSE: &str = "attributes";
@@ -45,6 +47,10 @@ pub struct Attributes {
     pub expires: Option<String>,
     /// User metadata, keys lowercase without the `x-amz-meta-` prefix.
     pub metadata: BTreeMap<String, String>,
+    /// Checksums of the whole plaintext the client gave (`x-amz-checksum-*`),
+    /// `(algorithm, digest)` sorted by algorithm (1 CRC32, 2 CRC32C, 3
+    /// CRC64NVME, 4 SHA1, 5 SHA256).
+    pub checksums: Vec<(u8, Vec<u8>)>,
 }
 
 impl Attributes {
@@ -73,13 +79,19 @@ impl Attributes {
             e.extend_from_slice(v.as_bytes());
             w.put(T_META, &e)?;
         }
+        for (alg, raw) in &self.checksums {
+            let mut v = Vec::with_capacity(1 + raw.len());
+            v.push(*alg);
+            v.extend_from_slice(raw);
+            w.put(T_CHECKSUM, &v)?;
+        }
         Ok(w.finish())
     }
 
     /// Parses a record list (already opened).
     pub fn decode(records: &[u8]) -> Result<Self> {
         let mut a = Self::default();
-        for (tag, v) in read_records(records, &[T_META])? {
+        for (tag, v) in read_records(records, &[T_META, T_CHECKSUM])? {
             let slot = match tag {
                 T_CONTENT_TYPE => &mut a.content_type,
                 T_CONTENT_ENCODING => &mut a.content_encoding,
@@ -100,6 +112,13 @@ impl Attributes {
                     if a.metadata.insert(k, val).is_some() {
                         return Err(FormatError::MalformedHeader("repeated user metadata key"));
                     }
+                    continue;
+                }
+                T_CHECKSUM => {
+                    let (alg, raw) = v
+                        .split_first()
+                        .ok_or(FormatError::MalformedHeader("empty checksum record"))?;
+                    a.checksums.push((*alg, raw.to_vec()));
                     continue;
                 }
                 t => {

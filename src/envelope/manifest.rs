@@ -28,7 +28,9 @@
 //! key || upload id (16, from the header) || every manifest byte before the
 //! nonce (layout 1) or before S (layout 2)`.
 //!
-//! Records of the layout-2 block: `0x01` the ETag MD5 (16 bytes, required).
+//! Records of the layout-2 block: `0x01` the ETag MD5 (16 bytes, required);
+//! `0x81` (optional, repeatable) a composite checksum of the parts, `u8
+//! algorithm || digest`.
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 
@@ -43,6 +45,15 @@ const PURPOSE: &str = "manifest";
 /// The layout this release writes.
 pub const LAYOUT: u8 = 2;
 const T_ETAG_MD5: u8 = 0x01;
+const T_CHECKSUM: u8 = 0x81;
+
+/// What a manifest's sealed digests say of the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Digests {
+    pub etag_md5: [u8; 16],
+    /// Composite checksums of the parts, `(algorithm, digest)`.
+    pub checksums: Vec<(u8, Vec<u8>)>,
+}
 /// Most parts S3 allows in one upload.
 pub const MAX_PARTS: u32 = 10_000;
 const ENTRY_LEN: usize = 4 + 8 + SALT_LEN;
@@ -95,9 +106,33 @@ impl Manifest {
         key: &str,
         upload_id: &[u8; 16],
     ) -> Result<Self> {
+        let d = Digests {
+            etag_md5: *etag_md5,
+            checksums: Vec::new(),
+        };
+        Self::seal_with(dk, header, parts, &d, bucket, key, upload_id)
+    }
+
+    /// [`Manifest::seal`] with every digest (composite checksums too).
+    pub fn seal_with(
+        dk: &DataKey,
+        header: Option<&[u8]>,
+        parts: Vec<ManifestPart>,
+        digests: &Digests,
+        bucket: &str,
+        key: &str,
+        upload_id: &[u8; 16],
+    ) -> Result<Self> {
         let (mut raw, table_end) = Self::table(LAYOUT, header, &parts)?;
         let mut w = RecordWriter::new();
-        w.put(T_ETAG_MD5, etag_md5)?;
+        w.put(T_ETAG_MD5, &digests.etag_md5)?;
+        let mut sums = digests.checksums.clone();
+        sums.sort();
+        for (alg, d) in &sums {
+            let mut v = vec![*alg];
+            v.extend_from_slice(d);
+            w.put(T_CHECKSUM, &v)?;
+        }
         let block = sealed::seal(
             dk.expose(),
             PURPOSE,
@@ -253,6 +288,17 @@ impl Manifest {
         key: &str,
         upload_id: &[u8; 16],
     ) -> Result<[u8; 16]> {
+        Ok(self.open_digests(dk, bucket, key, upload_id)?.etag_md5)
+    }
+
+    /// Authenticates the manifest for this object; returns its digests.
+    pub fn open_digests(
+        &self,
+        dk: &DataKey,
+        bucket: &str,
+        key: &str,
+        upload_id: &[u8; 16],
+    ) -> Result<Digests> {
         let table = &self.raw[..self.table_end];
         let aad = aad(bucket, key, upload_id, table);
         if self.layout == 1 {
@@ -267,18 +313,32 @@ impl Manifest {
                     &mut sealed,
                 )
                 .map_err(|_| FormatError::HeaderMac)?;
-            return pt.try_into().map_err(|_| FormatError::HeaderMac);
+            let etag_md5 = pt.try_into().map_err(|_| FormatError::HeaderMac)?;
+            return Ok(Digests {
+                etag_md5,
+                checksums: Vec::new(),
+            });
         }
         let block = &self.raw[self.table_end + 4..];
         let records = sealed::open(dk.expose(), PURPOSE, &aad, block)?;
         let mut md5 = None;
-        for (tag, v) in read_records(&records, &[])? {
+        let mut checksums = Vec::new();
+        for (tag, v) in read_records(&records, &[T_CHECKSUM])? {
             match tag {
                 T_ETAG_MD5 => md5 = Some(sealed::fixed::<16>(v)?),
+                T_CHECKSUM => {
+                    let (alg, d) = v
+                        .split_first()
+                        .ok_or(FormatError::MalformedHeader("empty checksum record"))?;
+                    checksums.push((*alg, d.to_vec()));
+                }
                 t => sealed::unknown(t)?,
             }
         }
-        md5.ok_or(FormatError::MalformedHeader("manifest without ETag"))
+        Ok(Digests {
+            etag_md5: md5.ok_or(FormatError::MalformedHeader("manifest without ETag"))?,
+            checksums,
+        })
     }
 
     pub fn raw(&self) -> &[u8] {

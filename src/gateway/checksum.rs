@@ -199,3 +199,127 @@ impl PlaintextCheck for ClientChecks {
         Ok(got)
     }
 }
+
+/// Checksum algorithms in sealed records (the attributes, part records,
+/// manifests): one byte each. Fixed in v1 (FORMAT.md 4.6).
+pub const ALGORITHMS: [(u8, &str); 5] = [
+    (1, "CRC32"),
+    (2, "CRC32C"),
+    (3, "CRC64NVME"),
+    (4, "SHA1"),
+    (5, "SHA256"),
+];
+
+/// Raw checksums of a plaintext, `(algorithm byte, digest)`, sorted by
+/// algorithm: what sealed records keep.
+pub type Sums = Vec<(u8, Vec<u8>)>;
+
+fn fields(c: &Checksum) -> [&Option<String>; 5] {
+    [
+        &c.checksum_crc32,
+        &c.checksum_crc32c,
+        &c.checksum_crc64nvme,
+        &c.checksum_sha1,
+        &c.checksum_sha256,
+    ]
+}
+
+/// The raw digests of the computed checksums (base64 in the DTO).
+pub fn sums_of(c: &Checksum) -> Sums {
+    ALGORITHMS
+        .iter()
+        .zip(fields(c))
+        .filter_map(|((id, _), v)| {
+            let raw = STANDARD.decode(v.as_deref()?.split('-').next()?).ok()?;
+            Some((*id, raw))
+        })
+        .collect()
+}
+
+/// The DTO form: base64 digests, with `-N` for a composite of N parts.
+pub fn checksum_of(sums: &[(u8, Vec<u8>)], parts: Option<usize>) -> Checksum {
+    let text = |id: u8| {
+        sums.iter().find(|(a, _)| *a == id).map(|(_, raw)| {
+            let b = STANDARD.encode(raw);
+            match parts {
+                Some(n) => format!("{b}-{n}"),
+                None => b,
+            }
+        })
+    };
+    Checksum {
+        checksum_crc32: text(1),
+        checksum_crc32c: text(2),
+        checksum_crc64nvme: text(3),
+        checksum_sha1: text(4),
+        checksum_sha256: text(5),
+        ..Default::default()
+    }
+}
+
+/// One digest of `data` with algorithm `id`.
+fn digest(id: u8, data: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest as _;
+    Some(match id {
+        1 => crc32fast::hash(data).to_be_bytes().to_vec(),
+        2 => crc32c::crc32c(data).to_be_bytes().to_vec(),
+        3 => {
+            let mut d = crc64fast_nvme::Digest::new();
+            d.write(data);
+            d.sum64().to_be_bytes().to_vec()
+        }
+        4 => sha1::Sha1::digest(data).to_vec(),
+        5 => sha2::Sha256::digest(data).to_vec(),
+        _ => return None,
+    })
+}
+
+/// S3's composite checksum of a multipart object, for every algorithm every
+/// part has: the algorithm over the concatenated part digests.
+pub fn composite(parts: &[&Sums]) -> Sums {
+    let Some(first) = parts.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .filter_map(|(id, _)| {
+            let mut all = Vec::new();
+            for p in parts {
+                all.extend_from_slice(&p.iter().find(|(a, _)| a == id)?.1);
+            }
+            Some((*id, digest(*id, &all)?))
+        })
+        .collect()
+}
+
+/// The checksums a client gave in its request headers (known before the
+/// body, so they can be sealed in the header); trailer checksums arrive only
+/// after it.
+pub fn header_sums(e: &Expected) -> Sums {
+    if e.trailer_algorithm.is_some() {
+        return Vec::new();
+    }
+    sums_of(&e.sums)
+}
+
+#[cfg(test)]
+mod sums_tests {
+    use super::*;
+
+    #[test]
+    fn composite_is_the_checksum_of_checksums() {
+        // S3's documented composite: CRC32 of the concatenated part CRC32s.
+        let p1 = vec![(1u8, crc32fast::hash(b"hello").to_be_bytes().to_vec())];
+        let p2 = vec![(1u8, crc32fast::hash(b"world").to_be_bytes().to_vec())];
+        let c = composite(&[&p1, &p2]);
+        let mut cat = p1[0].1.clone();
+        cat.extend_from_slice(&p2[0].1);
+        assert_eq!(c, vec![(1, crc32fast::hash(&cat).to_be_bytes().to_vec())]);
+        let dto = checksum_of(&c, Some(2));
+        assert!(dto.checksum_crc32.unwrap().ends_with("-2"));
+        assert_eq!(sums_of(&checksum_of(&p1, None)), p1);
+        // An algorithm only some parts have gives no composite.
+        let p3 = vec![(2u8, vec![1, 2, 3, 4])];
+        assert!(composite(&[&p1, &p3]).is_empty());
+    }
+}

@@ -274,7 +274,11 @@ pub async fn rewrite(
                 })
                 .collect();
             let in_manifest = (placed.home == HeaderHome::Manifest).then(|| header.raw());
-            let m = Manifest::seal(&src.dk, in_manifest, parts, &md5, db, dk, &upload_id)
+            let digests = crate::envelope::manifest::Digests {
+                etag_md5: md5,
+                checksums: src.checksums.clone(),
+            };
+            let m = Manifest::seal_with(&src.dk, in_manifest, parts, &digests, db, dk, &upload_id)
                 .map_err(fe)?;
             gw.put_small(
                 db,

@@ -80,6 +80,28 @@ fn not_modified(etag: &str, last_modified: SystemTime) -> s3s::S3Error {
     e
 }
 
+/// The object's sealed checksums, for a response to a request with
+/// `x-amz-checksum-mode: ENABLED` for the whole object.
+fn checksums(
+    r: &Resolved,
+    mode: Option<&ChecksumMode>,
+    whole: bool,
+) -> (Checksum, Option<ChecksumType>) {
+    let enabled = mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED));
+    if !enabled || !whole || r.checksums.is_empty() {
+        return (Checksum::default(), None);
+    }
+    let t = if r.parts.is_some() {
+        ChecksumType::COMPOSITE
+    } else {
+        ChecksumType::FULL_OBJECT
+    };
+    (
+        super::checksum::checksum_of(&r.checksums, r.parts),
+        Some(ChecksumType::from_static(t)),
+    )
+}
+
 /// A part number the object does not have (S3 answers InvalidPart).
 fn no_such_part() -> s3s::S3Error {
     s3_error!(
@@ -147,7 +169,18 @@ pub async fn head_object(
     )?;
     let (a, b, cr) = requested_range(&r, i.range.as_ref(), i.part_number)?;
     let h = r.visible(&r.info.headers);
+    let (sums, sum_type) = checksums(
+        &r,
+        i.checksum_mode.as_ref(),
+        cr.is_none() && i.part_number.is_none(),
+    );
     Ok(S3Response::new(HeadObjectOutput {
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        checksum_type: sum_type,
         content_length: Some((b - a) as i64),
         content_range: cr,
         e_tag: Some(ETag::Strong(r.etag.clone())),
@@ -254,7 +287,18 @@ pub async fn get_object(
         let len = b - a;
         let body = decrypt_plan(stream, plan, &r.layout, &r.dk);
         let h = r.visible(&info.headers);
+        let (sums, sum_type) = checksums(
+            &r,
+            i.checksum_mode.as_ref(),
+            cr.is_none() && i.part_number.is_none(),
+        );
         return Ok(S3Response::new(GetObjectOutput {
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_type: sum_type,
             body: Some(blob(body, len)),
             content_length: Some(len as i64),
             content_range: cr,

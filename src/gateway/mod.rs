@@ -217,6 +217,7 @@ impl ClientAttributes {
             content_language: self.content_language,
             cache_control: self.cache_control,
             expires: self.expires.as_ref().and_then(http_date),
+            checksums: Vec::new(),
         };
         if a.user_metadata_size() > METADATA_LIMIT {
             return Err(s3_error!(
@@ -247,6 +248,7 @@ pub(crate) fn legacy_attributes(h: &ObjectHeaders) -> Attributes {
         content_language: h.content_language.clone(),
         cache_control: h.cache_control.clone(),
         expires: h.expires.clone(),
+        checksums: Vec::new(),
     }
 }
 

@@ -181,6 +181,7 @@ impl PartCtx<'_> {
             plaintext_len: len,
             salt,
             md5: digests.md5,
+            checksums: super::checksum::sums_of(&digests.checksums),
         }
         .seal(&t.dk, &t.store_upload_id, self.part, &store_etag)
         .map_err(|e| self.gw.format_err(e, self.bucket, self.key))?;
@@ -415,6 +416,7 @@ struct Checked {
     plaintext_len: u64,
     salt: [u8; 16],
     store_etag: String,
+    checksums: super::checksum::Sums,
 }
 
 /// Checks a part the client names at completion: its ETag must be the one
@@ -445,6 +447,7 @@ async fn check_part(
             plaintext_len: plaintext_len(sp.size).ok_or_else(invalid_part)?,
             salt: tag.salt,
             store_etag: sp.etag.clone(),
+            checksums: Vec::new(),
         });
     }
     let want: [u8; 16] = hex::decode(etag)
@@ -463,6 +466,7 @@ async fn check_part(
         plaintext_len: rec.plaintext_len,
         salt: rec.salt,
         store_etag: sp.etag.clone(),
+        checksums: rec.checksums,
     })
 }
 
@@ -487,6 +491,8 @@ pub async fn complete(
         ));
     }
     let mut asked = Vec::with_capacity(parts.len());
+    // The part checksums the client names (S3 checks them against the parts).
+    let mut claimed: Vec<super::checksum::Sums> = Vec::with_capacity(parts.len());
     let mut prev = 0u32;
     for p in &parts {
         let n = p
@@ -504,6 +510,14 @@ pub async fn complete(
             .value()
             .to_owned();
         asked.push((n, etag));
+        claimed.push(super::checksum::sums_of(&Checksum {
+            checksum_crc32: p.checksum_crc32.clone(),
+            checksum_crc32c: p.checksum_crc32c.clone(),
+            checksum_crc64nvme: p.checksum_crc64nvme.clone(),
+            checksum_sha1: p.checksum_sha1.clone(),
+            checksum_sha256: p.checksum_sha256.clone(),
+            ..Default::default()
+        }));
     }
     // The object this upload replaces: its manifest goes once this one is
     // in place (asked alongside the part list, so at no extra latency).
@@ -534,6 +548,19 @@ pub async fn complete(
         .collect()
         .await;
     let checked = checked.into_iter().collect::<S3Result<Vec<_>>>()?;
+    for (c, want) in checked.iter().zip(&claimed) {
+        for (alg, d) in want {
+            if !c.checksums.iter().any(|(a, have)| a == alg && have == d) {
+                return Err(s3_error!(
+                    InvalidPart,
+                    "The checksum given for part {} is not the one it was uploaded with.",
+                    c.number
+                ));
+            }
+        }
+    }
+    let sums =
+        super::checksum::composite(&checked.iter().map(|c| &c.checksums).collect::<Vec<_>>());
     let last = checked.len() - 1;
     if checked[..last].iter().any(|c| c.plaintext_len < MIN_PART) {
         return Err(s3_error!(
@@ -556,7 +583,7 @@ pub async fn complete(
         .iter()
         .map(|c| (c.number as i32, c.store_etag.clone()))
         .collect();
-    let manifest = Manifest::seal(
+    let manifest = Manifest::seal_with(
         &t.dk,
         header.as_deref(),
         checked
@@ -567,7 +594,10 @@ pub async fn complete(
                 salt: c.salt,
             })
             .collect(),
-        &etag_md5,
+        &crate::envelope::manifest::Digests {
+            etag_md5,
+            checksums: sums.clone(),
+        },
         &i.bucket,
         &i.key,
         &t.upload_id,
@@ -619,7 +649,18 @@ pub async fn complete(
             size: total,
         },
     );
-    Ok(completed(i.bucket, i.key, etag))
+    let mut done = completed(i.bucket, i.key, etag);
+    if !sums.is_empty() {
+        let c = super::checksum::checksum_of(&sums, Some(store_parts.len()));
+        let o = &mut done.output;
+        o.checksum_crc32 = c.checksum_crc32;
+        o.checksum_crc32c = c.checksum_crc32c;
+        o.checksum_crc64nvme = c.checksum_crc64nvme;
+        o.checksum_sha1 = c.checksum_sha1;
+        o.checksum_sha256 = c.checksum_sha256;
+        o.checksum_type = Some(ChecksumType::from_static(ChecksumType::COMPOSITE));
+    }
+    Ok(done)
 }
 
 fn completed(
@@ -753,16 +794,25 @@ pub async fn list_parts(
             page.into_iter()
                 .zip(records)
                 .map(|(p, rec)| {
-                    let (etag, size) = match rec {
-                        Some(r) => (hex::encode(r.md5), r.plaintext_len),
-                        None => (p.etag.clone(), plaintext_len(p.size).unwrap_or(p.size)),
+                    let (etag, size, sums) = match rec {
+                        Some(r) => (hex::encode(r.md5), r.plaintext_len, r.checksums),
+                        None => (
+                            p.etag.clone(),
+                            plaintext_len(p.size).unwrap_or(p.size),
+                            Vec::new(),
+                        ),
                     };
+                    let c = super::checksum::checksum_of(&sums, None);
                     Part {
                         part_number: Some(p.part_number),
                         size: Some(size as i64),
                         e_tag: Some(ETag::Strong(etag)),
                         last_modified: Some(Timestamp::from(p.last_modified)),
-                        ..Default::default()
+                        checksum_crc32: c.checksum_crc32,
+                        checksum_crc32c: c.checksum_crc32c,
+                        checksum_crc64nvme: c.checksum_crc64nvme,
+                        checksum_sha1: c.checksum_sha1,
+                        checksum_sha256: c.checksum_sha256,
                     }
                 })
                 .collect(),

@@ -55,6 +55,10 @@ pub struct View {
     /// The sealed attributes; `None` for an object written before they were
     /// sealed (its headers are then the store's).
     pub attributes: Option<Attributes>,
+    /// Checksums of the whole plaintext, sealed with the object: the ones
+    /// the client gave for a single-part object, the composite of the
+    /// parts' for a multipart one.
+    pub checksums: Vec<(u8, Vec<u8>)>,
 }
 
 /// An object as one resolution saw it: the authenticated [`View`] and what
@@ -297,6 +301,10 @@ impl Gateway {
                     etag,
                     size: plaintext_len,
                     parts: None,
+                    checksums: attributes
+                        .as_ref()
+                        .map(|a| a.checksums.clone())
+                        .unwrap_or_default(),
                     attributes,
                 })
             }
@@ -310,7 +318,9 @@ impl Gateway {
                     // manifest too.
                     return Err(integrity_error());
                 }
-                let md5 = manifest.open(&dk, bucket, key, &upload_id).map_err(fe)?;
+                let digests = manifest
+                    .open_digests(&dk, bucket, key, &upload_id)
+                    .map_err(fe)?;
                 let layout = manifest.layout();
                 if layout.ct_len != info.size {
                     tracing::error!(
@@ -325,11 +335,12 @@ impl Gateway {
                 Ok(View {
                     header,
                     dk,
-                    etag: format!("{}-{}", hex::encode(md5), manifest.parts.len()),
+                    etag: format!("{}-{}", hex::encode(digests.etag_md5), manifest.parts.len()),
                     size: layout.plaintext_len,
                     parts: Some(manifest.parts.len()),
                     layout,
                     attributes,
+                    checksums: digests.checksums,
                 })
             }
         }

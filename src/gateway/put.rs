@@ -94,6 +94,7 @@ where
                 etag: etag.clone(),
                 size: len,
                 parts: None,
+                checksums: attributes.checksums.clone(),
                 attributes: Some(attributes.clone()),
             }),
             info: ObjectInfo {
@@ -118,7 +119,7 @@ pub async fn put_object(
         ..
     } = req;
     check_key(&input.key)?;
-    let attributes = client_attributes!(input)?;
+    let mut attributes = client_attributes!(input)?;
     if input.if_match.is_some() || input.if_none_match.is_some() {
         return Err(s3_error!(
             NotImplemented,
@@ -151,6 +152,10 @@ pub async fn put_object(
         input.checksum_algorithm.as_ref(),
         trailing_headers.is_some(),
     )?;
+    // Checksums the client gave up front are sealed with the object (S3
+    // answers them with x-amz-checksum-mode: ENABLED); they are verified
+    // before the object exists.
+    attributes.checksums = super::checksum::header_sums(&expected);
     let checks = ClientChecks::new(expected, trailing_headers);
     let (etag, sums) = seal_and_store(
         gw,

@@ -28,6 +28,9 @@ const PART_PURPOSE: &str = "part";
 const T_LEN: u8 = 0x01;
 const T_SALT: u8 = 0x02;
 const T_MD5: u8 = 0x03;
+/// Optional, repeatable: a checksum of the part's plaintext the client asked
+/// for, `u8 algorithm || digest`.
+const T_CHECKSUM: u8 = 0x80;
 /// Most bytes an upload record may have (a header of at most 64 KiB).
 pub const MAX_UPLOAD_RECORD: u64 = 80 * 1024;
 /// Most bytes a part record may have.
@@ -100,6 +103,8 @@ pub struct PartRecord {
     pub plaintext_len: u64,
     pub salt: [u8; SALT_LEN],
     pub md5: [u8; 16],
+    /// Checksums of the part's plaintext, `(algorithm, digest)`.
+    pub checksums: Vec<(u8, Vec<u8>)>,
 }
 
 fn part_aad(store_upload_id: &str, part: u32, store_etag: &str) -> Vec<u8> {
@@ -125,6 +130,13 @@ impl PartRecord {
         w.put(T_LEN, &self.plaintext_len.to_be_bytes())?;
         w.put(T_SALT, &self.salt)?;
         w.put(T_MD5, &self.md5)?;
+        let mut sums = self.checksums.clone();
+        sums.sort();
+        for (alg, d) in &sums {
+            let mut v = vec![*alg];
+            v.extend_from_slice(d);
+            w.put(T_CHECKSUM, &v)?;
+        }
         sealed::seal(
             dk.expose(),
             PART_PURPOSE,
@@ -147,11 +159,18 @@ impl PartRecord {
             block,
         )?;
         let (mut len, mut salt, mut md5) = (None, None, None);
-        for (tag, v) in read_records(&records, &[])? {
+        let mut checksums = Vec::new();
+        for (tag, v) in read_records(&records, &[T_CHECKSUM])? {
             match tag {
                 T_LEN => len = Some(u64::from_be_bytes(sealed::fixed(v)?)),
                 T_SALT => salt = Some(sealed::fixed(v)?),
                 T_MD5 => md5 = Some(sealed::fixed(v)?),
+                T_CHECKSUM => {
+                    let (alg, d) = v
+                        .split_first()
+                        .ok_or(FormatError::MalformedHeader("empty checksum record"))?;
+                    checksums.push((*alg, d.to_vec()));
+                }
                 t => sealed::unknown(t)?,
             }
         }
@@ -160,6 +179,7 @@ impl PartRecord {
                 plaintext_len,
                 salt,
                 md5,
+                checksums,
             }),
             _ => Err(FormatError::MalformedHeader("part record incomplete")),
         }
@@ -177,6 +197,7 @@ mod tests {
             plaintext_len: 5 << 20,
             salt: [2; 16],
             md5: [3; 16],
+            checksums: vec![(1, vec![9, 9, 9, 9]), (5, vec![7; 32])],
         };
         let b = r.seal(&dk, "up", 7, "etag").unwrap();
         assert_eq!(PartRecord::open(&dk, "up", 7, "etag", &b).unwrap(), r);

@@ -15,6 +15,7 @@ mod harness;
 mod liar;
 
 mod auth;
+mod checksums;
 mod conditional;
 mod copy;
 mod groups;
