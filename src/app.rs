@@ -242,6 +242,7 @@ pub fn build_over(
         cfg.gateway.secret_file.as_deref(),
         cfg.gateway.secret_env.as_deref(),
     )?;
+    let configured_secret = gw_secret.is_some();
     let gw_secret = match gw_secret {
         Some(s) => gateway_key(&s)?,
         None => {
@@ -252,11 +253,23 @@ pub fn build_over(
         }
     };
     let groups = build_groups(cfg, &keyring, &store)?;
+    let index = match (&cfg.gateway.state_dir, configured_secret) {
+        (Some(dir), true) if tokio::runtime::Handle::try_current().is_ok() => Some(Arc::new(
+            crate::gateway::index::ListingIndex::open(dir, &gw_secret, cfg.gateway.index_entries)
+                .map_err(|e| cerr("gateway.state_dir", format!("{}: {e}", dir.display())))?,
+        )),
+        (Some(_), false) => {
+            tracing::warn!("gateway.state_dir without gateway.secret: no persistent listing index (nothing to seal it under)");
+            None
+        }
+        _ => None,
+    };
     let gateway = Gateway::new(
         store,
         keyring,
         GatewaySettings {
             groups,
+            index,
             users: user_buckets,
             object_cache_entries: cfg.gateway.object_cache_entries,
             list_concurrency: cfg.gateway.list_concurrency,
@@ -403,6 +416,7 @@ kind = "local"
 path = {store:?}
 [gateway]
 secret = "{gs}"
+state_dir = {state:?}
 [[identities]]
 name = "default"
 key_file = {key:?}
@@ -413,6 +427,7 @@ recipients = ["default"]
 "#,
         sk = sk.as_str(),
         store = dir.join("store").display().to_string(),
+        state = dir.join("state").display().to_string(),
         key = key_file.display().to_string(),
     ));
     let cfg: Config = toml::from_str(&toml_text).context("embedded default config")?;

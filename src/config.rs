@@ -232,6 +232,12 @@ pub struct GatewayConfig {
     pub object_cache_entries: u64,
     /// Concurrent store requests used to resolve a listing's ETags.
     pub list_concurrency: usize,
+    /// A directory this gateway keeps state in: the persistent listing index
+    /// (a cache, sealed under the gateway secret). Without it (or without a
+    /// secret) what listings learn lasts as long as the process.
+    pub state_dir: Option<PathBuf>,
+    /// Most entries of the persistent listing index.
+    pub index_entries: u64,
 }
 
 fn default_cache_entries() -> u64 {
@@ -257,6 +263,8 @@ impl Default for GatewayConfig {
             key_cache_idle_secs: default_cache_idle(),
             object_cache_entries: default_meta_cache(),
             list_concurrency: default_list_concurrency(),
+            state_dir: None,
+            index_entries: 1_000_000,
         }
     }
 }
@@ -333,6 +341,8 @@ const ENV_KEYS: [(&str, &[&str]); 3] = [
             "key_cache_idle_secs",
             "object_cache_entries",
             "list_concurrency",
+            "state_dir",
+            "index_entries",
         ],
     ),
 ];
@@ -459,6 +469,9 @@ impl Config {
             fix(f);
         }
         if let Some(f) = &mut self.gateway.secret_file {
+            fix(f);
+        }
+        if let Some(f) = &mut self.gateway.state_dir {
             fix(f);
         }
         if let Some(f) = &mut self.server.tls_cert {

@@ -132,8 +132,10 @@ pub async fn copy_object(
         attributes.as_ref(),
     )
     .await?;
-    gw.listing.insert(
-        (i.bucket.clone(), i.key.clone(), store_etag),
+    gw.remember_listing(
+        &i.bucket,
+        &i.key,
+        &store_etag,
         ListInfo {
             etag: src.etag.clone(),
             size: src.size,

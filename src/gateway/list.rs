@@ -77,6 +77,7 @@ async fn list_page(gw: &Gateway, bucket: &str, req: ListRequest, url: bool) -> S
         .cloned()
         .collect();
     let enc = |s: &str| if url { url_encode(s) } else { s.to_owned() };
+    gw.prefetch_listing(bucket, &visible).await;
     let contents: Vec<Object> = futures::stream::iter(visible)
         .map(|e| async move {
             let li = gw.list_info(bucket, &e).await;

@@ -12,6 +12,7 @@ pub mod copy;
 pub mod error;
 pub mod gc;
 pub mod get;
+pub mod index;
 pub mod list;
 pub mod multipart;
 pub mod object;
@@ -53,10 +54,14 @@ pub struct Gateway {
     pub(crate) users: HashMap<String, Vec<String>>,
     /// Signed groups (`[sharing]`), if configured.
     pub(crate) groups: Option<Arc<crate::groups::Groups>>,
+    /// The persistent listing index, if a state directory and a gateway
+    /// secret are configured.
+    pub(crate) index: Option<Arc<index::ListingIndex>>,
 }
 
 pub struct GatewaySettings {
     pub groups: Option<Arc<crate::groups::Groups>>,
+    pub index: Option<Arc<index::ListingIndex>>,
     pub users: HashMap<String, Vec<String>>,
     pub object_cache_entries: u64,
     pub list_concurrency: usize,
@@ -87,6 +92,7 @@ impl Gateway {
             region: s.region,
             users: s.users,
             groups: s.groups,
+            index: s.index,
         }
     }
 
@@ -116,6 +122,54 @@ impl Gateway {
 
     pub fn groups(&self) -> Option<&Arc<crate::groups::Groups>> {
         self.groups.as_ref()
+    }
+
+    /// Keeps what a listing shows for this store version of an object (in
+    /// memory, and in the persistent index when there is one).
+    pub(crate) fn remember_listing(
+        &self,
+        bucket: &str,
+        key: &str,
+        store_etag: &str,
+        info: object::ListInfo,
+    ) {
+        if let Some(ix) = &self.index {
+            ix.remember(bucket, key, store_etag, &info);
+        }
+        self.listing.insert(
+            (bucket.to_owned(), key.to_owned(), store_etag.to_owned()),
+            info,
+        );
+    }
+
+    /// Fills the listing cache from the persistent index for entries it
+    /// does not hold (one read transaction on a blocking thread).
+    pub(crate) async fn prefetch_listing(&self, bucket: &str, entries: &[crate::store::ListEntry]) {
+        let Some(ix) = self.index.clone() else {
+            return;
+        };
+        let missing: Vec<(String, String)> = entries
+            .iter()
+            .filter(|e| {
+                !self
+                    .listing
+                    .contains_key(&(bucket.to_owned(), e.key.clone(), e.etag.clone()))
+            })
+            .map(|e| (e.key.clone(), e.etag.clone()))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let b = bucket.to_owned();
+        let m = missing.clone();
+        let Ok(found) = tokio::task::spawn_blocking(move || ix.lookup(&b, &m)).await else {
+            return;
+        };
+        for ((k, e), info) in missing.into_iter().zip(found) {
+            if let Some(info) = info {
+                self.listing.insert((bucket.to_owned(), k, e), info);
+            }
+        }
     }
 
     pub(crate) fn key_name(&self, key_id_hex: &str) -> Option<String> {

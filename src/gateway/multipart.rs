@@ -642,8 +642,10 @@ pub async fn complete(
     }
     forget_upload(gw, &i.bucket, &t.store_upload_id).await;
     let etag = format!("{}-{}", hex::encode(etag_md5), store_parts.len());
-    gw.listing.insert(
-        (i.bucket.clone(), i.key.clone(), store_etag),
+    gw.remember_listing(
+        &i.bucket,
+        &i.key,
+        &store_etag,
         ListInfo {
             etag: etag.clone(),
             size: total,

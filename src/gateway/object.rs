@@ -134,8 +134,10 @@ impl Gateway {
         let r = Arc::new(Resolved { view, info });
         self.latest
             .insert((bucket.to_owned(), key.to_owned()), r.clone());
-        self.listing.insert(
-            (bucket.to_owned(), key.to_owned(), store_etag),
+        self.remember_listing(
+            bucket,
+            key,
+            &store_etag,
             ListInfo {
                 etag: r.etag.clone(),
                 size: r.size,

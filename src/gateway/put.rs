@@ -69,8 +69,10 @@ where
         .await;
     let (store_etag, digests) = outcome.settle(stored)?;
     let etag = hex::encode(digests.md5);
-    gw.listing.insert(
-        (bucket.to_owned(), key.to_owned(), store_etag.clone()),
+    gw.remember_listing(
+        bucket,
+        key,
+        &store_etag,
         ListInfo {
             etag: etag.clone(),
             size: len,

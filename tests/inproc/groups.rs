@@ -68,6 +68,7 @@ impl Team {
                 admins: vec![self.admin.fingerprint().to_string()],
                 min_version: 0,
             }],
+            state_dir: None,
         }
     }
 

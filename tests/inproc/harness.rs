@@ -139,6 +139,8 @@ pub struct Spec {
     /// `[sharing]` and `[[groups]]`, for gateways of group members.
     pub sharing: Option<sealgate::config::SharingConfig>,
     pub groups: Vec<sealgate::config::GroupConfig>,
+    /// `gateway.state_dir` (the persistent listing index).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Spec {
@@ -157,6 +159,7 @@ impl Spec {
             users: vec![alice_user()],
             sharing: None,
             groups: vec![],
+            state_dir: None,
         }
     }
 }
@@ -284,6 +287,7 @@ impl World {
             gateway: GatewayConfig {
                 secret: Some(GATEWAY_SECRET.into()),
                 list_concurrency: 4,
+                state_dir: spec.state_dir.clone(),
                 ..Default::default()
             },
             identities: vec![],

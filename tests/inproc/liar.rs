@@ -26,6 +26,8 @@ pub struct Lies {
 pub struct Liar {
     pub inner: Arc<dyn Store>,
     pub lies: Mutex<Lies>,
+    /// Tail reads asked of the store (what resolving an object costs).
+    pub tail_reads: std::sync::atomic::AtomicUsize,
 }
 
 impl Liar {
@@ -33,6 +35,7 @@ impl Liar {
         Arc::new(Self {
             inner,
             lies: Mutex::new(Lies::default()),
+            tail_reads: Default::default(),
         })
     }
 
@@ -89,6 +92,8 @@ impl Store for Liar {
         Ok((i, s))
     }
     async fn get_tail(&self, bucket: &str, key: &str, n: u64) -> StoreResult<(ObjectInfo, Bytes)> {
+        self.tail_reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (mut i, b) = self.inner.get_tail(bucket, key, n).await?;
         i.etag = self.etag_for(key, i.etag);
         Ok((i, b))

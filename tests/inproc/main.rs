@@ -20,6 +20,7 @@ mod conditional;
 mod copy;
 mod groups;
 mod hostile;
+mod index;
 mod listing;
 mod multipart;
 mod objects;
