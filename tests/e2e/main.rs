@@ -13,8 +13,17 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../support/lying_store.rs"]
+mod lying_store;
+#[path = "../support/raw.rs"]
+mod raw;
 
 mod clients_awscli;
 mod clients_boto3;
 mod clients_rclone;
 mod clients_restic_s3cmd;
+mod gateway_aws;
+mod hostile;
+mod multipart;
+mod operations;
+mod sharing;
