@@ -5,8 +5,7 @@
 //! after warm-up). `SEALGATE_TEST_LOAD_SECS` and `SEALGATE_TEST_LOAD_CLIENTS`
 //! change the run.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
