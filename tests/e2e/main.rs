@@ -5,6 +5,11 @@
 //! (`tests/inproc/`) tests behaviour in seconds; this one proves it with the
 //! processes and clients users run.
 //!
+//! Two modules need no store and share the binary only to save a link:
+//! `config_example` (the example config loads, documents every key and passes
+//! `sealgate check-config`) and `parser_robustness` (the fuzz targets'
+//! properties, run with proptest).
+//!
 //! One module per area; `cargo test --test e2e MODULE::` runs one of them.
 //! Tests run in parallel threads of this one process and share one Garage
 //! (`common::garage()`), so each names its buckets after itself, asks
@@ -22,11 +27,13 @@ mod clients_awscli;
 mod clients_boto3;
 mod clients_rclone;
 mod clients_restic_s3cmd;
+mod config_example;
 mod gateway_aws;
 mod hostile;
 mod load;
 mod multipart;
 mod operations;
+mod parser_robustness;
 mod reliability;
 mod scale_out;
 mod sharing;
