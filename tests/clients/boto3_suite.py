@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """boto3 (and curl, for presigned URLs) against a running sealgate, as a user
-would drive it. Run by tests/clients_boto3.rs:
+would drive it. Run by tests/e2e/clients_boto3.rs:
 
     boto3_suite.py --endpoint http://127.0.0.1:P [--tls-endpoint https://127.0.0.1:T
                    --ca cert.pem] --bucket B --workdir DIR CASE...

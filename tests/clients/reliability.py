@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""boto3 workloads for tests/reliability.rs and tests/load.rs. Every request
-is bounded (connect and read timeouts, no SDK retries: the tests count every
-failure); results are JSON on stdout, asserted on by the Rust tests.
+"""boto3 workloads for tests/e2e/reliability.rs and tests/e2e/load.rs. Every
+request is bounded (connect and read timeouts, no SDK retries: the tests count
+every failure); results are JSON on stdout, asserted on by the Rust tests.
 
   reliability.py faults ENDPOINT BUCKET SECONDS SEED
       For SECONDS, 4 clients start PutObjects of varied sizes and (one job in

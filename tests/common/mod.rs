@@ -150,7 +150,9 @@ fn try_start_store(kind: &str) -> Result<Store, String> {
     })
 }
 
-/// The Garage store shared by the tests of one test binary.
+/// The Garage store shared by every test of one test binary (all of
+/// `tests/e2e/`): tests that share it use buckets named after the test, and a
+/// test that stops or kills its store starts its own with `start_store`.
 pub fn garage() -> &'static Store {
     static G: OnceLock<Store> = OnceLock::new();
     G.get_or_init(|| start_store("garage"))
@@ -463,8 +465,13 @@ pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
     v
 }
 
+/// A fresh, empty directory of this process. Each call gets its own (a
+/// sequence number precedes `name`), so tests of one binary that happen to
+/// pick the same name never share or wipe each other's files.
 pub fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sealgate-t-{}-{name}", std::process::id()));
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("sealgate-t-{}-{n}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d

@@ -4,8 +4,7 @@
 //! loses its quorum, clients get errors in bounded time, never a hang or a
 //! wrong byte; once the quorum is back, everything written reads back.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -4,12 +4,8 @@
 //! served, every failure is a retryable S3 error that comes in bounded time,
 //! and the gateway keeps serving.
 
-mod common;
-#[path = "support/raw.rs"]
-mod raw;
-
-use common::*;
-use raw::{Req, Signer};
+use crate::common::*;
+use crate::raw::{self, Req, Signer};
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

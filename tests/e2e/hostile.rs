@@ -8,14 +8,8 @@
 //! logging at `trace` never writes a secret, a data key or plaintext to its
 //! log.
 
-mod common;
-#[path = "support/lying_store.rs"]
-mod lying_store;
-#[path = "support/raw.rs"]
-mod raw;
-
-use common::*;
-use raw::{Req, Resp, Signer};
+use crate::common::*;
+use crate::raw::{self, Req, Resp, Signer};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -964,7 +958,7 @@ fn peak_rss(pid: u32) -> u64 {
 /// serves honestly again as soon as the store does.
 #[test]
 fn a_lying_store_gets_errors_in_bounded_time_and_memory() {
-    use lying_store::{Lie, LyingStore, ENDLESS};
+    use crate::lying_store::{Lie, LyingStore, ENDLESS};
     let store = garage();
     let proxy = LyingStore::start(store.port);
     let via = Store {

@@ -2,8 +2,7 @@
 //! a real Garage: round trips, what the store holds, tampering by the store's
 //! operator, and authentication.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn bucket(name: &str) -> String {
     format!("aws-{name}-{}", std::process::id())

@@ -5,8 +5,7 @@
 //! http and over https where botocore sends aws-chunked bodies with trailing
 //! checksums). The script checks every byte; this file runs one case per test.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn suite(case: &str, tls: bool) {
     let store = garage();

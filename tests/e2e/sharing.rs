@@ -2,8 +2,7 @@
 //! key against one store; a write-only gateway; offline recovery with only a
 //! private key; rewrap and reencrypt.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 fn team_bucket() -> String {

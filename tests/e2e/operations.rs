@@ -2,8 +2,7 @@
 //! metrics that move by the right amounts), check-config, JSON logs with
 //! request ids, refusal of readable key files, graceful shutdown.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 fn curl(url: &str) -> (u16, String) {

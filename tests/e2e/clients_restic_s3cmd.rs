@@ -4,12 +4,11 @@
 //! backups, check --read-data, restore byte for byte, forget --prune) and
 //! s3cmd's everyday commands.
 
-mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::*;
+use crate::common::*;
 
 fn write_files(dir: &Path, files: &[(&str, Vec<u8>)]) {
     for (name, data) in files {

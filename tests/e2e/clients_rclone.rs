@@ -5,12 +5,11 @@
 //! with `cat --offset --count`, `purge`, a provider=Minio multipart upload
 //! whose ETag rclone verifies, and https.
 
-mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
-use common::*;
+use crate::common::*;
 
 /// rclone with a remote `sg` (provider Other) and `sgm` (provider Minio) at
 /// `endpoint`, plus extra environment.

@@ -4,11 +4,10 @@
 //! (multipart both ways), `s3 sync` twice each way (the second one transfers
 //! nothing), `s3 ls --recursive`, `s3 rm --recursive`, and s3api calls.
 
-mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// A tree of files, relative path -> content; names with spaces and non-ASCII.
 fn tree(seed: u64) -> BTreeMap<String, Vec<u8>> {

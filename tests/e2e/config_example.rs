@@ -8,8 +8,8 @@ use std::process::Command;
 
 use sealgate::config::{Config, GatewayConfig, ServerConfig, StoreConfig, StoreKind};
 
-const EXAMPLE: &str = include_str!("../config/sealgate.example.toml");
-const CONFIG_RS: &str = include_str!("../src/config.rs");
+const EXAMPLE: &str = include_str!("../../config/sealgate.example.toml");
+const CONFIG_RS: &str = include_str!("../../src/config.rs");
 
 const ALICE_SECRET: &str = "alice-secret-0f9e8d7c6b5a49382716";
 const BACKUP_SECRET: &str = "backup-secret-5a4b3c2d1e0f9a8b7c6d";

@@ -7,8 +7,7 @@
 //! 256; the figure is for 1024), `SEALGATE_TEST_LIST_N` the number of
 //! objects listed (default 200).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
