@@ -263,11 +263,11 @@ pub struct DecryptArgs {
     #[arg(long, requires_all = ["group", "admin"])]
     pub group_doc: Option<PathBuf>,
     /// The group's name.
-    #[arg(long)]
+    #[arg(long, requires = "group_doc")]
     pub group: Option<String>,
     /// The fingerprint of an administrator whose signature the group
     /// document must carry; repeatable.
-    #[arg(long)]
+    #[arg(long, requires = "group_doc")]
     pub admin: Vec<String>,
     /// Read the passphrase from this file (else SEALGATE_PASSPHRASE, else a prompt).
     #[arg(long)]
@@ -323,6 +323,44 @@ mod tests {
         match with(&["--no-name-check"]).map(|c| c.command) {
             Ok(Command::Decrypt(a)) => assert!(a.no_name_check && a.name.is_none()),
             _ => panic!("decrypt --no-name-check must parse"),
+        }
+    }
+
+    #[test]
+    fn decrypt_group_arguments_go_together() {
+        let base = [
+            "sealgate",
+            "decrypt",
+            "--identity",
+            "k",
+            "--metadata",
+            "m",
+            "--name",
+            "s3://b/k",
+        ];
+        let with = |extra: &[&str]| {
+            Cli::try_parse_from(base.iter().chain(extra).chain(&["in", "out"]).copied())
+        };
+        // A group name or a pin without the document would be ignored.
+        assert!(with(&["--group", "team"]).is_err());
+        assert!(with(&["--admin", "7F3A-92C1-0B4D-E588-1A2C"]).is_err());
+        assert!(with(&["--group-doc", "d", "--group", "team"]).is_err());
+        assert!(with(&["--group-doc", "d", "--admin", "7F3A-92C1-0B4D-E588-1A2C"]).is_err());
+        match with(&[
+            "--group-doc",
+            "d",
+            "--group",
+            "team",
+            "--admin",
+            "7F3A-92C1-0B4D-E588-1A2C",
+        ])
+        .map(|c| c.command)
+        {
+            Ok(Command::Decrypt(a)) => {
+                assert_eq!(a.group.as_deref(), Some("team"));
+                assert_eq!(a.admin.len(), 1);
+            }
+            _ => panic!("decrypt --group-doc --group --admin must parse"),
         }
     }
 
