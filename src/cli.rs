@@ -40,7 +40,9 @@ pub enum Command {
     /// Serve the S3 API. Without --config: the embedded default (a local
     /// store and keys generated on first run in the data directory).
     Serve(ServeArgs),
-    /// Generate an RSA key pair: NAME.key.pem (encrypted PKCS#8) and NAME.pub.pem (SPKI).
+    /// Generate an RSA key pair: NAME.key.pem (encrypted PKCS#8) and
+    /// NAME.pub.pem (SPKI); with --signing, an Ed25519 signing key to
+    /// administer groups (NAME.sign.pem, NAME.sign.pub.pem).
     Keygen(KeygenArgs),
     /// Validate a config and print what it would serve (never a secret).
     CheckConfig(CheckConfigArgs),
@@ -77,9 +79,10 @@ pub struct KeysArgs {
     pub command: KeysCommand,
 }
 
-/// The config file of a subcommand that works over the store.
+// The config file of a subcommand that works over the store.
 #[derive(Args)]
 pub struct ConfigArg {
+    /// Config file with a [sharing] section.
     #[arg(long, short)]
     pub config: PathBuf,
 }
@@ -103,6 +106,7 @@ pub struct GroupArgs {
 pub enum GroupCommand {
     /// Create a group with this user as its first member and administrator.
     Create {
+        /// The group's name (a-z, 0-9, '.', '_', '-').
         name: String,
         #[command(flatten)]
         cfg: ConfigArg,
@@ -110,8 +114,13 @@ pub enum GroupCommand {
     /// Add a member: their published key, checked against the fingerprint
     /// they gave you by a channel the store does not control.
     Add {
+        /// The group's name.
         name: String,
+        /// The member's name in the key directory (`sealgate keys list`).
         member: String,
+        /// The fingerprint of the member's key as they gave it to you
+        /// (XXXX-XXXX-XXXX-XXXX-XXXX); nothing is changed unless the
+        /// published key has it.
         #[arg(long)]
         fingerprint: String,
         #[command(flatten)]
@@ -119,13 +128,16 @@ pub enum GroupCommand {
     },
     /// Remove a member: a new epoch key for everything written afterwards.
     Remove {
+        /// The group's name.
         name: String,
+        /// The member to remove.
         member: String,
         #[command(flatten)]
         cfg: ConfigArg,
     },
     /// Show a group as its signed document says.
     Show {
+        /// The group's name.
         name: String,
         #[command(flatten)]
         cfg: ConfigArg,
@@ -173,6 +185,8 @@ pub struct ServeArgs {
 // `sealgate keygen`
 #[derive(Args)]
 pub struct KeygenArgs {
+    /// File name stem: NAME.key.pem and NAME.pub.pem (with --signing:
+    /// NAME.sign.pem and NAME.sign.pub.pem).
     #[arg(long)]
     pub name: String,
     /// RSA key size: 2048, 3072 or 4096.
