@@ -328,8 +328,8 @@ pub async fn show(gw: &Gateway, name: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// The signing key of `[sharing]`.
-fn signing_key(cfg: &Config) -> anyhow::Result<SigningKey> {
+/// The signing key of `[sharing]`, as the group commands load it.
+pub fn signing_key(cfg: &Config) -> anyhow::Result<SigningKey> {
     let sh = cfg
         .sharing
         .as_ref()
