@@ -40,7 +40,9 @@ pub enum Command {
     /// Serve the S3 API. Without --config: the embedded default (a local
     /// store and keys generated on first run in the data directory).
     Serve(ServeArgs),
-    /// Generate an RSA key pair: NAME.key.pem (encrypted PKCS#8) and NAME.pub.pem (SPKI).
+    /// Generate an RSA key pair: NAME.key.pem (encrypted PKCS#8) and
+    /// NAME.pub.pem (SPKI); with --signing, an Ed25519 signing key to
+    /// administer groups (NAME.sign.pem, NAME.sign.pub.pem).
     Keygen(KeygenArgs),
     /// Validate a config and print what it would serve (never a secret).
     CheckConfig(CheckConfigArgs),
@@ -77,9 +79,10 @@ pub struct KeysArgs {
     pub command: KeysCommand,
 }
 
-/// The config file of a subcommand that works over the store.
+// The config file of a subcommand that works over the store.
 #[derive(Args)]
 pub struct ConfigArg {
+    /// Config file with a [sharing] section.
     #[arg(long, short)]
     pub config: PathBuf,
 }
@@ -103,6 +106,7 @@ pub struct GroupArgs {
 pub enum GroupCommand {
     /// Create a group with this user as its first member and administrator.
     Create {
+        /// The group's name (a-z, 0-9, '.', '_', '-').
         name: String,
         #[command(flatten)]
         cfg: ConfigArg,
@@ -110,8 +114,13 @@ pub enum GroupCommand {
     /// Add a member: their published key, checked against the fingerprint
     /// they gave you by a channel the store does not control.
     Add {
+        /// The group's name.
         name: String,
+        /// The member's name in the key directory (`sealgate keys list`).
         member: String,
+        /// The fingerprint of the member's key as they gave it to you
+        /// (XXXX-XXXX-XXXX-XXXX-XXXX); nothing is changed unless the
+        /// published key has it.
         #[arg(long)]
         fingerprint: String,
         #[command(flatten)]
@@ -119,13 +128,16 @@ pub enum GroupCommand {
     },
     /// Remove a member: a new epoch key for everything written afterwards.
     Remove {
+        /// The group's name.
         name: String,
+        /// The member to remove.
         member: String,
         #[command(flatten)]
         cfg: ConfigArg,
     },
     /// Show a group as its signed document says.
     Show {
+        /// The group's name.
         name: String,
         #[command(flatten)]
         cfg: ConfigArg,
@@ -173,6 +185,8 @@ pub struct ServeArgs {
 // `sealgate keygen`
 #[derive(Args)]
 pub struct KeygenArgs {
+    /// File name stem: NAME.key.pem and NAME.pub.pem (with --signing:
+    /// NAME.sign.pem and NAME.sign.pub.pem).
     #[arg(long)]
     pub name: String,
     /// RSA key size: 2048, 3072 or 4096.
@@ -263,11 +277,11 @@ pub struct DecryptArgs {
     #[arg(long, requires_all = ["group", "admin"])]
     pub group_doc: Option<PathBuf>,
     /// The group's name.
-    #[arg(long)]
+    #[arg(long, requires = "group_doc")]
     pub group: Option<String>,
     /// The fingerprint of an administrator whose signature the group
     /// document must carry; repeatable.
-    #[arg(long)]
+    #[arg(long, requires = "group_doc")]
     pub admin: Vec<String>,
     /// Read the passphrase from this file (else SEALGATE_PASSPHRASE, else a prompt).
     #[arg(long)]
@@ -323,6 +337,44 @@ mod tests {
         match with(&["--no-name-check"]).map(|c| c.command) {
             Ok(Command::Decrypt(a)) => assert!(a.no_name_check && a.name.is_none()),
             _ => panic!("decrypt --no-name-check must parse"),
+        }
+    }
+
+    #[test]
+    fn decrypt_group_arguments_go_together() {
+        let base = [
+            "sealgate",
+            "decrypt",
+            "--identity",
+            "k",
+            "--metadata",
+            "m",
+            "--name",
+            "s3://b/k",
+        ];
+        let with = |extra: &[&str]| {
+            Cli::try_parse_from(base.iter().chain(extra).chain(&["in", "out"]).copied())
+        };
+        // A group name or a pin without the document would be ignored.
+        assert!(with(&["--group", "team"]).is_err());
+        assert!(with(&["--admin", "7F3A-92C1-0B4D-E588-1A2C"]).is_err());
+        assert!(with(&["--group-doc", "d", "--group", "team"]).is_err());
+        assert!(with(&["--group-doc", "d", "--admin", "7F3A-92C1-0B4D-E588-1A2C"]).is_err());
+        match with(&[
+            "--group-doc",
+            "d",
+            "--group",
+            "team",
+            "--admin",
+            "7F3A-92C1-0B4D-E588-1A2C",
+        ])
+        .map(|c| c.command)
+        {
+            Ok(Command::Decrypt(a)) => {
+                assert_eq!(a.group.as_deref(), Some("team"));
+                assert_eq!(a.admin.len(), 1);
+            }
+            _ => panic!("decrypt --group-doc --group --admin must parse"),
         }
     }
 

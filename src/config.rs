@@ -597,7 +597,7 @@ impl Config {
             }
             for a in &g.admins {
                 a.parse::<crate::sharing::fingerprint::Fingerprint>()
-                    .map_err(|e| cerr(format!("groups[{i}].admins"), format!("{a:?}: {}", e.0)))?;
+                    .map_err(|e| cerr(format!("groups[{i}].admins"), e.to_string()))?;
             }
             if self.sharing.is_none() {
                 return Err(cerr(
@@ -745,5 +745,28 @@ recipients = ["bob"]
         ))
         .unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_pin_says_what_a_fingerprint_is() {
+        let groups = r#"
+[[identities]]
+name = "alice"
+key_file = "alice.key.pem"
+[sharing]
+bucket = "team"
+member = "alice"
+[[groups]]
+name = "team"
+admins = ["7F3A-92C1"]
+"#;
+        let e = parse(&format!("{OK}{groups}")).unwrap_err();
+        assert_eq!(e.key, "groups[0].admins");
+        assert!(
+            e.msg.contains("20 hex digits") && e.msg.contains("7F3A-92C1"),
+            "{e}"
+        );
+        let good = groups.replace("7F3A-92C1", "7F3A-92C1-0B4D-E588-1A2C");
+        parse(&format!("{OK}{good}")).unwrap();
     }
 }

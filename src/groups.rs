@@ -164,7 +164,7 @@ impl Groups {
             }
             Ok(None) => e.current.clone().ok_or_else(|| GroupFailure::Untrusted {
                 name: name.to_owned(),
-                why: "none found".into(),
+                why: nothing_found(e.floor),
             }),
             Err(err) => match &e.current {
                 // Keep the last good state through a store outage.
@@ -258,19 +258,50 @@ impl Groups {
         }
     }
 
+    /// Keeps `v` in the state directory, unless the directory already
+    /// holds a newer version (validly signed): the serving gateway and commands run on the
+    /// same machine (`sealgate group remove`) share it, and one of them may
+    /// have accepted a newer version meanwhile. The temporary file is named
+    /// for the process, so that two writers never publish each other's
+    /// half-written file.
     fn remember(&self, name: &str, v: &VerifiedGroup) {
         let Some(dir) = &self.settings.state_dir else {
             return;
         };
+        let f = state_file(dir, name);
+        let admins = self.trust(name).map_or(&[][..], |t| &t.admins[..]);
+        let held = std::fs::read(&f)
+            .ok()
+            .and_then(|raw| {
+                GroupDocument::parse(&raw)
+                    .ok()?
+                    .verify(name, admins, 0)
+                    .ok()
+            })
+            .map_or(0, |d| d.version());
+        if held > v.version() {
+            return;
+        }
         let res = std::fs::create_dir_all(dir).and_then(|_| {
-            let f = state_file(dir, name);
-            let tmp = f.with_extension("tmp");
+            let tmp = f.with_extension(format!("tmp.{}", std::process::id()));
             std::fs::write(&tmp, v.raw())?;
             std::fs::rename(&tmp, &f)
         });
         if let Err(e) = res {
             tracing::warn!(group = name, error = %e, "could not keep the group document in the state directory");
         }
+    }
+}
+
+/// Why no document is in force: nothing at the store, or nothing at or
+/// above the version this gateway must not go below.
+fn nothing_found(floor: u64) -> String {
+    if floor == 0 {
+        "none at the store (`sealgate group create` makes the first version)".into()
+    } else {
+        format!(
+            "none of version {floor} or newer at the store (the floor is `min_version` or the newest version this gateway accepted before)"
+        )
     }
 }
 
@@ -367,4 +398,154 @@ pub async fn read_bounded(
         }
     }
     Ok(Some(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::recipient::generate_rsa_pkcs8;
+    use crate::envelope::RsaOaepIdentity;
+    use crate::sharing::group::GroupContent;
+    use crate::sharing::signing::SigningKey;
+    use crate::store::local::LocalStore;
+
+    const BUCKET: &str = "dir";
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        store: Arc<dyn Store>,
+        me: SharedIdentity,
+        admin: SigningKey,
+    }
+
+    impl Fixture {
+        async fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let store: Arc<dyn Store> =
+                Arc::new(LocalStore::open(&dir.path().join("store")).unwrap());
+            store.create_bucket(BUCKET).await.unwrap();
+            let (pkcs8, _) = generate_rsa_pkcs8(2048).unwrap();
+            Self {
+                me: Arc::new(RsaOaepIdentity::from_pkcs8_der(&pkcs8).unwrap()),
+                admin: SigningKey::generate().unwrap(),
+                store,
+                dir,
+            }
+        }
+
+        /// A gateway (or a command) on this machine: the state directory
+        /// is shared, the memory is not.
+        fn groups(&self, min_version: u64) -> Groups {
+            let keyring = Keyring::new(
+                vec![("alice".into(), self.me.clone())],
+                vec![],
+                vec![],
+                16,
+                Duration::from_secs(60),
+            );
+            Groups::new(
+                GroupSettings {
+                    bucket: BUCKET.into(),
+                    member: "alice".into(),
+                    me: self.me.clone(),
+                    groups: vec![GroupTrust {
+                        name: "team".into(),
+                        admins: vec![self.admin.fingerprint()],
+                        min_version,
+                    }],
+                    state_dir: Some(self.dir.path().join("state")),
+                    refresh: Duration::ZERO,
+                },
+                self.store.clone(),
+                Arc::new(keyring),
+            )
+        }
+
+        async fn publish(&self, content: &GroupContent) {
+            let doc = content.sign(&[&self.admin]).unwrap();
+            let raw = bytes::Bytes::copy_from_slice(doc.raw());
+            let n = raw.len() as u64;
+            let body: crate::store::ByteStream =
+                Box::pin(futures::stream::once(async move { Ok(raw) }));
+            self.store
+                .put(
+                    BUCKET,
+                    &group_document_key("team", content.version),
+                    body,
+                    n,
+                    &Default::default(),
+                )
+                .await
+                .unwrap();
+        }
+
+        fn remembered_version(&self) -> u64 {
+            let raw = std::fs::read(state_file(&self.dir.path().join("state"), "team")).unwrap();
+            GroupDocument::parse(&raw)
+                .unwrap()
+                .unverified_content()
+                .version
+        }
+    }
+
+    /// Two processes share the state directory (a gateway and
+    /// `sealgate group ...` on the same machine): the one holding an older
+    /// version never replaces the newer one the other kept there.
+    #[tokio::test]
+    async fn the_state_directory_never_goes_back() {
+        let f = Fixture::new().await;
+        let (v1, keys) =
+            GroupContent::create("team", &f.admin.verifying_key(), "alice", &f.me.spki_der())
+                .unwrap();
+        f.publish(&v1).await;
+        let stale = f.groups(0);
+        let old = stale.refresh("team", true).await.unwrap();
+        assert_eq!(old.group.version(), 1);
+        assert_eq!(f.remembered_version(), 1);
+
+        let (pkcs8, _) = generate_rsa_pkcs8(2048).unwrap();
+        let bob = RsaOaepIdentity::from_pkcs8_der(&pkcs8).unwrap();
+        let v2 = v1.add(&keys, "bob", bob.public_spki_der()).unwrap();
+        f.publish(&v2).await;
+        let fresh = f.groups(0);
+        assert_eq!(
+            fresh.refresh("team", true).await.unwrap().group.version(),
+            2
+        );
+        assert_eq!(f.remembered_version(), 2);
+
+        // The stale process keeps what it accepted before, late.
+        stale.remember("team", &old.group);
+        assert_eq!(f.remembered_version(), 2, "the memory went back");
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(f.dir.path().join("state"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["group-team.doc"]);
+    }
+
+    /// With nothing at the store, or nothing at or above the floor, the
+    /// error says which.
+    #[tokio::test]
+    async fn nothing_in_force_says_why() {
+        let f = Fixture::new().await;
+        let e = f.groups(0).refresh("team", true).await.err().unwrap();
+        assert!(e.to_string().contains("group create"), "{e}");
+        let (v1, _) =
+            GroupContent::create("team", &f.admin.verifying_key(), "alice", &f.me.spki_der())
+                .unwrap();
+        f.publish(&v1).await;
+        let e = f.groups(2).refresh("team", true).await.err().unwrap();
+        assert!(e.to_string().contains("version 2 or newer"), "{e}");
+        assert_eq!(
+            f.groups(1)
+                .refresh("team", true)
+                .await
+                .unwrap()
+                .group
+                .version(),
+            1
+        );
+    }
 }

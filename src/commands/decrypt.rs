@@ -418,7 +418,7 @@ pub fn run(args: DecryptArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|a| {
                     a.parse::<crate::sharing::fingerprint::Fingerprint>()
-                        .map_err(|e| anyhow::anyhow!("--admin {a}: {}", e.0))
+                        .map_err(|e| anyhow::anyhow!("--admin: {e}"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let raw = std::fs::read(doc).with_context(|| doc.display().to_string())?;

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::envelope::recipient::key_id_of_spki;
 use crate::envelope::RsaOaepRecipient;
 use crate::gateway::Gateway;
-use crate::groups::{read_bounded, Groups};
+use crate::groups::{read_bounded, GroupFailure, Groups};
 use crate::sharing::fingerprint::Fingerprint;
 use crate::sharing::group::{
     group_document_key, key_directory_key, GroupContent, DIRECTORY_PREFIX,
@@ -104,6 +104,8 @@ pub async fn list(gw: &Gateway) -> anyhow::Result<String> {
     for t in &s.groups {
         match g.refresh(&t.name, true).await {
             Ok(c) => signed.push(c),
+            // Its message names the group.
+            Err(e @ GroupFailure::Untrusted { .. }) => writeln!(out, "{e}")?,
             Err(e) => writeln!(out, "group {}: {e}", t.name)?,
         }
     }
@@ -326,8 +328,8 @@ pub async fn show(gw: &Gateway, name: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// The signing key of `[sharing]`.
-fn signing_key(cfg: &Config) -> anyhow::Result<SigningKey> {
+/// The signing key of `[sharing]`, as the group commands load it.
+pub fn signing_key(cfg: &Config) -> anyhow::Result<SigningKey> {
     let sh = cfg
         .sharing
         .as_ref()
@@ -385,7 +387,7 @@ pub async fn run_group(args: GroupArgs) -> anyhow::Result<()> {
         } => {
             let fp: Fingerprint = fingerprint.parse().map_err(
                 |e: crate::sharing::fingerprint::FingerprintError| {
-                    anyhow::anyhow!("--fingerprint: {}", e.0)
+                    anyhow::anyhow!("--fingerprint: {e}")
                 },
             )?;
             add(gw, &signing_key(&cfg)?, &name, &member, &fp).await?

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sealgate::config::{Config, GatewayConfig, ServerConfig, StoreConfig, StoreKind};
+use sealgate::config::{
+    Config, GatewayConfig, GroupConfig, ServerConfig, SharingConfig, StoreConfig, StoreKind,
+};
 
 const EXAMPLE: &str = include_str!("../../config/sealgate.example.toml");
 const CONFIG_RS: &str = include_str!("../../src/config.rs");
@@ -16,6 +18,7 @@ const BACKUP_SECRET: &str = "backup-secret-5a4b3c2d1e0f9a8b7c6d";
 const STORE_SECRET: &str = "store-secret-1a2b3c4d5e6f7a8b9c0d";
 const GATEWAY_SECRET: &str = "gateway-secret-9f8e7d6c5b4a3f2e1d0c";
 const ALICE_PASSPHRASE: &str = "alice-passphrase-3c2b1a0f9e8d";
+const ALICE_SIGNING_PASSPHRASE: &str = "alice-signing-passphrase-7e6d5c4b";
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -33,6 +36,7 @@ fn example_dir() -> (tempfile::TempDir, PathBuf) {
     // Only the public halves of these are named by the example.
     sealgate::keyring::keygen(&keys, "bob", 2048, b"bob passphrase").unwrap();
     sealgate::keyring::keygen(&keys, "offline", 2048, b"offline passphrase").unwrap();
+    sealgate::keyring::keygen_signing(&keys, "alice", ALICE_SIGNING_PASSPHRASE.as_bytes()).unwrap();
     let secrets = root.join("secrets");
     write(&secrets.join("alice.secret"), &format!("{ALICE_SECRET}\n"));
     write(
@@ -42,6 +46,10 @@ fn example_dir() -> (tempfile::TempDir, PathBuf) {
     write(
         &secrets.join("gateway.secret"),
         &format!("{GATEWAY_SECRET}\n"),
+    );
+    write(
+        &secrets.join("alice.sign.pass"),
+        &format!("{ALICE_SIGNING_PASSPHRASE}\n"),
     );
     (dir, config)
 }
@@ -73,6 +81,9 @@ fn example_loads_with_the_files_it_names() {
             .filter_map(|u| u.secret_key_file.as_deref()),
     );
     files.extend(cfg.gateway.secret_file.as_deref());
+    let sharing = cfg.sharing.as_ref().expect("the example has [sharing]");
+    files.extend(sharing.signing_key_file.as_deref());
+    files.extend(sharing.signing_passphrase_file.as_deref());
     for f in files {
         assert!(
             f.starts_with(base) && f.is_file(),
@@ -82,6 +93,14 @@ fn example_loads_with_the_files_it_names() {
     }
     // The whole keyring builds (passphrases, key files, policy names).
     sealgate::app::build_keyring(&cfg).unwrap();
+    // The signing key loads as the group commands load it.
+    sealgate::commands::sharing::signing_key(&cfg).unwrap();
+    // The policy naming a group names a group of the example.
+    assert!(cfg.groups.iter().any(|g| g.name == "team"));
+    assert!(cfg
+        .policies
+        .iter()
+        .any(|p| p.recipients.iter().any(|r| r == "group:team")));
 }
 
 /// Where the example sets a key to the value it documents as the default, the
@@ -114,6 +133,15 @@ fn example_states_the_real_defaults() {
     assert_eq!(st.request_timeout_secs, d.request_timeout_secs);
     assert_eq!(st.max_attempts, d.max_attempts);
     assert_eq!(d.region, "us-east-1");
+    // [sharing] and [[groups]] have no Default: their defaults are what
+    // serde fills in when the keys are left out.
+    let sh = cfg.sharing.as_ref().unwrap();
+    let d: SharingConfig = toml::from_str("bucket = \"b\"\nmember = \"m\"").unwrap();
+    assert_eq!(sh.refresh_secs, d.refresh_secs);
+    assert!(EXAMPLE.contains(&format!("Default: {}\nrefresh_secs", d.refresh_secs)));
+    assert!(d.state_dir.is_none() && d.signing_key_file.is_none() && d.identity.is_none());
+    let d: GroupConfig = toml::from_str("name = \"g\"\nadmins = []").unwrap();
+    assert_eq!(cfg.groups[0].min_version, d.min_version);
     // Defaults of keys the example leaves out or sets differently.
     assert!(EXAMPLE.contains("Default: \"us-east-1\""));
     assert!(EXAMPLE.contains("Default: [\"*\"]"));
@@ -163,6 +191,8 @@ fn example_documents_every_key() {
         "IdentityConfig",
         "RecipientConfig",
         "PolicyConfig",
+        "SharingConfig",
+        "GroupConfig",
     ] {
         assert!(
             names.contains(&want),
@@ -217,6 +247,7 @@ fn check_config_accepts_the_example_and_prints_no_secret() {
         "offline",
         "team",
         "backups",
+        "group:team",
     ] {
         assert!(
             stdout.contains(name),
@@ -229,6 +260,7 @@ fn check_config_accepts_the_example_and_prints_no_secret() {
         STORE_SECRET,
         GATEWAY_SECRET,
         ALICE_PASSPHRASE,
+        ALICE_SIGNING_PASSPHRASE,
     ] {
         assert!(
             !stdout.contains(secret) && !stderr.contains(secret),
