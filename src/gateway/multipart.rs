@@ -196,18 +196,25 @@ impl PartCtx<'_> {
     }
 }
 
-/// The record of the part the store holds now under `part`, if there is one
-/// and it opens.
+/// The record of the part the store holds now under `part`: `Ok(None)` when
+/// there is none or it does not open (the store's lie, or an upload begun
+/// by an earlier release); a store that cannot answer is an error, never
+/// taken for a missing record.
 async fn part_record(
     gw: &Gateway,
     bucket: &str,
     t: &UploadToken,
     part: u32,
     store_etag: &str,
-) -> Option<PartRecord> {
+) -> Result<Option<PartRecord>, crate::store::StoreError> {
     let key = part_record_key(&t.store_upload_id, part, store_etag);
-    let raw = gw.read_small(bucket, &key, MAX_PART_RECORD).await.ok()??;
-    PartRecord::open(&t.dk, &t.store_upload_id, part, store_etag, &raw).ok()
+    let raw = match gw.read_small(bucket, &key, MAX_PART_RECORD).await {
+        Ok(Some(raw)) => raw,
+        Ok(None) => return Ok(None),
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(PartRecord::open(&t.dk, &t.store_upload_id, part, store_etag, &raw).ok())
 }
 
 /// The upload id CreateMultipartUpload gave for a listed store upload, from
@@ -455,7 +462,7 @@ async fn check_part(
         .and_then(|v| v.try_into().ok())
         .ok_or_else(invalid_part)?;
     let rec = part_record(gw, bucket, t, number, &sp.etag)
-        .await
+        .await?
         .ok_or_else(invalid_part)?;
     if rec.md5 != want || stream_len(rec.plaintext_len) != sp.size {
         return Err(invalid_part());
@@ -776,14 +783,18 @@ pub async fn list_parts(
         .iter()
         .map(|p| (p.part_number, p.etag.clone()))
         .collect();
-    let records: Vec<Option<PartRecord>> = futures::stream::iter(wanted)
-        .map(|(n, etag)| async move {
-            let n = u32::try_from(n).ok()?;
-            part_record(gw, bucket, t, n, &etag).await
-        })
-        .buffered(RECORD_CONCURRENCY)
-        .collect()
-        .await;
+    let records: Vec<Result<Option<PartRecord>, crate::store::StoreError>> =
+        futures::stream::iter(wanted)
+            .map(|(n, etag)| async move {
+                match u32::try_from(n) {
+                    Ok(n) => part_record(gw, bucket, t, n, &etag).await,
+                    Err(_) => Ok(None),
+                }
+            })
+            .buffered(RECORD_CONCURRENCY)
+            .collect()
+            .await;
+    let records = records.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(S3Response::new(ListPartsOutput {
         bucket: Some(i.bucket.clone()),
         key: Some(i.key),
