@@ -19,6 +19,7 @@ mod conditional;
 mod copy;
 mod groups;
 mod hostile;
+mod keys;
 mod listing;
 mod multipart;
 mod objects;
