@@ -21,6 +21,7 @@ mod groups;
 mod hostile;
 mod keys;
 mod listing;
+mod metadata;
 mod multipart;
 mod objects;
 mod ranges;
