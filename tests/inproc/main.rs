@@ -23,6 +23,7 @@ mod keys;
 mod listing;
 mod metadata;
 mod multipart;
+mod object_attributes;
 mod objects;
 mod ranges;
 mod refusals;
