@@ -466,6 +466,12 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         get::get_object(self, req).await
     }
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        get::get_object_attributes(self, req).await
+    }
     async fn put_object(
         &self,
         req: S3Request<PutObjectInput>,

@@ -705,6 +705,17 @@ impl Store for LocalStore {
                 Some(a) if format!("{base}{a}") > full_prefix => format!("{base}{a}"),
                 _ => full_prefix.clone(),
             };
+            // A marker that is itself a common prefix of this listing (the
+            // previous page ended with it) starts after every key under it,
+            // as at S3; any other marker starts right after itself.
+            let delimiter = req.delimiter.as_deref().filter(|d| !d.is_empty());
+            let skip_under = after.as_deref().filter(|a| {
+                delimiter.is_some_and(|d| {
+                    a.strip_prefix(prefix.as_str())
+                        .and_then(|rest| rest.find(d).map(|i| i + d.len() == rest.len()))
+                        .unwrap_or(false)
+                })
+            });
             for e in t.range(start.as_str()..).map_err(internal)? {
                 let (k, v) = e.map_err(internal)?;
                 let full = k.value();
@@ -713,22 +724,15 @@ impl Store for LocalStore {
                 }
                 let key = &full[base.len()..];
                 if let Some(a) = &after {
-                    if key <= a.as_str()
-                        || (a.ends_with(req.delimiter.as_deref().unwrap_or("\u{0}"))
-                            && key.starts_with(a.as_str()))
-                    {
+                    if key <= a.as_str() || skip_under.is_some_and(|u| key.starts_with(u)) {
                         continue;
                     }
                 }
-                let cp = req
-                    .delimiter
-                    .as_deref()
-                    .filter(|d| !d.is_empty())
-                    .and_then(|d| {
-                        key[prefix.len()..]
-                            .find(d)
-                            .map(|i| key[..prefix.len() + i + d.len()].to_owned())
-                    });
+                let cp = delimiter.and_then(|d| {
+                    key[prefix.len()..]
+                        .find(d)
+                        .map(|i| key[..prefix.len() + i + d.len()].to_owned())
+                });
                 if let Some(cp) = cp {
                     if last_cp.as_deref() == Some(cp.as_str()) {
                         continue;

@@ -8,6 +8,7 @@
 //! a marker that must move ([`paging`]). docs/SECURITY.md lists the bounds.
 
 pub mod answer_limit;
+pub mod blank_key;
 pub mod paging;
 mod range_answer;
 
@@ -527,6 +528,22 @@ macro_rules! apply_headers {
     }};
 }
 
+/// `$req.key($key).customize()` for a fluent builder, with a blank key
+/// (whitespace only, which the SDK refuses) given to the SDK as a stand-in
+/// and put back into the request's path before signing ([`blank_key`]).
+macro_rules! keyed {
+    ($req:expr, $key:expr) => {{
+        let key: &str = $key;
+        let req = $req.key(blank_key::sdk_key(key)).customize();
+        if blank_key::is_blank(key) {
+            let key = key.to_owned();
+            req.mutate_request(move |r| blank_key::restore(r, &key))
+        } else {
+            req
+        }
+    }};
+}
+
 #[async_trait]
 impl Store for S3Store {
     async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
@@ -608,11 +625,7 @@ impl Store for S3Store {
 
     async fn head(&self, bucket: &str, key: &str) -> StoreResult<ObjectInfo> {
         self.timed(async {
-            let o = self
-                .client
-                .head_object()
-                .bucket(bucket)
-                .key(key)
+            let o = keyed!(self.client.head_object().bucket(bucket), key)
                 .send()
                 .await
                 .map_err(map_err)
@@ -648,7 +661,7 @@ impl Store for S3Store {
         if_match: Option<&str>,
     ) -> StoreResult<(ObjectInfo, ByteStream)> {
         self.timed(async {
-            let mut req = self.client.get_object().bucket(bucket).key(key);
+            let mut req = self.client.get_object().bucket(bucket);
             if let Some((a, b)) = range {
                 if b <= a {
                     return Err(StoreError::new(416, "InvalidRange", "empty range"));
@@ -662,8 +675,7 @@ impl Store for S3Store {
             // streamed to a reader that bounds it (and hyper holds it to
             // its Content-Length).
             let limit = AnswerLimit(range.map_or(u64::MAX, |(a, b)| b - a));
-            let o = req
-                .customize()
+            let o = keyed!(req, key)
                 .mutate_request(move |r| r.add_extension(limit))
                 .send()
                 .await
@@ -708,22 +720,23 @@ impl Store for S3Store {
         }
         let o = self
             .timed(async {
-                self.client
-                    .get_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .range(format!("bytes=-{n}"))
-                    .customize()
-                    .mutate_request(move |r| r.add_extension(AnswerLimit(n)))
-                    .send()
-                    .await
-                    .map_err(map_err)
-                    .map_err(|mut e| {
-                        if e.status == 404 && e.code == "NotFound" {
-                            e.code = "NoSuchKey".into();
-                        }
-                        e
-                    })
+                keyed!(
+                    self.client
+                        .get_object()
+                        .bucket(bucket)
+                        .range(format!("bytes=-{n}")),
+                    key
+                )
+                .mutate_request(move |r| r.add_extension(AnswerLimit(n)))
+                .send()
+                .await
+                .map_err(map_err)
+                .map_err(|mut e| {
+                    if e.status == 404 && e.code == "NotFound" {
+                        e.code = "NoSuchKey".into();
+                    }
+                    e
+                })
             })
             .await;
         let o = match o {
@@ -795,10 +808,9 @@ impl Store for S3Store {
             .client
             .put_object()
             .bucket(bucket)
-            .key(key)
             .content_length(len as i64)
             .body(exact_body(len, progress.clone()));
-        let req = apply_headers!(req, headers);
+        let req = keyed!(apply_headers!(req, headers), key);
         let o = self
             .watched(&progress, async { req.send().await.map_err(map_err) })
             .await?;
@@ -807,10 +819,7 @@ impl Store for S3Store {
 
     async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
         self.timed(async {
-            self.client
-                .delete_object()
-                .bucket(bucket)
-                .key(key)
+            keyed!(self.client.delete_object().bucket(bucket), key)
                 .send()
                 .await
                 .map_err(map_err)?;
@@ -937,11 +946,10 @@ impl Store for S3Store {
             .client
             .copy_object()
             .bucket(dst_bucket)
-            .key(dst_key)
             .copy_source(copy_source(src_bucket, src_key))
             .metadata_directive(MetadataDirective::Replace)
             .set_copy_source_if_match(if_match.map(|m| format!("\"{m}\"")));
-        let req = apply_headers!(req, headers);
+        let req = keyed!(apply_headers!(req, headers), dst_key);
         let o = self
             .timed_slow(async { req.send().await.map_err(map_err) })
             .await?;
@@ -959,12 +967,8 @@ impl Store for S3Store {
         key: &str,
         headers: &ObjectHeaders,
     ) -> StoreResult<String> {
-        let req = self
-            .client
-            .create_multipart_upload()
-            .bucket(bucket)
-            .key(key);
-        let req = apply_headers!(req, headers);
+        let req = self.client.create_multipart_upload().bucket(bucket);
+        let req = keyed!(apply_headers!(req, headers), key);
         let id = self
             .timed(async {
                 match req.send().await {
@@ -1005,11 +1009,11 @@ impl Store for S3Store {
             .client
             .upload_part()
             .bucket(bucket)
-            .key(key)
             .upload_id(upload_id)
             .part_number(part_number)
             .content_length(len as i64)
             .body(exact_body(len, progress.clone()));
+        let req = keyed!(req, key);
         let o = self
             .watched(&progress, async { req.send().await.map_err(map_err) })
             .await?;
@@ -1034,12 +1038,12 @@ impl Store for S3Store {
             .client
             .upload_part_copy()
             .bucket(bucket)
-            .key(key)
             .upload_id(upload_id)
             .part_number(part_number)
             .copy_source(copy_source(src_bucket, src_key))
             .set_copy_source_range(range.map(|(a, b)| format!("bytes={}-{}", a, b - 1)))
             .set_copy_source_if_match(if_match.map(|m| format!("\"{m}\"")));
+        let req = keyed!(req, key);
         let o = self
             .timed_slow(async { req.send().await.map_err(map_err) })
             .await?;
@@ -1076,13 +1080,13 @@ impl Store for S3Store {
             .client
             .complete_multipart_upload()
             .bucket(bucket)
-            .key(key)
             .upload_id(upload_id)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
                     .build(),
             );
+        let req = keyed!(req, key);
         let o = self
             .timed_slow(async { req.send().await.map_err(map_err) })
             .await?;
@@ -1091,14 +1095,16 @@ impl Store for S3Store {
 
     async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<()> {
         self.timed(async {
-            self.client
-                .abort_multipart_upload()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .send()
-                .await
-                .map_err(map_err)?;
+            keyed!(
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(bucket)
+                    .upload_id(upload_id),
+                key
+            )
+            .send()
+            .await
+            .map_err(map_err)?;
             Ok(())
         })
         .await
@@ -1115,15 +1121,17 @@ impl Store for S3Store {
             let marker = pager.marker();
             let o = self
                 .timed(async {
-                    self.client
-                        .list_parts()
-                        .bucket(bucket)
-                        .key(key)
-                        .upload_id(upload_id)
-                        .set_part_number_marker(marker)
-                        .send()
-                        .await
-                        .map_err(map_err)
+                    keyed!(
+                        self.client
+                            .list_parts()
+                            .bucket(bucket)
+                            .upload_id(upload_id)
+                            .set_part_number_marker(marker),
+                        key
+                    )
+                    .send()
+                    .await
+                    .map_err(map_err)
                 })
                 .await?;
             let parts = o.parts().iter().map(|p| PartInfo {

@@ -326,6 +326,75 @@ def odd_keys(ctx, c, prefix):
     eq(sorted(d["Key"] for d in r["Deleted"]), sorted(keys + [src + ".copy"]), "odd keys deleted")
 
 
+def s3_semantics(ctx, c, prefix):
+    """Keys of whitespace only (aws-sdk-s3 cannot send them; botocore can),
+    leading and trailing whitespace, through put, get, head, copy,
+    UploadPartCopy, listings (botocore asks for encoding-type=url and decodes)
+    and delete_objects; GetObjectAttributes; unicode metadata as RFC 2047
+    encoded words; max-keys=0."""
+    ctx.ensure_bucket(c)
+    b = ctx.bucket
+    keys = [" ", "   ", "\t", "  lead", "trail \t "]
+    for i, k in enumerate(keys):
+        c.put_object(Bucket=b, Key=k, Body=data_of(100 + i, i))
+    for i, k in enumerate(keys):
+        eq(c.get_object(Bucket=b, Key=k)["Body"].read(), data_of(100 + i, i), "get %r" % k)
+        eq(c.head_object(Bucket=b, Key=k)["ContentLength"], 100 + i, "head %r" % k)
+    c.copy_object(Bucket=b, Key=" .copy", CopySource={"Bucket": b, "Key": " "})
+    eq(c.get_object(Bucket=b, Key=" .copy")["Body"].read(), data_of(100, 0), "copy of ' '")
+    # A multipart object at a blank key: one uploaded part, one copied from
+    # a blank key.
+    first = data_of(5 * MiB, 9)
+    up = c.create_multipart_upload(Bucket=b, Key="    ")["UploadId"]
+    e1 = c.upload_part(Bucket=b, Key="    ", UploadId=up, PartNumber=1, Body=first)["ETag"]
+    e2 = c.upload_part_copy(
+        Bucket=b, Key="    ", UploadId=up, PartNumber=2, CopySource={"Bucket": b, "Key": "   "}
+    )["CopyPartResult"]["ETag"]
+    c.complete_multipart_upload(
+        Bucket=b,
+        Key="    ",
+        UploadId=up,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]},
+    )
+    eq(c.get_object(Bucket=b, Key="    ")["Body"].read(), first + data_of(101, 1), "multipart at a blank key")
+    a = c.get_object_attributes(
+        Bucket=b, Key="    ", ObjectAttributes=["ETag", "ObjectSize", "ObjectParts", "StorageClass"]
+    )
+    eq(a["ObjectSize"], 5 * MiB + 101, "GetObjectAttributes ObjectSize")
+    eq(a["ObjectParts"]["TotalPartsCount"], 2, "GetObjectAttributes TotalPartsCount")
+    eq([p["Size"] for p in a["ObjectParts"]["Parts"]], [5 * MiB, 101], "GetObjectAttributes part sizes")
+    eq(a["StorageClass"], "STANDARD", "GetObjectAttributes StorageClass")
+    a = c.get_object_attributes(Bucket=b, Key=" ", ObjectAttributes=["ETag", "ObjectSize"])
+    eq(a["ETag"].strip('"'), hashlib.md5(data_of(100, 0)).hexdigest(), "GetObjectAttributes ETag")
+    eq(a["ObjectSize"], 100, "GetObjectAttributes ObjectSize")
+    check("ObjectParts" not in a, "ObjectParts not asked for: %r" % a)
+    everything = sorted(keys + [" .copy", "    "], key=lambda k: k.encode())
+    listed = [o["Key"] for o in c.list_objects_v2(Bucket=b)["Contents"]]
+    eq(listed, everything, "blank keys listed (v2, url-encoded by botocore)")
+    listed = [o["Key"] for o in c.list_objects(Bucket=b)["Contents"]]
+    eq(listed, everything, "blank keys listed (v1, url-encoded by botocore)")
+    r = c.list_objects_v2(Bucket=b, MaxKeys=0)
+    eq((r["KeyCount"], r["IsTruncated"], "Contents" in r), (0, False, False), "max-keys=0")
+    # Unicode metadata: botocore refuses non-ASCII, so users send encoded
+    # words; S3 answers them B-encoded.
+    word = "=?UTF-8?B?%s?=" % base64.b64encode("Grüße, 日本".encode()).decode()
+    c.put_object(Bucket=b, Key="meta", Body=b"m", Metadata={"greeting": word, "plain": "as is"})
+    eq(c.head_object(Bucket=b, Key="meta")["Metadata"], {"greeting": word, "plain": "as is"}, "unicode metadata")
+    try:
+        c.put_object(Bucket=b, Key="meta2", Body=b"m", Metadata={"greeting": "Grüße"})
+        raise AssertionError("botocore sent a non-ASCII metadata value")
+    except botocore.exceptions.ParamValidationError:
+        pass
+    r = c.delete_objects(Bucket=b, Delete={"Objects": [{"Key": k} for k in everything + ["meta"]]})
+    eq(sorted(d["Key"] for d in r["Deleted"]), sorted(everything + ["meta"]), "blank keys deleted")
+    eq(r.get("Errors", []), [], "delete errors")
+    eq(c.list_objects_v2(Bucket=b).get("KeyCount"), 0, "nothing left")
+
+
+def case_s3_semantics(ctx):
+    s3_semantics(ctx, ctx.client(), "sem")
+
+
 def case_basic(ctx):
     back_to_back_puts(ctx, ctx.client(read_timeout=10, retries={"total_max_attempts": 1}), "basic")
     round_trips(ctx, ctx.client(), "basic")
@@ -603,6 +672,7 @@ def case_tls_multipart(ctx):
 CASES = {
     "basic": case_basic,
     "listing": case_listing,
+    "s3_semantics": case_s3_semantics,
     "presigned": case_presigned,
     "virtual_host": case_virtual_host,
     "multipart": case_multipart,

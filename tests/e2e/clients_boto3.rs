@@ -60,6 +60,11 @@ fn boto3_list_objects_v2_pagination() {
 }
 
 #[test]
+fn boto3_blank_keys_object_attributes_unicode_metadata() {
+    suite("s3_semantics", false);
+}
+
+#[test]
 fn boto3_presigned_urls_with_curl() {
     suite("presigned", false);
 }

@@ -15,29 +15,9 @@ use sealgate::store::ObjectHeaders;
 use crate::harness::*;
 use crate::multipart::{complete, create, part};
 
-/// Where a case runs.
-#[derive(Clone, Copy, Debug)]
-enum On {
-    Local,
-    Garage,
-}
-
-fn world(on: On) -> World {
-    match on {
-        On::Local => World::new(),
-        On::Garage => World::garage(),
-    }
-}
-
 /// A bucket name unique to this case (Garage is shared by every test).
 fn bucket(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "trust-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    unique_bucket(&format!("trust-{tag}"))
 }
 
 /// The store's upload id of the only upload of `key`.
