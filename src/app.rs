@@ -289,6 +289,8 @@ pub fn build_over(
             domains: cfg.server.domains.clone(),
             grace: cfg.shutdown_grace(),
             max_connections: cfg.server.max_connections,
+            trusted_proxies: crate::audit::TrustedProxies::parse(&cfg.server.trusted_proxies)
+                .map_err(|e| cerr("server.trusted_proxies", e))?,
         },
     })
 }

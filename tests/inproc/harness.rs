@@ -241,6 +241,16 @@ impl World {
     }
 
     fn runtime(&self, spec: Spec) -> sealgate::app::Runtime {
+        self.runtime_with(spec, |_| {})
+    }
+
+    /// The runtime of a gateway whose config `edit` changes first (the
+    /// audit log's tests set `[audit]` and `server.trusted_proxies`).
+    pub fn runtime_with(
+        &self,
+        spec: Spec,
+        edit: impl FnOnce(&mut Config),
+    ) -> sealgate::app::Runtime {
         let mut identities = Vec::new();
         let mut recipients = Vec::new();
         for p in &spec.identities {
@@ -267,7 +277,7 @@ impl World {
             1000,
             Duration::from_secs(600),
         );
-        let cfg = Config {
+        let mut cfg = Config {
             server: Default::default(),
             users: spec
                 .users
@@ -291,7 +301,9 @@ impl World {
             policies: vec![],
             sharing: spec.sharing,
             groups: spec.groups,
+            audit: Default::default(),
         };
+        edit(&mut cfg);
         sealgate::app::build_over(&cfg, keyring, self.gateway_store.clone()).unwrap()
     }
 
