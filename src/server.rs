@@ -447,7 +447,14 @@ impl Frontend {
                 started: start,
                 bytes_in,
             };
-            resp = resp.map(|b| s3s::Body::http_body(crate::audit::AuditedBody::new(b, pending)));
+            if method == http::Method::HEAD {
+                // No body goes out (hyper drops it unread): the answer is
+                // complete with its head.
+                pending.finish(0, true);
+            } else {
+                resp =
+                    resp.map(|b| s3s::Body::http_body(crate::audit::AuditedBody::new(b, pending)));
+            }
         }
         Ok(resp)
     }
