@@ -27,7 +27,7 @@ use sealgate::store::local::LocalStore;
 use sealgate::store::{ObjectHeaders, ObjectInfo, Store};
 use zeroize::Zeroizing;
 
-use crate::adapter::InProcess;
+use crate::adapter::{InProcess, Target};
 
 pub const REGION: &str = "us-east-1";
 /// Path-style endpoint the clients address; no socket listens there. Its
@@ -349,9 +349,14 @@ impl World {
 
 /// An aws-sdk-s3 client calling `service` in process.
 pub fn client(service: &S3Service, access_key: &str, secret: &str) -> Client {
+    client_to(Target::Service(service.clone()), access_key, secret)
+}
+
+/// An aws-sdk-s3 client calling `target` in process.
+pub fn client_to(target: Target, access_key: &str, secret: &str) -> Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(InProcess(service.clone()))
+        .http_client(InProcess(target))
         .credentials_provider(Credentials::new(access_key, secret, None, None, "inproc"))
         .region(Region::new(REGION))
         .endpoint_url(ENDPOINT)
