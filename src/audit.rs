@@ -37,8 +37,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::config::{cerr, AuditConfig, ConfigError};
-
 /// Least time between two warnings about dropped or unwritten lines.
 pub const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -87,29 +85,18 @@ struct Inner {
 }
 
 impl AuditLog {
-    /// The audit log `[audit]` asks for, or `None` when it is off. Opens the
-    /// file now, so that a path that cannot be written fails at start-up
-    /// naming `audit.path`.
-    pub fn from_config(cfg: &AuditConfig) -> Result<Option<Self>, ConfigError> {
-        cfg.validate()?;
-        let destination = match (&cfg.path, cfg.stderr) {
-            (Some(p), false) => Destination::File(p.clone()),
-            (None, true) => Destination::Stderr,
-            _ => return Ok(None),
-        };
-        let sink = match &destination {
+    /// An audit log to `destination` with room for `queue_lines` waiting
+    /// lines. A file is opened now (so that one that cannot be written stops
+    /// the gateway at start-up), created with mode 0600.
+    pub fn open(destination: &Destination, queue_lines: usize) -> std::io::Result<Self> {
+        let sink = match destination {
             Destination::File(p) => Sink::File {
-                file: open_append(p).map_err(|e| {
-                    cerr(
-                        "audit.path",
-                        format!("{}: cannot open for appending: {e}", p.display()),
-                    )
-                })?,
+                file: open_append(p)?,
                 path: p.clone(),
             },
             Destination::Stderr => Sink::Stderr,
         };
-        Ok(Some(Self::start(sink, cfg.queue_lines)))
+        Ok(Self::start(sink, queue_lines))
     }
 
     fn start(sink: Sink, queue_lines: usize) -> Self {

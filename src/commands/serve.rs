@@ -30,7 +30,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     // The audit file is opened before anything else starts, so that a path
     // that cannot be written stops the gateway at once.
-    let audit = crate::audit::AuditLog::from_config(&cfg.audit)?;
+    let audit = crate::app::audit_log(&cfg.audit)?;
     let rt = crate::app::build(&cfg)?;
     if let Some((ak, sk)) = creds {
         let scheme = if rt.server.tls.is_some() {

@@ -102,7 +102,7 @@ impl Audited {
             stderr: false,
             queue_lines: queue,
         };
-        let log = AuditLog::from_config(&audit).unwrap().expect("audit on");
+        let log = sealgate::app::audit_log(&audit).unwrap().expect("audit on");
         let trusted: Vec<String> = trusted.iter().map(|s| s.to_string()).collect();
         let rt = w.runtime_with(spec(), |c| {
             c.audit = audit.clone();
