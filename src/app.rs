@@ -9,7 +9,7 @@ use anyhow::Context;
 use s3s::auth::SecretKey;
 use zeroize::Zeroizing;
 
-use crate::config::{cerr, resolve_secret, Config, StoreKind};
+use crate::config::{cerr, resolve_secret, AuditConfig, Config, ConfigError, StoreKind};
 use crate::gateway::{Gateway, GatewaySettings};
 use crate::keyring::{self, Keyring, Policy};
 use crate::server::{ServerSettings, Users};
@@ -302,8 +302,32 @@ pub fn build_over(
             domains: cfg.server.domains.clone(),
             grace: cfg.shutdown_grace(),
             max_connections: cfg.server.max_connections,
+            trusted_proxies: crate::audit::TrustedProxies::parse(&cfg.server.trusted_proxies)
+                .map_err(|e| cerr("server.trusted_proxies", e))?,
         },
     })
+}
+
+/// The audit log `[audit]` asks for, or `None` when it is off; a file that
+/// cannot be opened for appending fails naming `audit.path`. Only `serve`
+/// starts one: the other commands make no S3 requests.
+pub fn audit_log(cfg: &AuditConfig) -> Result<Option<crate::audit::AuditLog>, ConfigError> {
+    use crate::audit::{AuditLog, Destination};
+    cfg.validate()?;
+    let destination = match (&cfg.path, cfg.stderr) {
+        (Some(p), false) => Destination::File(p.clone()),
+        (None, true) => Destination::Stderr,
+        _ => return Ok(None),
+    };
+    AuditLog::open(&destination, cfg.queue_lines)
+        .map(Some)
+        .map_err(|e| {
+            let path = cfg.path.as_deref().unwrap_or(Path::new("-"));
+            cerr(
+                "audit.path",
+                format!("{}: cannot open for appending: {e}", path.display()),
+            )
+        })
 }
 
 /// Where the embedded default keeps its state.

@@ -48,6 +48,64 @@ pub struct Config {
     /// pinned administrators.
     #[serde(default)]
     pub groups: Vec<GroupConfig>,
+    /// The audit log: one JSON line per request (off by default).
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`: where the audit log goes (docs/AUDIT.md). Off unless `path`
+/// is set or `stderr = true`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Append the audit lines to this file (created with mode 0600, reopened
+    /// on SIGHUP).
+    pub path: Option<PathBuf>,
+    /// Write the audit lines to stderr instead.
+    pub stderr: bool,
+    /// Lines waiting for the writer before new ones are dropped (counted);
+    /// requests never wait for the audit log.
+    pub queue_lines: usize,
+}
+
+fn default_audit_queue() -> usize {
+    16_384
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            stderr: false,
+            queue_lines: default_audit_queue(),
+        }
+    }
+}
+
+impl AuditConfig {
+    pub fn enabled(&self) -> bool {
+        self.path.is_some() || self.stderr
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.path.is_some() && self.stderr {
+            return Err(cerr(
+                "audit.stderr",
+                "give either audit.path or audit.stderr = true, not both",
+            ));
+        }
+        if self
+            .path
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty() || p.file_name().is_none())
+        {
+            return Err(cerr("audit.path", "must name a file"));
+        }
+        if self.queue_lines == 0 {
+            return Err(cerr("audit.queue_lines", "must be at least 1"));
+        }
+        Ok(())
+    }
 }
 
 /// `[sharing]`: where the key directory and group documents live, who this
@@ -109,6 +167,9 @@ pub struct ServerConfig {
     /// Largest single PutObject/UploadPart body accepted (bytes).
     pub max_object_size: u64,
     pub max_connections: usize,
+    /// Addresses or networks of the reverse proxies in front of sealgate
+    /// whose `X-Forwarded-For` gives the audit log's source address.
+    pub trusted_proxies: Vec<String>,
 }
 
 fn default_listen() -> String {
@@ -143,6 +204,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: default_grace(),
             max_object_size: default_max_object(),
             max_connections: default_max_connections(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -298,7 +360,7 @@ pub struct PolicyConfig {
 /// Sections and keys that may be set from the environment. Only these: a
 /// variable such as `SEALGATE_STORE_SECRET` that a config names in a
 /// `*_env` key is not mistaken for an override.
-const ENV_KEYS: [(&str, &[&str]); 3] = [
+const ENV_KEYS: [(&str, &[&str]); 4] = [
     (
         "server",
         &[
@@ -312,6 +374,7 @@ const ENV_KEYS: [(&str, &[&str]); 3] = [
             "shutdown_grace_secs",
             "max_object_size",
             "max_connections",
+            "trusted_proxies",
         ],
     ),
     (
@@ -345,6 +408,7 @@ const ENV_KEYS: [(&str, &[&str]); 3] = [
             "index_entries",
         ],
     ),
+    ("audit", &["path", "stderr", "queue_lines"]),
 ];
 
 /// Applies `SEALGATE_<SECTION>_<KEY>` environment variables (for containers)
@@ -480,6 +544,9 @@ impl Config {
         if let Some(f) = &mut self.server.tls_key {
             fix(f);
         }
+        if let Some(f) = &mut self.audit.path {
+            fix(f);
+        }
         if let Some(sh) = &mut self.sharing {
             for f in [
                 &mut sh.signing_key_file,
@@ -517,6 +584,9 @@ impl Config {
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err(cerr("server.tls_cert", "tls_cert and tls_key go together"));
         }
+        crate::audit::TrustedProxies::parse(&self.server.trusted_proxies)
+            .map_err(|e| cerr("server.trusted_proxies", e))?;
+        self.audit.validate()?;
         if self.users.is_empty() {
             return Err(cerr("users", "at least one [[users]] entry is required"));
         }
@@ -768,5 +838,58 @@ admins = ["7F3A-92C1"]
         );
         let good = groups.replace("7F3A-92C1", "7F3A-92C1-0B4D-E588-1A2C");
         parse(&format!("{OK}{good}")).unwrap();
+    }
+
+    #[test]
+    fn audit_is_off_by_default_and_bad_values_name_their_key() {
+        let c = parse(OK).unwrap();
+        assert!(!c.audit.enabled());
+        assert!(c.server.trusted_proxies.is_empty());
+        let c = parse(&format!("{OK}\n[audit]\npath = \"logs/audit.log\"\n")).unwrap();
+        assert!(c.audit.enabled());
+        assert!(
+            c.audit.path.unwrap().is_absolute(),
+            "resolved beside the config"
+        );
+        for (toml, key) in [
+            ("[audit]\npath = \"a.log\"\nstderr = true\n", "audit.stderr"),
+            (
+                "[audit]\nstderr = true\nqueue_lines = 0\n",
+                "audit.queue_lines",
+            ),
+            ("[audit]\nstderr = \"yes\"\n", "stderr"),
+            ("[audit]\nfile = \"a.log\"\n", "file"),
+            (
+                "[server]\ntrusted_proxies = [\"10.0.0.0/40\"]\n",
+                "server.trusted_proxies",
+            ),
+            (
+                "[server]\ntrusted_proxies = [\"proxy.local\"]\n",
+                "server.trusted_proxies",
+            ),
+        ] {
+            let e = parse(&format!("{OK}\n{toml}")).unwrap_err();
+            assert!(
+                e.key == key || e.to_string().contains(key),
+                "{toml:?}: {e} (key {})",
+                e.key
+            );
+        }
+        let mut t: toml::Table = toml::from_str(OK).unwrap();
+        apply_env_overrides(
+            &mut t,
+            vec![
+                ("SEALGATE_AUDIT_STDERR".to_owned(), "true".to_owned()),
+                (
+                    "SEALGATE_SERVER_TRUSTED_PROXIES".to_owned(),
+                    "[\"10.0.0.0/8\"]".to_owned(),
+                ),
+            ]
+            .into_iter(),
+        )
+        .unwrap();
+        let c = Config::deserialize(toml::Value::Table(t)).unwrap();
+        assert!(c.audit.stderr);
+        assert_eq!(c.server.trusted_proxies, ["10.0.0.0/8"]);
     }
 }

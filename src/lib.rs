@@ -11,6 +11,8 @@ pub mod admin;
 #[cfg(feature = "gateway")]
 pub mod app;
 #[cfg(feature = "gateway")]
+pub mod audit;
+#[cfg(feature = "gateway")]
 pub mod cli;
 #[cfg(feature = "gateway")]
 pub mod commands;

@@ -4,11 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
-
-// The trait lives with the listener that asks it; src/gateway still names it
-// by this path.
 
 const BUCKETS: [f64; 14] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -29,16 +26,16 @@ pub struct Metrics {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub in_flight: AtomicI64,
+    /// Audit lines written, and dropped (see [`crate::audit`]).
+    pub audit_written: AtomicU64,
+    pub audit_dropped_queue_full: AtomicU64,
+    pub audit_dropped_write_error: AtomicU64,
 }
 
 pub fn global() -> &'static Metrics {
     static M: OnceLock<Metrics> = OnceLock::new();
     M.get_or_init(Metrics::default)
 }
-
-/// The S3 operation of a request, filled in once s3s has routed it.
-#[derive(Clone, Default)]
-pub struct OpSlot(pub Arc<Mutex<Option<String>>>);
 
 impl Metrics {
     pub fn request(&self, op: &str, status: u16, elapsed: Duration) {
@@ -159,6 +156,28 @@ impl Metrics {
         let _ = writeln!(o, "# TYPE sealgate_store_errors_total counter");
         for (code, n) in self.store_errors.lock().expect("metrics").iter() {
             let _ = writeln!(o, "sealgate_store_errors_total{{code=\"{code}\"}} {n}");
+        }
+        let _ = writeln!(
+            o,
+            "# HELP sealgate_audit_lines_total Audit log lines written."
+        );
+        let _ = writeln!(o, "# TYPE sealgate_audit_lines_total counter");
+        let _ = writeln!(
+            o,
+            "sealgate_audit_lines_total {}",
+            self.audit_written.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(o, "# HELP sealgate_audit_lines_dropped_total Audit log lines lost: the writer's queue was full (requests never wait for it), or the write failed.");
+        let _ = writeln!(o, "# TYPE sealgate_audit_lines_dropped_total counter");
+        for (reason, n) in [
+            ("queue_full", &self.audit_dropped_queue_full),
+            ("write_error", &self.audit_dropped_write_error),
+        ] {
+            let _ = writeln!(
+                o,
+                "sealgate_audit_lines_dropped_total{{reason=\"{reason}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
         }
         o
     }

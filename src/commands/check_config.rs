@@ -81,5 +81,26 @@ pub fn run(args: CheckConfigArgs) -> anyhow::Result<()> {
             p.recipients.join(", ")
         );
     }
+    match (&cfg.audit.path, cfg.audit.stderr) {
+        (Some(p), _) => {
+            println!("audit log: {}", p.display());
+            // Not created here (check-config writes nothing); its directory
+            // must exist for `serve` to start.
+            if let Some(dir) = p.parent().filter(|d| !d.is_dir()) {
+                println!(
+                    "  warning: {} does not exist; serve will refuse to start",
+                    dir.display()
+                );
+            }
+        }
+        (None, true) => println!("audit log: stderr"),
+        _ => println!("audit log: off"),
+    }
+    if !cfg.server.trusted_proxies.is_empty() {
+        println!(
+            "trusted proxies (X-Forwarded-For believed from): {}",
+            cfg.server.trusted_proxies.join(", ")
+        );
+    }
     Ok(())
 }

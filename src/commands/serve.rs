@@ -28,6 +28,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         cfg.server.listen = l;
         cfg.validate()?;
     }
+    // The audit file is opened before anything else starts, so that a path
+    // that cannot be written stops the gateway at once.
+    let audit = crate::app::audit_log(&cfg.audit)?;
     let rt = crate::app::build(&cfg)?;
     if let Some((ak, sk)) = creds {
         let scheme = if rt.server.tls.is_some() {
@@ -66,6 +69,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         crate::admin::serve(addr, rt.gateway.admin_view()).await?;
         tracing::info!(admin = %addr, "admin listener: /health /ready /metrics");
     }
+    match (&cfg.audit.path, cfg.audit.stderr) {
+        (Some(p), _) => {
+            tracing::info!(path = %p.display(), "audit log: one line per request, to a file (SIGHUP reopens it)")
+        }
+        (None, true) => tracing::info!("audit log: one line per request, to stderr"),
+        _ => {}
+    }
     let service = crate::server::build_service(rt.gateway, rt.users, &rt.server)?;
-    crate::server::serve(service, rt.server).await
+    let frontend = crate::server::Frontend::new(service, audit, &rt.server)?;
+    crate::server::serve(frontend, rt.server).await
 }

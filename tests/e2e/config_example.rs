@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sealgate::config::{
-    Config, GatewayConfig, GroupConfig, ServerConfig, SharingConfig, StoreConfig, StoreKind,
+    AuditConfig, Config, GatewayConfig, GroupConfig, ServerConfig, SharingConfig, StoreConfig,
+    StoreKind,
 };
 
 const EXAMPLE: &str = include_str!("../../config/sealgate.example.toml");
@@ -117,6 +118,14 @@ fn example_states_the_real_defaults() {
     assert_eq!(s.max_object_size, d.max_object_size);
     assert_eq!(s.max_connections, d.max_connections);
     assert!(s.tls_cert.is_none() && s.tls_key.is_none() && s.tls_listen.is_none());
+    assert_eq!(s.trusted_proxies, d.trusted_proxies);
+    let (a, d) = (&cfg.audit, AuditConfig::default());
+    assert!(
+        !a.enabled() && !d.enabled(),
+        "the audit log is off by default"
+    );
+    assert_eq!(a.queue_lines, d.queue_lines);
+    assert!(EXAMPLE.contains("# stderr = true\n") && EXAMPLE.contains("Default: false"));
     let (g, d) = (&cfg.gateway, GatewayConfig::default());
     assert_eq!(g.key_cache_entries, d.key_cache_entries);
     assert_eq!(g.key_cache_idle_secs, d.key_cache_idle_secs);
@@ -193,6 +202,7 @@ fn example_documents_every_key() {
         "PolicyConfig",
         "SharingConfig",
         "GroupConfig",
+        "AuditConfig",
     ] {
         assert!(
             names.contains(&want),

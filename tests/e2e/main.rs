@@ -23,6 +23,7 @@ mod lying_store;
 #[path = "../support/raw.rs"]
 mod raw;
 
+mod audit;
 mod clients_awscli;
 mod clients_boto3;
 mod clients_rclone;

@@ -9,7 +9,9 @@
 //! sealgate's among them, may panic when polled after their end (as any
 //! `Stream` may), so `s3s-aws`'s adapter cannot read a sealgate GetObject.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use aws_sdk_s3::config::RuntimeComponents;
@@ -22,10 +24,42 @@ use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use s3s::service::S3Service;
+use sealgate::server::Frontend;
 
 /// An `HttpClient` for aws-sdk-s3's config that calls an s3s service.
-#[derive(Clone, Debug)]
-pub struct InProcess(pub S3Service);
+#[derive(Clone)]
+pub struct InProcess(pub Target);
+
+/// What answers the requests.
+#[derive(Clone)]
+pub enum Target {
+    /// The s3s service alone.
+    Service(S3Service),
+    /// The whole S3 front end as `sealgate serve` runs it (request ids,
+    /// metrics, the audit log), for requests from `peer`.
+    Frontend(Box<Via>),
+}
+
+/// A client's way to the front end.
+#[derive(Clone)]
+pub struct Via {
+    pub frontend: Frontend,
+    /// The TCP peer the front end sees.
+    pub peer: SocketAddr,
+    /// An `X-Forwarded-For` added after the client signed (as a proxy does).
+    pub forwarded_for: Option<String>,
+    /// The `Signature=` of every Authorization header the client sent, to
+    /// search logs for.
+    pub signatures: Arc<Mutex<Vec<String>>>,
+    /// The `x-amz-content-sha256` of every request.
+    pub payload_modes: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InProcess")
+    }
+}
 
 impl HttpClient for InProcess {
     fn http_connector(
@@ -39,7 +73,7 @@ impl HttpClient for InProcess {
 
 impl HttpConnector for InProcess {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let service = self.0.clone();
+        let target = self.0.clone();
         HttpConnectorFuture::new(async move {
             let mut req = request
                 .try_into_http1x()
@@ -56,10 +90,31 @@ impl HttpConnector for InProcess {
                     .insert(http::header::HOST, host.parse().expect("host header"));
             }
             let head = req.method() == http::Method::HEAD;
-            let resp = service
-                .call(req.map(s3s::Body::http_body))
-                .await
-                .map_err(|e| ConnectorError::other(format!("s3s: {e:?}").into(), None))?;
+            let resp = match target {
+                Target::Service(service) => service.call(req.map(s3s::Body::http_body)).await,
+                Target::Frontend(via) => {
+                    let h = req.headers();
+                    if let Some(sig) = h
+                        .get(http::header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.split_once("Signature="))
+                    {
+                        via.signatures.lock().unwrap().push(sig.1.to_owned());
+                    }
+                    if let Some(m) = h.get("x-amz-content-sha256") {
+                        let m = m.to_str().unwrap_or_default().to_owned();
+                        via.payload_modes.lock().unwrap().push(m);
+                    }
+                    if let Some(x) = &via.forwarded_for {
+                        req.headers_mut()
+                            .append("x-forwarded-for", x.parse().expect("header value"));
+                    }
+                    via.frontend
+                        .handle(req.map(s3s::Body::http_body), Some(via.peer))
+                        .await
+                }
+            }
+            .map_err(|e| ConnectorError::other(format!("s3s: {e:?}").into(), None))?;
             // A response to HEAD has no body on the wire (hyper drops it):
             // clients see an error's status only.
             let resp = if head {

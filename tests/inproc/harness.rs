@@ -27,7 +27,7 @@ use sealgate::store::local::LocalStore;
 use sealgate::store::{ObjectHeaders, ObjectInfo, Store};
 use zeroize::Zeroizing;
 
-use crate::adapter::InProcess;
+use crate::adapter::{InProcess, Target};
 
 pub const REGION: &str = "us-east-1";
 /// Path-style endpoint the clients address; no socket listens there. Its
@@ -244,6 +244,16 @@ impl World {
     }
 
     fn runtime(&self, spec: Spec) -> sealgate::app::Runtime {
+        self.runtime_with(spec, |_| {})
+    }
+
+    /// The runtime of a gateway whose config `edit` changes first (the
+    /// audit log's tests set `[audit]` and `server.trusted_proxies`).
+    pub fn runtime_with(
+        &self,
+        spec: Spec,
+        edit: impl FnOnce(&mut Config),
+    ) -> sealgate::app::Runtime {
         let mut identities = Vec::new();
         let mut recipients = Vec::new();
         for p in &spec.identities {
@@ -270,7 +280,7 @@ impl World {
             1000,
             Duration::from_secs(600),
         );
-        let cfg = Config {
+        let mut cfg = Config {
             server: Default::default(),
             users: spec
                 .users
@@ -295,7 +305,9 @@ impl World {
             policies: vec![],
             sharing: spec.sharing,
             groups: spec.groups,
+            audit: Default::default(),
         };
+        edit(&mut cfg);
         sealgate::app::build_over(&cfg, keyring, self.gateway_store.clone()).unwrap()
     }
 
@@ -387,9 +399,14 @@ pub(crate) use keyed;
 
 /// An aws-sdk-s3 client calling `service` in process.
 pub fn client(service: &S3Service, access_key: &str, secret: &str) -> Client {
+    client_to(Target::Service(service.clone()), access_key, secret)
+}
+
+/// An aws-sdk-s3 client calling `target` in process.
+pub fn client_to(target: Target, access_key: &str, secret: &str) -> Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(InProcess(service.clone()))
+        .http_client(InProcess(target))
         .credentials_provider(Credentials::new(access_key, secret, None, None, "inproc"))
         .region(Region::new(REGION))
         .endpoint_url(ENDPOINT)

@@ -14,6 +14,7 @@ mod common;
 mod harness;
 mod liar;
 
+mod audit;
 mod auth;
 mod checksums;
 mod conditional;
