@@ -331,6 +331,7 @@ const MAX_ATTRIBUTE_PARTS: i32 = 1000;
 #[derive(Default)]
 struct Wanted {
     etag: bool,
+    checksum: bool,
     parts: bool,
     size: bool,
     storage_class: bool,
@@ -347,8 +348,8 @@ impl Wanted {
                 named = true;
                 match name {
                     ObjectAttributes::ETAG => w.etag = true,
-                    // Known only when it was kept, and sealgate keeps none.
-                    ObjectAttributes::CHECKSUM => {}
+                    // Known when the client gave it (sealed with the object).
+                    ObjectAttributes::CHECKSUM => w.checksum = true,
                     ObjectAttributes::OBJECT_PARTS => w.parts = true,
                     ObjectAttributes::OBJECT_SIZE => w.size = true,
                     ObjectAttributes::STORAGE_CLASS => w.storage_class = true,
@@ -430,7 +431,19 @@ pub async fn get_object_attributes(
         ));
     }
     let r = gw.resolve_tail(&i.bucket, &i.key).await?;
+    let checksum = (wanted.checksum && !r.checksums.is_empty()).then(|| {
+        let c = super::checksum::checksum_of(&r.checksums, r.parts);
+        s3s::dto::Checksum {
+            checksum_type: Some(ChecksumType::from_static(if r.parts.is_some() {
+                ChecksumType::COMPOSITE
+            } else {
+                ChecksumType::FULL_OBJECT
+            })),
+            ..c
+        }
+    });
     Ok(S3Response::new(GetObjectAttributesOutput {
+        checksum,
         e_tag: wanted.etag.then(|| ETag::Strong(r.etag.clone())),
         object_size: wanted.size.then_some(r.size as i64),
         storage_class: wanted
