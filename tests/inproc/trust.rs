@@ -1059,3 +1059,133 @@ async fn objects_of_earlier_releases_still_read_and_reencrypt_seals_their_attrib
     assert_eq!(h.content_type(), Some("text/x-old"));
     assert_eq!(h.metadata().unwrap()["origin"], "old-release");
 }
+
+// ---------------------------------------------------------------------------
+// gc: finds what nothing needs, keeps what anything needs.
+
+#[tokio::test]
+async fn gc_removes_only_what_nothing_needs() {
+    use sealgate::gateway::gc::{gc, GcOptions};
+    let (w, gw) = World::with_bucket("gcbucket").await;
+    let b = "gcbucket";
+    // A live multipart object (its manifest is needed) and a live upload
+    // (its records are needed).
+    let d = data(5 * MIB, 1);
+    let id = create(&gw, b, "live-mp").await;
+    let e = part(&gw, b, "live-mp", &id, 1, &d).await;
+    complete(&gw, b, "live-mp", &id, &[(1, e.as_str())])
+        .await
+        .unwrap();
+    let open = create(&gw, b, "in-progress").await;
+    let first = data(1000, 2);
+    part(&gw, b, "in-progress", &open, 1, &first).await;
+    // Orphans: a manifest whose object is gone, the records of an upload the
+    // store expired (aborted behind the gateway's back), and a stranger.
+    let id2 = create(&gw, b, "gone").await;
+    let e2 = part(&gw, b, "gone", &id2, 1, &d).await;
+    complete(&gw, b, "gone", &id2, &[(1, e2.as_str())])
+        .await
+        .unwrap();
+    w.store.delete(b, "gone").await.unwrap();
+    let expired = create(&gw, b, "expired").await;
+    part(&gw, b, "expired", &expired, 1, &data(1000, 3)).await;
+    let sid = w
+        .store
+        .list_uploads(b, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.key == "expired")
+        .unwrap()
+        .upload_id;
+    w.store.abort_multipart(b, "expired", &sid).await.unwrap();
+    w.raw_put(
+        b,
+        ".sealgate/stranger",
+        b"x".to_vec(),
+        &ObjectHeaders::default(),
+    )
+    .await;
+    let cmd = w.command_gateway(Spec::alice());
+    let before = w.raw_keys(b).await;
+    // Young things are kept whatever they look like.
+    let r = gc(
+        &cmd,
+        b,
+        &GcOptions {
+            apply: true,
+            min_age: std::time::Duration::from_secs(3600),
+            concurrency: 4,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(r.orphan_manifests.is_empty() && r.orphan_records.is_empty());
+    assert!(r.too_young >= 3, "{r:?}");
+    assert_eq!(w.raw_keys(b).await, before);
+    // A dry run reports and deletes nothing.
+    let opts = |apply| GcOptions {
+        apply,
+        min_age: std::time::Duration::ZERO,
+        concurrency: 4,
+    };
+    let r = gc(&cmd, b, &opts(false)).await.unwrap();
+    assert_eq!(r.orphan_manifests.len(), 1, "{r:?}");
+    assert_eq!(
+        r.orphan_records.len(),
+        2,
+        "the upload record and one part record: {r:?}"
+    );
+    assert_eq!(r.unknown, vec![".sealgate/stranger".to_owned()]);
+    assert_eq!(r.deleted, 0);
+    assert_eq!(w.raw_keys(b).await, before);
+    let r = gc(&cmd, b, &opts(true)).await.unwrap();
+    assert_eq!(r.deleted, 3);
+    let after = w.raw_keys(b).await;
+    assert!(after.contains(&".sealgate/stranger".to_owned()));
+    // What is needed stayed: the live object reads, the upload completes.
+    assert!(gw.get_ok(b, "live-mp").await == d);
+    let second = data(10, 4);
+    part(&gw, b, "in-progress", &open, 2, &second).await;
+    let listed = gw
+        .client
+        .list_parts()
+        .bucket(b)
+        .key("in-progress")
+        .upload_id(&open)
+        .send()
+        .await
+        .unwrap();
+    // Both parts are vouched for by their records (a part without one
+    // would list the store's ETag).
+    let etags: Vec<String> = listed
+        .parts()
+        .iter()
+        .map(|p| unquote(p.e_tag().unwrap()))
+        .collect();
+    assert_eq!(etags, vec![md5_hex(&first), md5_hex(&second)]);
+}
+
+/// A 304 carries the ETag and Last-Modified, as S3's do.
+#[tokio::test]
+async fn not_modified_answers_carry_the_etag() {
+    let (_w, gw) = World::with_bucket("notmod").await;
+    let d = data(100, 5);
+    let etag = gw.put("notmod", "k", &d).await;
+    let e = gw
+        .client
+        .get_object()
+        .bucket("notmod")
+        .key("k")
+        .if_none_match(format!("\"{etag}\""))
+        .send()
+        .await
+        .unwrap_err();
+    let raw = e.raw_response().expect("a response");
+    assert_eq!(raw.status().as_u16(), 304);
+    assert_eq!(
+        raw.headers().get("etag"),
+        Some(format!("\"{etag}\"").as_str())
+    );
+    assert!(raw.headers().get("last-modified").is_some());
+}
