@@ -18,7 +18,7 @@ use crate::envelope::header::MetaValue;
 use crate::envelope::keys::random_salt;
 use crate::envelope::manifest::{Manifest, ManifestPart};
 use crate::envelope::{Attributes, BodyBinding, RecipientStanza, Reseal};
-use crate::store::{ByteStream, ObjectHeaders};
+use crate::store::{ByteStream, CopyConditions, ObjectHeaders};
 
 /// Largest object a single store CopyObject may copy.
 pub(crate) const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
@@ -290,7 +290,17 @@ pub async fn rewrite(
         copy_large(gw, sb, sk, db, dk, &store_headers, src).await
     } else {
         gw.store
-            .copy(sb, sk, db, dk, &store_headers, Some(&src.info.etag))
+            .copy(
+                sb,
+                sk,
+                db,
+                dk,
+                &store_headers,
+                CopyConditions {
+                    source_etag: Some(&src.info.etag),
+                    dest: None,
+                },
+            )
             .await
             .map_err(from_store)
     };
@@ -353,7 +363,7 @@ pub(crate) async fn copy_large(
             n += 1;
         }
         gw.store
-            .complete_multipart(db, dk, &id, &parts)
+            .complete_multipart(db, dk, &id, &parts, None)
             .await
             .map_err(from_store)
     }

@@ -582,7 +582,7 @@ pub async fn complete(
     .await?;
     let store_etag = match gw
         .store
-        .complete_multipart(&i.bucket, &i.key, &t.store_upload_id, &store_parts)
+        .complete_multipart(&i.bucket, &i.key, &t.store_upload_id, &store_parts, None)
         .await
     {
         Ok(e) => e,

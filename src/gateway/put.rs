@@ -65,7 +65,7 @@ where
     };
     let stored = gw
         .store
-        .put(bucket, key, store_body, store_len, &headers)
+        .put(bucket, key, store_body, store_len, &headers, None)
         .await;
     let (store_etag, digests) = outcome.settle(stored)?;
     let etag = hex::encode(digests.md5);

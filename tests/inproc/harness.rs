@@ -312,7 +312,7 @@ impl World {
             Ok::<_, std::io::Error>(bytes::Bytes::from(body))
         }));
         self.store
-            .put(bucket, key, stream, len, headers)
+            .put(bucket, key, stream, len, headers, None)
             .await
             .unwrap();
     }

@@ -100,6 +100,7 @@ impl Store for Liar {
         body: ByteStream,
         len: u64,
         headers: &ObjectHeaders,
+        cond: Option<&WriteCondition>,
     ) -> StoreResult<String> {
         let fail = self
             .lies
@@ -111,7 +112,7 @@ impl Store for Liar {
         if fail {
             return Err(StoreError::unavailable("lying store: this PUT fails"));
         }
-        self.inner.put(bucket, key, body, len, headers).await
+        self.inner.put(bucket, key, body, len, headers, cond).await
     }
     async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
         self.inner.delete(bucket, key).await
@@ -137,10 +138,10 @@ impl Store for Liar {
         dst_bucket: &str,
         dst_key: &str,
         headers: &ObjectHeaders,
-        if_match: Option<&str>,
+        conds: CopyConditions<'_>,
     ) -> StoreResult<(String, SystemTime)> {
         self.inner
-            .copy(src_bucket, src_key, dst_bucket, dst_key, headers, if_match)
+            .copy(src_bucket, src_key, dst_bucket, dst_key, headers, conds)
             .await
     }
     async fn create_multipart(
@@ -182,9 +183,10 @@ impl Store for Liar {
         key: &str,
         upload_id: &str,
         parts: &[(i32, String)],
+        cond: Option<&WriteCondition>,
     ) -> StoreResult<String> {
         self.inner
-            .complete_multipart(bucket, key, upload_id, parts)
+            .complete_multipart(bucket, key, upload_id, parts, cond)
             .await
     }
     async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<()> {
