@@ -8,6 +8,7 @@
 pub mod body;
 pub mod bucket;
 pub mod checksum;
+pub mod condition;
 pub mod copy;
 pub mod error;
 pub mod gc;
@@ -53,6 +54,8 @@ pub struct Gateway {
     pub(crate) users: HashMap<String, Vec<String>>,
     /// Signed groups (`[sharing]`), if configured.
     pub(crate) groups: Option<Arc<crate::groups::Groups>>,
+    /// Which conditional writes the store enforces.
+    pub(crate) conditional: crate::store::conditional::ConditionalWrites,
 }
 
 pub struct GatewaySettings {
@@ -63,11 +66,17 @@ pub struct GatewaySettings {
     pub max_object_size: u64,
     pub region: String,
     pub gateway_secret: zeroize::Zeroizing<Vec<u8>>,
+    /// `store.conditional_writes`.
+    pub conditional_writes: crate::store::conditional::Mode,
 }
 
 impl Gateway {
     pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, s: GatewaySettings) -> Self {
         Self {
+            conditional: crate::store::conditional::ConditionalWrites::new(
+                s.conditional_writes,
+                store.as_ref(),
+            ),
             store,
             keyring,
             objects: moka::future::Cache::builder()

@@ -16,6 +16,7 @@ mod liar;
 
 mod auth;
 mod conditional;
+mod conditional_writes;
 mod copy;
 mod groups;
 mod hostile;
