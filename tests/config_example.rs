@@ -113,6 +113,7 @@ fn example_states_the_real_defaults() {
     assert_eq!(st.connect_timeout_secs, d.connect_timeout_secs);
     assert_eq!(st.request_timeout_secs, d.request_timeout_secs);
     assert_eq!(st.max_attempts, d.max_attempts);
+    assert_eq!(st.conditional_writes, d.conditional_writes);
     assert_eq!(d.region, "us-east-1");
     // Defaults of keys the example leaves out or sets differently.
     assert!(EXAMPLE.contains("Default: \"us-east-1\""));
