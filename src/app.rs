@@ -276,6 +276,7 @@ pub fn build_over(
             max_object_size: cfg.server.max_object_size,
             region: cfg.server.region.clone(),
             gateway_secret: gw_secret,
+            conditional_writes: cfg.store.conditional_writes,
         },
     );
     let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {

@@ -250,6 +250,11 @@ pub struct StoreConfig {
     pub connect_timeout_secs: u64,
     pub request_timeout_secs: u64,
     pub max_attempts: u32,
+    /// Which conditional writes (`If-None-Match: *`, `If-Match` on
+    /// PutObject, CompleteMultipartUpload, CopyObject) the store enforces:
+    /// `auto` (probe the store on the first one), `enforced`, `unsupported`
+    /// (refuse them all with 501). The embedded store enforces them itself.
+    pub conditional_writes: crate::store::conditional::Mode,
 }
 
 fn default_connect_timeout() -> u64 {
@@ -277,6 +282,7 @@ impl Default for StoreConfig {
             connect_timeout_secs: default_connect_timeout(),
             request_timeout_secs: default_request_timeout(),
             max_attempts: default_attempts(),
+            conditional_writes: Default::default(),
         }
     }
 }

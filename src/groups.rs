@@ -474,6 +474,7 @@ mod tests {
                     body,
                     n,
                     &Default::default(),
+                    None,
                 )
                 .await
                 .unwrap();

@@ -44,6 +44,16 @@ pub async fn run(args: GcArgs) -> anyhow::Result<()> {
     } else {
         println!("records of uploads: kept (the store cannot list its uploads)");
     }
+    if !r.probe_leftovers.is_empty() || !r.probe_uploads.is_empty() {
+        println!(
+            "left by a conditional-write probe: {} keys, {} uploads",
+            r.probe_leftovers.len(),
+            r.probe_uploads.len()
+        );
+        for (k, _) in &r.probe_leftovers {
+            println!("  {k}");
+        }
+    }
     if r.too_young > 0 {
         println!(
             "kept because younger than {} s: {}",

@@ -79,7 +79,7 @@ async fn reencrypt_one(gw: &Gateway, bucket: &str, key: &str) -> Result<(), Stri
         },
         None,
     );
-    crate::gateway::put::seal_and_store(gw, bucket, key, &attributes, stream, len, checks)
+    crate::gateway::put::seal_and_store(gw, (bucket, key), &attributes, stream, len, checks, None)
         .await
         .map_err(fmt)?;
     if let BodyBinding::Multipart { upload_id } = r.header.binding {

@@ -155,6 +155,7 @@ async fn rewrap_one(
         (bucket, key),
         crate::gateway::copy::Stanzas::Given(stanzas),
         None,
+        None,
     )
     .await
     {

@@ -8,6 +8,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::body::decrypt_plan;
+use super::condition::Asked;
 use super::error::from_store;
 use super::error::internal;
 use super::get::check_conditions;
@@ -18,7 +19,8 @@ use crate::envelope::header::MetaValue;
 use crate::envelope::keys::random_salt;
 use crate::envelope::manifest::{Manifest, ManifestPart};
 use crate::envelope::{Attributes, BodyBinding, RecipientStanza, Reseal};
-use crate::store::{ByteStream, ObjectHeaders};
+use crate::store::conditional::WriteOp;
+use crate::store::{ByteStream, CopyConditions, ObjectHeaders, WriteCondition};
 
 /// Largest object a single store CopyObject may copy.
 pub(crate) const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
@@ -77,6 +79,7 @@ pub async fn copy_object(
     gw: &Gateway,
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
+    let req_headers = req.headers;
     let mut i = req.input;
     let CopySource::Bucket {
         bucket: sb,
@@ -113,6 +116,12 @@ pub async fn copy_object(
     } else {
         None
     };
+    // What the client asks of the destination (If-Match / If-None-Match,
+    // which the S3 front end does not parse for CopyObject): refused fast
+    // when the store does not enforce it.
+    let asked = Asked::from_headers(&req_headers)?;
+    gw.check_enforced(&i.bucket, WriteOp::Copy, asked.as_ref())
+        .await?;
     let src = gw.resolve_tail(&sb, &sk).await?;
     check_conditions(
         &src.etag,
@@ -123,6 +132,9 @@ pub async fn copy_object(
         i.copy_source_if_unmodified_since.as_ref(),
     )
     .map_err(copy_failed)?;
+    let cond = gw
+        .store_condition(&i.bucket, &i.key, asked.as_ref())
+        .await?;
     let (store_etag, mtime) = rewrite(
         gw,
         &src,
@@ -130,6 +142,7 @@ pub async fn copy_object(
         (&i.bucket, &i.key),
         Stanzas::Policy,
         attributes.as_ref(),
+        cond.as_ref(),
     )
     .await?;
     gw.remember_listing(
@@ -169,8 +182,9 @@ fn needs_reencrypt(why: &str) -> s3s::S3Error {
 /// Copies `src` to `dst` at the store (server-side: no content passes
 /// through sealgate) with its envelope rewritten: bound to the destination's
 /// name, wrapped for `stanzas`, with `attributes` sealed in (`None` keeps
-/// the source's). The data key and the content do not change. Used by
-/// CopyObject and by `sealgate rewrap` (a copy onto itself).
+/// the source's), only if `cond` holds at the destination (checked by the
+/// store). The data key and the content do not change. Used by CopyObject
+/// and by `sealgate rewrap` (a copy onto itself).
 ///
 /// A single-part object whose header leads its body can only be rebound
 /// (new name, same recipients and attributes); any other change is refused
@@ -182,6 +196,7 @@ pub async fn rewrite(
     (db, dk): (&str, &str),
     stanzas: Stanzas,
     attributes: Option<&Attributes>,
+    cond: Option<&WriteCondition>,
 ) -> S3Result<(String, std::time::SystemTime)> {
     let fe = |e| gw.format_err(e, db, dk);
     let stanzas = match stanzas {
@@ -293,10 +308,14 @@ pub async fn rewrite(
     };
     store_headers.metadata.insert(META_KEY.to_owned(), meta);
     let copied = if src.info.size > MAX_SINGLE_COPY {
-        copy_large(gw, sb, sk, db, dk, &store_headers, src).await
+        copy_large(gw, (sb, sk), (db, dk), &store_headers, src, cond).await
     } else {
+        let conds = CopyConditions {
+            source_etag: Some(&src.info.etag),
+            dest: cond,
+        };
         gw.store
-            .copy(sb, sk, db, dk, &store_headers, Some(&src.info.etag))
+            .copy(sb, sk, db, dk, &store_headers, conds)
             .await
             .map_err(from_store)
     };
@@ -322,15 +341,15 @@ pub async fn rewrite(
 }
 
 /// Copies an object over 5 GiB through a multipart copy at the store (still
-/// server-side: no content passes through sealgate).
+/// server-side: no content passes through sealgate), completed only if
+/// `cond` holds at the destination.
 pub(crate) async fn copy_large(
     gw: &Gateway,
-    sb: &str,
-    sk: &str,
-    db: &str,
-    dk: &str,
+    (sb, sk): (&str, &str),
+    (db, dk): (&str, &str),
     headers: &ObjectHeaders,
     src: &Resolved,
+    cond: Option<&WriteCondition>,
 ) -> S3Result<(String, std::time::SystemTime)> {
     let id = gw.store.create_multipart(db, dk, headers).await?;
     let res: S3Result<String> = async {
@@ -359,7 +378,7 @@ pub(crate) async fn copy_large(
             n += 1;
         }
         gw.store
-            .complete_multipart(db, dk, &id, &parts)
+            .complete_multipart(db, dk, &id, &parts, cond)
             .await
             .map_err(from_store)
     }

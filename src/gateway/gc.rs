@@ -5,8 +5,10 @@
 //! between completion and clean-up).
 //!
 //! Safety rules, in order:
-//! - Only keys under `.sealgate/mp/` and `.sealgate/up/` are ever deleted;
-//!   anything else under `.sealgate/` is reported and left alone.
+//! - Only keys under `.sealgate/mp/`, `.sealgate/up/` and
+//!   `.sealgate/probe/` are ever deleted (and uploads of keys under
+//!   `.sealgate/probe/` aborted); anything else under `.sealgate/` is
+//!   reported and left alone.
 //! - A manifest is kept while any object in the bucket names its upload id
 //!   (inline header or manifest pointer). A manifest or record younger than
 //!   `min_age` is kept whatever it looks like: a completion writes the
@@ -17,6 +19,8 @@
 //!   a manifest is only called orphaned when every object was accounted for.
 //! - Upload records are kept while the store lists their upload; a store that
 //!   cannot list uploads keeps them all.
+//! - What the conditional-write probe left (a gateway stopped mid-probe:
+//!   [`crate::store::conditional`]) goes once older than `min_age`.
 //! - On a bucket with versioning, older versions are not seen here: do not run
 //!   it there (the command says so).
 //! - Dry run unless told to delete.
@@ -30,6 +34,7 @@ use super::records::upload_prefix;
 use super::{Gateway, HIDDEN_PREFIX, META_KEY};
 use crate::envelope::header::MetaValue;
 use crate::envelope::{BodyBinding, Header};
+use crate::store::conditional::PROBE_PREFIX;
 use crate::store::{ListEntry, ListRequest, StoreError};
 
 /// What a run found (and, with `apply`, deleted).
@@ -41,6 +46,10 @@ pub struct GcReport {
     pub orphan_manifests: Vec<(String, u64)>,
     /// Records of uploads the store no longer has.
     pub orphan_records: Vec<(String, u64)>,
+    /// Keys the conditional-write probe left, and its uploads (key, upload
+    /// id) still in progress.
+    pub probe_leftovers: Vec<(String, u64)>,
+    pub probe_uploads: Vec<(String, String)>,
     /// Kept because they are younger than `min_age`.
     pub too_young: usize,
     /// Keys under `.sealgate/` that are none of sealgate's known kinds.
@@ -162,7 +171,18 @@ pub async fn gc(gw: &Gateway, bucket: &str, opts: &GcOptions) -> Result<GcReport
         }
     }
     let live_uploads: Option<HashSet<String>> = match gw.store.list_uploads(bucket, None).await {
-        Ok(ups) => Some(ups.iter().map(|u| upload_prefix(&u.upload_id)).collect()),
+        Ok(ups) => {
+            report.probe_uploads = ups
+                .iter()
+                .filter(|u| u.key.starts_with(PROBE_PREFIX))
+                .filter(|u| {
+                    now.duration_since(u.initiated)
+                        .is_ok_and(|age| age >= opts.min_age)
+                })
+                .map(|u| (u.key.clone(), u.upload_id.clone()))
+                .collect();
+            Some(ups.iter().map(|u| upload_prefix(&u.upload_id)).collect())
+        }
         Err(e) if e.status == 501 || e.code == "NotImplemented" => None,
         Err(e) => return Err(e.into()),
     };
@@ -199,11 +219,23 @@ pub async fn gc(gw: &Gateway, bucket: &str, opts: &GcOptions) -> Result<GcReport
             }
             report.orphan_records.push((e.key.clone(), e.size));
             doomed.push(e.key);
+        } else if e.key.starts_with(PROBE_PREFIX) {
+            if !old_enough(&e, opts.min_age, now) {
+                report.too_young += 1;
+                continue;
+            }
+            report.probe_leftovers.push((e.key.clone(), e.size));
+            doomed.push(e.key);
         } else if !e.key.starts_with(&format!("{HIDDEN_PREFIX}dir/")) {
             report.unknown.push(e.key);
         }
     }
     if opts.apply {
+        for (key, id) in &report.probe_uploads {
+            if gw.store.abort_multipart(bucket, key, id).await.is_ok() {
+                report.deleted += 1;
+            }
+        }
         for chunk in doomed.chunks(1000) {
             for (_, err) in gw.store.delete_many(bucket, chunk).await? {
                 if err.is_none() {

@@ -8,6 +8,7 @@
 pub mod body;
 pub mod bucket;
 pub mod checksum;
+pub mod condition;
 pub mod copy;
 pub mod error;
 pub mod gc;
@@ -57,6 +58,8 @@ pub struct Gateway {
     /// The persistent listing index, if a state directory and a gateway
     /// secret are configured.
     pub(crate) index: Option<Arc<index::ListingIndex>>,
+    /// Which conditional writes the store enforces.
+    pub(crate) conditional: crate::store::conditional::ConditionalWrites,
 }
 
 pub struct GatewaySettings {
@@ -68,11 +71,17 @@ pub struct GatewaySettings {
     pub max_object_size: u64,
     pub region: String,
     pub gateway_secret: zeroize::Zeroizing<Vec<u8>>,
+    /// `store.conditional_writes`.
+    pub conditional_writes: crate::store::conditional::Mode,
 }
 
 impl Gateway {
     pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, s: GatewaySettings) -> Self {
         Self {
+            conditional: crate::store::conditional::ConditionalWrites::new(
+                s.conditional_writes,
+                store.as_ref(),
+            ),
             store,
             keyring,
             objects: moka::future::Cache::builder()

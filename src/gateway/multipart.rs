@@ -21,6 +21,7 @@ use s3s::stream::ByteStream as _;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::checksum::{ClientChecks, Expected};
+use super::condition::Asked;
 use super::error::from_store;
 use super::error::internal;
 use super::object::{manifest_key, ListInfo};
@@ -37,6 +38,7 @@ use crate::envelope::manifest::{Manifest, ManifestPart, MAX_PARTS};
 use crate::envelope::size::{plaintext_len, stream_len};
 use crate::envelope::stream::Sealer;
 use crate::envelope::{BodyBinding, Header, NewBinding};
+use crate::store::conditional::WriteOp;
 use crate::store::{ListRequest, PartInfo};
 
 /// Upload ids of listed uploads that this gateway cannot issue a real id for
@@ -482,14 +484,10 @@ pub async fn complete(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let i = req.input;
-    if i.if_match.is_some() || i.if_none_match.is_some() {
-        // Never a silent overwrite: conditional completion is not built yet.
-        return Err(s3_error!(
-            NotImplemented,
-            "conditional CompleteMultipartUpload is not supported"
-        ));
-    }
+    let condition = Asked::parse(i.if_match.as_ref(), i.if_none_match.as_ref())?;
     let t = open_token(gw, &i.upload_id, &i.bucket, &i.key)?;
+    gw.check_enforced(&i.bucket, WriteOp::Complete, condition.as_ref())
+        .await?;
     let parts = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     if parts.is_empty() {
         return Err(s3_error!(
@@ -527,10 +525,13 @@ pub async fn complete(
         }));
     }
     // The object this upload replaces: its manifest goes once this one is
-    // in place (asked alongside the part list, so at no extra latency).
-    let (listed, previous) = futures::join!(
+    // in place; and what the client's condition asks of it, translated for
+    // the store (both asked alongside the part list, so at no extra
+    // latency).
+    let (listed, previous, cond) = futures::join!(
         gw.store.list_parts(&i.bucket, &i.key, &t.store_upload_id),
-        upload_id_at(gw, &i.bucket, &i.key)
+        upload_id_at(gw, &i.bucket, &i.key),
+        gw.store_condition(&i.bucket, &i.key, condition.as_ref())
     );
     let stored: HashMap<i32, PartInfo> = match listed {
         Ok(ps) => ps.into_iter().map(|p| (p.part_number, p)).collect(),
@@ -545,6 +546,9 @@ pub async fn complete(
             return Err(from_store(e));
         }
     };
+    // (A retry of a Complete that succeeded is answered above whatever the
+    // condition says now: the object it made would fail it.)
+    let cond = cond?;
     let (bucket, t_ref, stored_ref) = (&i.bucket, &t, &stored);
     let checked: Vec<S3Result<Checked>> = futures::stream::iter(asked.clone())
         .map(|(n, etag)| async move {
@@ -619,7 +623,13 @@ pub async fn complete(
     .await?;
     let store_etag = match gw
         .store
-        .complete_multipart(&i.bucket, &i.key, &t.store_upload_id, &store_parts)
+        .complete_multipart(
+            &i.bucket,
+            &i.key,
+            &t.store_upload_id,
+            &store_parts,
+            cond.as_ref(),
+        )
         .await
     {
         Ok(e) => e,

@@ -153,7 +153,7 @@ impl Gateway {
         let body: crate::store::ByteStream =
             Box::pin(futures::stream::once(async move { Ok(raw) }));
         self.store
-            .put(bucket, key, body, n, &Default::default())
+            .put(bucket, key, body, n, &Default::default(), None)
             .await
     }
 

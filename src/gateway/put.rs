@@ -9,6 +9,7 @@ use s3s::stream::ByteStream as _;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::checksum::{ClientChecks, Expected};
+use super::condition::Asked;
 use super::object::{manifest_key, ListInfo, Resolved, View};
 use super::seal::{seal_body, split, HeaderHome};
 use super::{check_key, client_attributes, Gateway, META_KEY};
@@ -17,20 +18,21 @@ use crate::envelope::layout::Layout;
 use crate::envelope::size::stream_len;
 use crate::envelope::stream::Sealer;
 use crate::envelope::{Attributes, BodyBinding, Header, NewBinding};
-use crate::store::{ByteStream, ObjectInfo};
+use crate::store::conditional::WriteOp;
+use crate::store::{ByteStream, ObjectInfo, WriteCondition};
 
 /// Encrypts `body` (exactly `len` plaintext bytes) under a fresh data key
 /// for the policy's recipients, with `attributes` sealed in its header, and
-/// stores it at bucket/key. Returns the plaintext ETag and the checksums the
-/// client asked for.
+/// stores it at bucket/key, only if `cond` holds there (checked by the
+/// store). Returns the plaintext ETag and the checksums the client asked for.
 pub async fn seal_and_store<S, E>(
     gw: &Gateway,
-    bucket: &str,
-    key: &str,
+    (bucket, key): (&str, &str),
     attributes: &Attributes,
     body: S,
     len: u64,
     checks: ClientChecks,
+    cond: Option<&WriteCondition>,
 ) -> S3Result<(String, Checksum)>
 where
     S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
@@ -65,7 +67,7 @@ where
     };
     let stored = gw
         .store
-        .put(bucket, key, store_body, store_len, &headers)
+        .put(bucket, key, store_body, store_len, &headers, cond)
         .await;
     let (store_etag, digests) = outcome.settle(stored)?;
     let etag = hex::encode(digests.md5);
@@ -122,12 +124,7 @@ pub async fn put_object(
     } = req;
     check_key(&input.key)?;
     let mut attributes = client_attributes!(input)?;
-    if input.if_match.is_some() || input.if_none_match.is_some() {
-        return Err(s3_error!(
-            NotImplemented,
-            "conditional PutObject is not supported"
-        ));
-    }
+    let asked = Asked::parse(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
     let len = input
         .content_length
@@ -159,14 +156,19 @@ pub async fn put_object(
     // before the object exists.
     attributes.checksums = super::checksum::header_sums(&expected);
     let checks = ClientChecks::new(expected, trailing_headers);
+    // Refused (a condition the store does not enforce, a stale ETag) before
+    // the body is read.
+    let cond = gw
+        .write_condition(&input.bucket, &input.key, WriteOp::Put, asked.as_ref())
+        .await?;
     let (etag, sums) = seal_and_store(
         gw,
-        &input.bucket,
-        &input.key,
+        (&input.bucket, &input.key),
         &attributes,
         body,
         len,
         checks,
+        cond.as_ref(),
     )
     .await?;
     Ok(S3Response::new(PutObjectOutput {
@@ -198,6 +200,16 @@ pub async fn delete_object(
     gw: &Gateway,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
+    if req.input.if_match.is_some()
+        || req.input.if_match_last_modified_time.is_some()
+        || req.input.if_match_size.is_some()
+    {
+        // Never a silent unconditional delete.
+        return Err(s3_error!(
+            NotImplemented,
+            "conditional DeleteObject (If-Match) is not supported"
+        ));
+    }
     let (bucket, key) = (req.input.bucket, req.input.key);
     check_key(&key)?;
     let manifest = manifest_of(gw, &bucket, &key).await;

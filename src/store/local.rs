@@ -3,6 +3,10 @@
 //! temporary file, synced and renamed; only then does one redb transaction
 //! make it visible), metadata survives restarts, listings are sorted range
 //! scans, and it passes the same store contract tests as the S3 back end.
+//! Conditional writes (`If-None-Match: *`, `If-Match`) are checked in the
+//! same redb write transaction that makes the object visible: redb runs one
+//! write transaction at a time, so two writers racing on one key cannot both
+//! win.
 //!
 //! Layout of the data directory:
 //! - `index.redb`: buckets, objects (key -> record), uploads and parts
@@ -23,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{
-    BucketInfo, ByteStream, ListEntry, ListPage, ListRequest, ObjectHeaders, ObjectInfo, PartInfo,
-    Store, StoreError, StoreResult, UploadInfo,
+    BucketInfo, ByteStream, CopyConditions, ListEntry, ListPage, ListRequest, ObjectHeaders,
+    ObjectInfo, PartInfo, Store, StoreError, StoreResult, UploadInfo, WriteCondition,
 };
 
 const BUCKETS: TableDefinition<&str, u64> = TableDefinition::new("buckets");
@@ -356,10 +360,19 @@ impl LocalStore {
         }
     }
 
-    /// Makes `rec` the object at bucket/key; removes the blobs it replaced.
-    async fn commit_object(&self, bucket: &str, key: &str, rec: ObjectRecord) -> StoreResult<()> {
+    /// Makes `rec` the object at bucket/key, if `cond` holds for the object
+    /// there now (checked in the same write transaction, so no other write
+    /// comes between); removes the blobs it replaced. On an error the blobs
+    /// of `rec` are the caller's to keep or remove.
+    async fn commit_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        rec: ObjectRecord,
+        cond: Option<&WriteCondition>,
+    ) -> StoreResult<()> {
         let (b, k) = (bucket.to_owned(), key.to_owned());
-        let new_blobs = rec.blobs.clone();
+        let cond = cond.cloned();
         let old = self
             .db(move |db| {
                 let w = db.begin_write().map_err(internal)?;
@@ -373,9 +386,21 @@ impl LocalStore {
                         return Err(no_bucket());
                     }
                     let mut t = w.open_table(OBJECTS).map_err(internal)?;
+                    let ok = obj_key(&b, &k);
+                    if let Some(c) = &cond {
+                        let now = match t.get(ok.as_str()).map_err(internal)? {
+                            Some(v) => Some(
+                                serde_json::from_slice::<ObjectRecord>(v.value())
+                                    .map_err(internal)?
+                                    .etag,
+                            ),
+                            None => None,
+                        };
+                        c.check(now.as_deref())?;
+                    }
                     let bytes = serde_json::to_vec(&rec).map_err(internal)?;
                     let old = t
-                        .insert(obj_key(&b, &k).as_str(), bytes.as_slice())
+                        .insert(ok.as_str(), bytes.as_slice())
                         .map_err(internal)?
                         .map(|v| v.value().to_vec());
                     old
@@ -383,18 +408,31 @@ impl LocalStore {
                 w.commit().map_err(internal)?;
                 Ok(old.and_then(|o| serde_json::from_slice::<ObjectRecord>(&o).ok()))
             })
-            .await;
-        match old {
-            Ok(Some(o)) => {
-                self.remove_blobs(&o.blobs);
-                Ok(())
-            }
-            Ok(None) => Ok(()),
-            Err(e) => {
-                self.remove_blobs(&new_blobs);
-                Err(e)
-            }
+            .await?;
+        if let Some(o) = old {
+            self.remove_blobs(&o.blobs);
         }
+        Ok(())
+    }
+
+    /// Fails early when `cond` does not hold now (before a body is taken);
+    /// [`Self::commit_object`] checks again, atomically.
+    async fn precheck(
+        &self,
+        bucket: &str,
+        key: &str,
+        cond: Option<&WriteCondition>,
+    ) -> StoreResult<()> {
+        let Some(c) = cond else { return Ok(()) };
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let now = self
+            .db(move |db| match Self::read_object(db, &b, &k) {
+                Ok(r) => Ok(Some(r.etag)),
+                Err(e) if e.code == "NoSuchKey" => Ok(None),
+                Err(e) => Err(e),
+            })
+            .await?;
+        c.check(now.as_deref())
     }
 
     fn info(rec: &ObjectRecord) -> ObjectInfo {
@@ -601,11 +639,13 @@ impl Store for LocalStore {
         body: ByteStream,
         len: u64,
         headers: &ObjectHeaders,
+        cond: Option<&WriteCondition>,
     ) -> StoreResult<String> {
         let b = bucket.to_owned();
         if !self.db(move |db| Self::bucket_exists(db, &b)).await? {
             return Err(no_bucket());
         }
+        self.precheck(bucket, key, cond).await?;
         let (id, size, md5) = self.write_blob(body, len).await?;
         let etag = hex::encode(md5);
         let rec = ObjectRecord {
@@ -615,7 +655,11 @@ impl Store for LocalStore {
             headers: headers.into(),
             blobs: vec![(id, size)],
         };
-        self.commit_object(bucket, key, rec).await?;
+        let blobs = rec.blobs.clone();
+        if let Err(e) = self.commit_object(bucket, key, rec, cond).await {
+            self.remove_blobs(&blobs);
+            return Err(e);
+        }
         Ok(etag)
     }
 
@@ -778,10 +822,11 @@ impl Store for LocalStore {
         dst_bucket: &str,
         dst_key: &str,
         headers: &ObjectHeaders,
-        if_match: Option<&str>,
+        conds: CopyConditions<'_>,
     ) -> StoreResult<(String, SystemTime)> {
         let (src, _pin) = self.read_pinned(src_bucket, src_key).await?;
-        if let Some(m) = if_match {
+        self.precheck(dst_bucket, dst_key, conds.dest).await?;
+        if let Some(m) = conds.source_etag {
             if m != src.etag {
                 return Err(StoreError::new(
                     412,
@@ -808,7 +853,14 @@ impl Store for LocalStore {
             headers: headers.into(),
             blobs,
         };
-        self.commit_object(dst_bucket, dst_key, rec).await?;
+        let blobs = rec.blobs.clone();
+        if let Err(e) = self
+            .commit_object(dst_bucket, dst_key, rec, conds.dest)
+            .await
+        {
+            self.remove_blobs(&blobs);
+            return Err(e);
+        }
         Ok((src.etag, from_ms(mtime)))
     }
 
@@ -893,6 +945,7 @@ impl Store for LocalStore {
         key: &str,
         upload_id: &str,
         parts: &[(i32, String)],
+        cond: Option<&WriteCondition>,
     ) -> StoreResult<String> {
         let up = self.check_upload(bucket, key, upload_id).await?;
         let stored = self.list_parts_records(upload_id).await?;
@@ -945,7 +998,9 @@ impl Store for LocalStore {
         // Keep the blobs used by the object; drop the upload and other parts.
         let used: std::collections::HashSet<String> =
             blobs.iter().map(|(b, _)| b.clone()).collect();
-        self.commit_object(bucket, key, rec).await?;
+        // On an error (a condition that does not hold) the upload and its
+        // part blobs stay as they were.
+        self.commit_object(bucket, key, rec, cond).await?;
         let leftovers = self.drop_upload(upload_id).await?;
         for b in leftovers.into_iter().filter(|b| !used.contains(b)) {
             let _ = std::fs::remove_file(self.blob_path(&b));
@@ -1009,6 +1064,12 @@ impl Store for LocalStore {
             Ok(out)
         })
         .await
+    }
+
+    /// One process, one index: every condition is checked in the write
+    /// transaction that makes the object visible.
+    fn enforced_conditions(&self) -> Option<super::conditional::Support> {
+        Some(super::conditional::Support::ALL)
     }
 }
 

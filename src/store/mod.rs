@@ -3,6 +3,7 @@
 //! ([`local::LocalStore`], the default when no store is configured). Neither
 //! sees a key: they move opaque bytes and metadata.
 
+pub mod conditional;
 pub mod local;
 pub mod s3;
 
@@ -138,6 +139,50 @@ pub struct PartSource<'a> {
     pub if_match: Option<&'a str>,
 }
 
+/// A condition on the object a write replaces, checked by the store in the
+/// same step as the write (so two writers racing on one key cannot both
+/// win). The store answers 412 `PreconditionFailed` when it does not hold
+/// (or 409 `ConditionalRequestConflict` for a write that lost a race while
+/// in progress); for `Matches` on a missing key, 404 `NoSuchKey`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Only if no object has the key (`If-None-Match: *`).
+    Absent,
+    /// Only if the object has this store ETag, unquoted (`If-Match`).
+    Matches(String),
+}
+
+impl WriteCondition {
+    /// Whether the condition holds for the object now at the key (its store
+    /// ETag, `None` when there is none): `Err` with the status and code a
+    /// store answers when it does not.
+    pub fn check(&self, current: Option<&str>) -> StoreResult<()> {
+        match (self, current) {
+            (WriteCondition::Absent, None) => Ok(()),
+            (WriteCondition::Matches(want), Some(etag)) if want == etag => Ok(()),
+            (WriteCondition::Matches(_), None) => Err(StoreError::new(
+                404,
+                "NoSuchKey",
+                "The specified key does not exist.",
+            )),
+            _ => Err(StoreError::new(
+                412,
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold",
+            )),
+        }
+    }
+}
+
+/// The conditions of a server-side copy.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CopyConditions<'a> {
+    /// The source's store ETag must be this (`x-amz-copy-source-if-match`).
+    pub source_etag: Option<&'a str>,
+    /// A condition on the object the copy replaces at the destination.
+    pub dest: Option<&'a WriteCondition>,
+}
+
 /// The operations sealgate needs from a store.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -160,7 +205,8 @@ pub trait Store: Send + Sync + 'static {
     /// object's metadata: one request that tells the gateway everything it
     /// needs about a single-part object.
     async fn get_tail(&self, bucket: &str, key: &str, n: u64) -> StoreResult<(ObjectInfo, Bytes)>;
-    /// Stores exactly `len` bytes. An error from `body` must leave nothing behind.
+    /// Stores exactly `len` bytes. An error from `body` must leave nothing
+    /// behind. With `cond`, only if it holds ([`WriteCondition`]).
     async fn put(
         &self,
         bucket: &str,
@@ -168,6 +214,7 @@ pub trait Store: Send + Sync + 'static {
         body: ByteStream,
         len: u64,
         headers: &ObjectHeaders,
+        cond: Option<&WriteCondition>,
     ) -> StoreResult<String>;
     async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()>;
     /// Deletes several keys; per-key failures are returned, not raised.
@@ -177,8 +224,8 @@ pub trait Store: Send + Sync + 'static {
         keys: &[String],
     ) -> StoreResult<Vec<(String, Option<StoreError>)>>;
     async fn list(&self, bucket: &str, req: &ListRequest) -> StoreResult<ListPage>;
-    /// Server-side copy replacing all metadata with `headers`. With
-    /// `if_match`, fails with 412 unless the source's store ETag matches.
+    /// Server-side copy replacing all metadata with `headers`, only if the
+    /// [`CopyConditions`] hold (412 otherwise).
     async fn copy(
         &self,
         src_bucket: &str,
@@ -186,7 +233,7 @@ pub trait Store: Send + Sync + 'static {
         dst_bucket: &str,
         dst_key: &str,
         headers: &ObjectHeaders,
-        if_match: Option<&str>,
+        conds: CopyConditions<'_>,
     ) -> StoreResult<(String, SystemTime)>;
 
     async fn create_multipart(
@@ -213,12 +260,15 @@ pub trait Store: Send + Sync + 'static {
         part_number: i32,
         src: &PartSource<'_>,
     ) -> StoreResult<String>;
+    /// Completes an upload; with `cond`, only if it holds (the upload stays
+    /// as it was when it does not).
     async fn complete_multipart(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
         parts: &[(i32, String)],
+        cond: Option<&WriteCondition>,
     ) -> StoreResult<String>;
     async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<()>;
     /// Every part of an upload, in part-number order.
@@ -233,4 +283,11 @@ pub trait Store: Send + Sync + 'static {
         bucket: &str,
         prefix: Option<&str>,
     ) -> StoreResult<Vec<UploadInfo>>;
+
+    /// Which write conditions the store enforces, when it knows without
+    /// being asked (the embedded store enforces them itself); `None` when
+    /// only a probe can tell ([`conditional`]).
+    fn enforced_conditions(&self) -> Option<conditional::Support> {
+        None
+    }
 }

@@ -39,8 +39,8 @@ use paging::{PartsPager, UploadsPager};
 use range_answer::{check_range_answer, check_tail_answer};
 
 use super::{
-    BucketInfo, ByteStream, ListEntry, ListPage, ListRequest, ObjectHeaders, ObjectInfo, PartInfo,
-    PartSource, Store, StoreError, StoreResult, UploadInfo,
+    BucketInfo, ByteStream, CopyConditions, ListEntry, ListPage, ListRequest, ObjectHeaders,
+    ObjectInfo, PartInfo, PartSource, Store, StoreError, StoreResult, UploadInfo, WriteCondition,
 };
 
 /// Settings of the S3 back end.
@@ -319,12 +319,86 @@ fn xml_text(body: &[u8], name: &str) -> Option<String> {
     (!text.is_empty() && !text.contains('<') && !text.contains('&')).then(|| text.to_owned())
 }
 
+/// One page of ListParts.
+struct PartsPage {
+    parts: Vec<PartInfo>,
+    truncated: bool,
+    next: Option<String>,
+}
+
+/// A ListParts answer read from its XML (for an answer the SDK refuses
+/// only for its root element's name). `None` when it is not one.
+fn parts_from_xml(body: &[u8]) -> Option<PartsPage> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.contains("<ListParts") {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for seg in text.split("<Part>").skip(1) {
+        let seg = seg.split("</Part>").next()?.replace("&quot;", "\"");
+        let seg = seg.as_bytes();
+        parts.push(PartInfo {
+            part_number: xml_text(seg, "PartNumber")?.parse().ok()?,
+            etag: unquote(Some(&xml_text(seg, "ETag")?)),
+            size: xml_text(seg, "Size")?.parse().ok()?,
+            last_modified: xml_text(seg, "LastModified")
+                .and_then(|t| {
+                    DateTime::from_str(&t, aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok()
+                })
+                .as_ref()
+                .map_or(SystemTime::UNIX_EPOCH, |d| to_system_time(Some(d))),
+        });
+    }
+    Some(PartsPage {
+        parts,
+        truncated: xml_text(body, "IsTruncated").as_deref() == Some("true"),
+        next: xml_text(body, "NextPartNumberMarker"),
+    })
+}
+
+/// The ETag of a CompleteMultipartUpload answer read from its XML (for an
+/// answer the SDK refuses only for its root element's name).
+fn completed_etag(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?.replace("&quot;", "\"");
+    if !text.contains("<CompleteMultipartUpload") || text.contains("<Error>") {
+        return None;
+    }
+    Some(unquote(Some(&xml_text(text.as_bytes(), "ETag")?))).filter(|e| !e.is_empty())
+}
+
 fn precondition_failed() -> StoreError {
     StoreError::new(
         412,
         "PreconditionFailed",
         "At least one of the pre-conditions you specified did not hold",
     )
+}
+
+/// The `If-None-Match` and `If-Match` headers of a conditional write.
+fn condition_headers(cond: Option<&WriteCondition>) -> (Option<String>, Option<String>) {
+    match cond {
+        None => (None, None),
+        Some(WriteCondition::Absent) => (Some("*".to_owned()), None),
+        Some(WriteCondition::Matches(etag)) => (None, Some(format!("\"{etag}\""))),
+    }
+}
+
+/// The store's refusal of a conditional write, with the codes S3 gives
+/// (some stores answer the status with another code, or none).
+fn condition_failed(mut e: StoreError, cond: Option<&WriteCondition>) -> StoreError {
+    if cond.is_some() {
+        match e.status {
+            412 => e.code = "PreconditionFailed".to_owned(),
+            409 if e.code == "Conflict" || e.code.is_empty() => {
+                e.code = "ConditionalRequestConflict".to_owned()
+            }
+            404 if matches!(cond, Some(WriteCondition::Matches(_))) && e.code == "NotFound" => {
+                e.code = "NoSuchKey".to_owned()
+            }
+            _ => {}
+        }
+    }
+    e
 }
 
 fn nonempty(s: &Option<String>) -> Option<String> {
@@ -802,17 +876,25 @@ impl Store for S3Store {
         body: ByteStream,
         len: u64,
         headers: &ObjectHeaders,
+        cond: Option<&WriteCondition>,
     ) -> StoreResult<String> {
         let progress = std::sync::Arc::new(Progress::new(body));
+        let (if_none_match, if_match) = condition_headers(cond);
         let req = self
             .client
             .put_object()
             .bucket(bucket)
             .content_length(len as i64)
+            .set_if_none_match(if_none_match)
+            .set_if_match(if_match)
             .body(exact_body(len, progress.clone()));
         let req = keyed!(apply_headers!(req, headers), key);
         let o = self
-            .watched(&progress, async { req.send().await.map_err(map_err) })
+            .watched(&progress, async {
+                req.send()
+                    .await
+                    .map_err(|e| condition_failed(map_err(e), cond))
+            })
             .await?;
         Ok(unquote(o.e_tag()))
     }
@@ -940,18 +1022,25 @@ impl Store for S3Store {
         dst_bucket: &str,
         dst_key: &str,
         headers: &ObjectHeaders,
-        if_match: Option<&str>,
+        conds: CopyConditions<'_>,
     ) -> StoreResult<(String, SystemTime)> {
+        let (if_none_match, if_match) = condition_headers(conds.dest);
         let req = self
             .client
             .copy_object()
             .bucket(dst_bucket)
             .copy_source(copy_source(src_bucket, src_key))
             .metadata_directive(MetadataDirective::Replace)
-            .set_copy_source_if_match(if_match.map(|m| format!("\"{m}\"")));
+            .set_copy_source_if_match(conds.source_etag.map(|m| format!("\"{m}\"")))
+            .set_if_none_match(if_none_match)
+            .set_if_match(if_match);
         let req = keyed!(apply_headers!(req, headers), dst_key);
         let o = self
-            .timed_slow(async { req.send().await.map_err(map_err) })
+            .timed_slow(async {
+                req.send()
+                    .await
+                    .map_err(|e| condition_failed(map_err(e), conds.dest))
+            })
             .await?;
         let r = o.copy_object_result();
         Ok((
@@ -1066,7 +1155,9 @@ impl Store for S3Store {
         key: &str,
         upload_id: &str,
         parts: &[(i32, String)],
+        cond: Option<&WriteCondition>,
     ) -> StoreResult<String> {
+        let (if_none_match, if_match) = condition_headers(cond);
         let parts = parts
             .iter()
             .map(|(n, e)| {
@@ -1081,16 +1172,31 @@ impl Store for S3Store {
             .complete_multipart_upload()
             .bucket(bucket)
             .upload_id(upload_id)
+            .set_if_none_match(if_none_match)
+            .set_if_match(if_match)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
                     .build(),
             );
         let req = keyed!(req, key);
-        let o = self
-            .timed_slow(async { req.send().await.map_err(map_err) })
-            .await?;
-        Ok(unquote(o.e_tag()))
+        self.timed_slow(async {
+            match req.send().await {
+                Ok(o) => Ok(unquote(o.e_tag())),
+                // moto names the answer's root element
+                // CompleteMultipartUploadResponse (not ...Result), which the
+                // SDK refuses: read the ETag from the answer itself (an
+                // error answered with 200, as S3 may, is no such answer).
+                Err(SdkError::ServiceError(se)) if se.raw().status().is_success() => {
+                    match se.raw().body().bytes().and_then(completed_etag) {
+                        Some(etag) => Ok(etag),
+                        None => Err(condition_failed(map_err(SdkError::ServiceError(se)), cond)),
+                    }
+                }
+                Err(e) => Err(condition_failed(map_err(e), cond)),
+            }
+        })
+        .await
     }
 
     async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<()> {
@@ -1119,9 +1225,9 @@ impl Store for S3Store {
         let mut pager = PartsPager::new();
         loop {
             let marker = pager.marker();
-            let o = self
+            let page = self
                 .timed(async {
-                    keyed!(
+                    match keyed!(
                         self.client
                             .list_parts()
                             .bucket(bucket)
@@ -1131,21 +1237,36 @@ impl Store for S3Store {
                     )
                     .send()
                     .await
-                    .map_err(map_err)
+                    {
+                        Ok(o) => Ok(PartsPage {
+                            parts: o
+                                .parts()
+                                .iter()
+                                .map(|p| PartInfo {
+                                    part_number: p.part_number().unwrap_or(0),
+                                    etag: unquote(p.e_tag()),
+                                    size: p.size().unwrap_or(0).max(0) as u64,
+                                    last_modified: to_system_time(p.last_modified()),
+                                })
+                                .collect(),
+                            truncated: o.is_truncated() == Some(true),
+                            next: o.next_part_number_marker().map(str::to_owned),
+                        }),
+                        // moto names the answer's root element ListPartsResponse
+                        // (not ...Result), which the SDK refuses: read the
+                        // parts from the answer itself.
+                        Err(SdkError::ServiceError(se)) if se.raw().status().is_success() => {
+                            match se.raw().body().bytes().and_then(parts_from_xml) {
+                                Some(page) => Ok(page),
+                                None => Err(map_err(SdkError::ServiceError(se))),
+                            }
+                        }
+                        Err(e) => Err(map_err(e)),
+                    }
                 })
                 .await?;
-            let parts = o.parts().iter().map(|p| PartInfo {
-                part_number: p.part_number().unwrap_or(0),
-                etag: unquote(p.e_tag()),
-                size: p.size().unwrap_or(0).max(0) as u64,
-                last_modified: to_system_time(p.last_modified()),
-            });
             let more = pager
-                .take(
-                    parts,
-                    o.is_truncated() == Some(true),
-                    o.next_part_number_marker(),
-                )
+                .take(page.parts, page.truncated, page.next.as_deref())
                 .map_err(bad_answer)?;
             if !more {
                 return Ok(pager.finish());
@@ -1205,3 +1326,55 @@ impl Store for S3Store {
 
 #[allow(dead_code)]
 fn _assert_stream_send<S: Stream + Send>(_: S) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_under_another_root_element_are_read() {
+        let xml = concat!(
+            r#"<?xml version="1.0" encoding="utf-8"?>"#,
+            r#"<ListPartsResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#,
+            "<Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId>",
+            "<PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>2</NextPartNumberMarker>",
+            "<MaxParts>1000</MaxParts><IsTruncated>true</IsTruncated>",
+            "<Part><PartNumber>1</PartNumber><LastModified>2026-01-02T03:04:05.000Z</LastModified>",
+            r#"<ETag>"83878c91171338902e0fe0fb97a8c47a"</ETag><Size>1</Size></Part>"#,
+            "<Part><PartNumber>2</PartNumber><LastModified>2026-01-02T03:04:05.000Z</LastModified>",
+            "<ETag>&quot;0123&quot;</ETag><Size>5242880</Size></Part>",
+            "</ListPartsResponse>"
+        );
+        let page = parts_from_xml(xml.as_bytes()).unwrap();
+        assert!(page.truncated);
+        assert_eq!(page.next.as_deref(), Some("2"));
+        let got: Vec<(i32, &str, u64)> = page
+            .parts
+            .iter()
+            .map(|p| (p.part_number, p.etag.as_str(), p.size))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, "83878c91171338902e0fe0fb97a8c47a", 1),
+                (2, "0123", 5242880)
+            ]
+        );
+        assert_ne!(page.parts[0].last_modified, SystemTime::UNIX_EPOCH);
+        assert!(parts_from_xml(b"<Error><Code>NoSuchUpload</Code></Error>").is_none());
+        let completed = concat!(
+            r#"<?xml version="1.0" encoding="utf-8"?>"#,
+            r#"<CompleteMultipartUploadResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#,
+            "<Location>http://b.s3.amazonaws.com/k</Location><Bucket>b</Bucket><Key>k</Key>",
+            r#"<ETag>"5e446c8384e1ec6f22e1f7eb17717c61-1"</ETag></CompleteMultipartUploadResponse>"#
+        );
+        assert_eq!(
+            completed_etag(completed.as_bytes()).as_deref(),
+            Some("5e446c8384e1ec6f22e1f7eb17717c61-1")
+        );
+        let error = "<Error><Code>InternalError</Code><Message>CompleteMultipartUpload failed</Message></Error>";
+        assert_eq!(completed_etag(error.as_bytes()), None);
+        let broken = xml.replace("<Size>1</Size>", "");
+        assert!(parts_from_xml(broken.as_bytes()).is_none());
+    }
+}

@@ -158,6 +158,13 @@ pub fn garage() -> &'static Store {
     G.get_or_init(|| start_store("garage"))
 }
 
+/// The moto store shared by the tests of one test binary (in memory, any
+/// credentials; it enforces conditional writes on PutObject).
+pub fn moto() -> &'static Store {
+    static M: OnceLock<Store> = OnceLock::new();
+    M.get_or_init(|| start_store("moto"))
+}
+
 /// A key pair on disk, with its passphrase file.
 #[derive(Clone)]
 pub struct Key {

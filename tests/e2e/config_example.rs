@@ -141,6 +141,7 @@ fn example_states_the_real_defaults() {
     assert_eq!(st.connect_timeout_secs, d.connect_timeout_secs);
     assert_eq!(st.request_timeout_secs, d.request_timeout_secs);
     assert_eq!(st.max_attempts, d.max_attempts);
+    assert_eq!(st.conditional_writes, d.conditional_writes);
     assert_eq!(d.region, "us-east-1");
     // [sharing] and [[groups]] have no Default: their defaults are what
     // serde fills in when the keys are left out.

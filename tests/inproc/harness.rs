@@ -23,6 +23,7 @@ use s3s::service::S3Service;
 use sealgate::config::{Config, GatewayConfig, UserConfig};
 use sealgate::envelope::recipient::RsaOaepIdentity;
 use sealgate::keyring::{Keyring, Policy, SharedIdentity};
+use sealgate::store::conditional::Mode;
 use sealgate::store::local::LocalStore;
 use sealgate::store::{ObjectHeaders, ObjectInfo, Store};
 use zeroize::Zeroizing;
@@ -197,13 +198,22 @@ impl World {
     /// reached through its own S3 API with its own credentials: what the
     /// gateways use and what a test tampers through.
     pub fn garage() -> Self {
-        let g = crate::common::garage();
+        Self::over(crate::common::garage())
+    }
+
+    /// A world over moto (shared by the tests of this binary): the store
+    /// here that enforces conditional writes on PutObject.
+    pub fn moto() -> Self {
+        Self::over(crate::common::moto())
+    }
+
+    fn over(s: &crate::common::Store) -> Self {
         let store: Arc<dyn Store> = Arc::new(sealgate::store::s3::S3Store::new(
             &sealgate::store::s3::S3Settings {
-                endpoint: g.endpoint.clone(),
+                endpoint: s.endpoint.clone(),
                 region: "us-east-1".into(),
-                access_key: g.access_key.clone(),
-                secret_key: g.secret_key.clone(),
+                access_key: s.access_key.clone(),
+                secret_key: s.secret_key.clone(),
                 path_style: true,
                 connect_timeout: Duration::from_secs(5),
                 request_timeout: Duration::from_secs(30),
@@ -228,8 +238,13 @@ impl World {
     /// Builds a gateway over this world's store, the way `sealgate serve`
     /// does from a config, with keys from the test key file.
     pub fn gateway(&self, spec: Spec) -> Gw {
+        self.gateway_with(spec, Default::default())
+    }
+
+    /// [`World::gateway`] with `store.conditional_writes` set.
+    pub fn gateway_with(&self, spec: Spec, conditional_writes: Mode) -> Gw {
         let first = spec.users.first().expect("a user").clone();
-        let rt = self.runtime(spec);
+        let rt = self.runtime(spec, conditional_writes);
         let service = sealgate::server::build_service(rt.gateway, rt.users, &rt.server).unwrap();
         Gw {
             client: client(&service, first.access_key, first.secret),
@@ -240,11 +255,11 @@ impl World {
     /// The gateway a command (`sealgate group add`, `rewrap`...) builds
     /// from the same config, to call the command's library function.
     pub fn command_gateway(&self, spec: Spec) -> sealgate::gateway::Gateway {
-        self.runtime(spec).gateway
+        self.runtime(spec, Default::default()).gateway
     }
 
-    fn runtime(&self, spec: Spec) -> sealgate::app::Runtime {
-        self.runtime_with(spec, |_| {})
+    fn runtime(&self, spec: Spec, conditional_writes: Mode) -> sealgate::app::Runtime {
+        self.runtime_with(spec, |c| c.store.conditional_writes = conditional_writes)
     }
 
     /// The runtime of a gateway whose config `edit` changes first (the
@@ -328,7 +343,7 @@ impl World {
             Ok::<_, std::io::Error>(bytes::Bytes::from(body))
         }));
         self.store
-            .put(bucket, key, stream, len, headers)
+            .put(bucket, key, stream, len, headers, None)
             .await
             .unwrap();
     }

@@ -1,8 +1,10 @@
 //! A store that lies: a real store underneath, with answers rewritten where a
 //! test says so, for the lies a hostile store can tell but a real store
 //! never does on its own (an old object's ETag on a new object, part sizes
-//! that are not the parts', a write that fails). Everything else passes
-//! through unchanged.
+//! that are not the parts', a write that fails, write conditions ignored),
+//! and for the timing a real store cannot be made to show on cue (a writer
+//! between a gateway's look and its write). Everything else passes through
+//! unchanged.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +23,16 @@ pub struct Lies {
     pub part_size_delta: i64,
     /// PUTs of keys starting with this fail (503).
     pub fail_puts_under: Option<String>,
+    /// Write conditions are dropped, as a store that accepts and ignores
+    /// them (Garage 2.5) does.
+    pub ignore_conditions: bool,
+    /// PUTs seen of keys under `.sealgate/probe/` (the conditional-write
+    /// probe's).
+    pub probe_puts: usize,
+    /// Written (unconditionally, once) just before the next conditional PUT
+    /// or completion of a client's key is passed on: another writer that
+    /// comes between the gateway's look at the object and its write.
+    pub intrude: Option<Vec<u8>>,
 }
 
 pub struct Liar {
@@ -37,6 +49,35 @@ impl Liar {
             lies: Mutex::new(Lies::default()),
             tail_reads: Default::default(),
         })
+    }
+
+    /// The condition passed on (none when conditions are ignored), after
+    /// the intruder's write if one is due.
+    async fn pass_condition<'c>(
+        &self,
+        bucket: &str,
+        key: &str,
+        cond: Option<&'c WriteCondition>,
+    ) -> StoreResult<Option<&'c WriteCondition>> {
+        let (ignore, intruder) = {
+            let mut lies = self.lies.lock().unwrap();
+            let intruder = if cond.is_some() && !key.starts_with(".sealgate/") {
+                lies.intrude.take()
+            } else {
+                None
+            };
+            (lies.ignore_conditions, intruder)
+        };
+        if let Some(data) = intruder {
+            let n = data.len() as u64;
+            let body: ByteStream = Box::pin(futures::stream::once(async move {
+                Ok::<_, std::io::Error>(Bytes::from(data))
+            }));
+            self.inner
+                .put(bucket, key, body, n, &ObjectHeaders::default(), None)
+                .await?;
+        }
+        Ok(if ignore { None } else { cond })
     }
 
     fn etag_for(&self, key: &str, real: String) -> String {
@@ -105,18 +146,22 @@ impl Store for Liar {
         body: ByteStream,
         len: u64,
         headers: &ObjectHeaders,
+        cond: Option<&WriteCondition>,
     ) -> StoreResult<String> {
-        let fail = self
-            .lies
-            .lock()
-            .unwrap()
-            .fail_puts_under
-            .as_ref()
-            .is_some_and(|p| key.starts_with(p.as_str()));
+        let fail = {
+            let mut lies = self.lies.lock().unwrap();
+            if key.starts_with(sealgate::store::conditional::PROBE_PREFIX) {
+                lies.probe_puts += 1;
+            }
+            lies.fail_puts_under
+                .as_ref()
+                .is_some_and(|p| key.starts_with(p.as_str()))
+        };
         if fail {
             return Err(StoreError::unavailable("lying store: this PUT fails"));
         }
-        self.inner.put(bucket, key, body, len, headers).await
+        let cond = self.pass_condition(bucket, key, cond).await?;
+        self.inner.put(bucket, key, body, len, headers, cond).await
     }
     async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
         self.inner.delete(bucket, key).await
@@ -142,10 +187,13 @@ impl Store for Liar {
         dst_bucket: &str,
         dst_key: &str,
         headers: &ObjectHeaders,
-        if_match: Option<&str>,
+        mut conds: CopyConditions<'_>,
     ) -> StoreResult<(String, SystemTime)> {
+        if self.lies.lock().unwrap().ignore_conditions {
+            conds.dest = None;
+        }
         self.inner
-            .copy(src_bucket, src_key, dst_bucket, dst_key, headers, if_match)
+            .copy(src_bucket, src_key, dst_bucket, dst_key, headers, conds)
             .await
     }
     async fn create_multipart(
@@ -187,9 +235,11 @@ impl Store for Liar {
         key: &str,
         upload_id: &str,
         parts: &[(i32, String)],
+        cond: Option<&WriteCondition>,
     ) -> StoreResult<String> {
+        let cond = self.pass_condition(bucket, key, cond).await?;
         self.inner
-            .complete_multipart(bucket, key, upload_id, parts)
+            .complete_multipart(bucket, key, upload_id, parts, cond)
             .await
     }
     async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<()> {

@@ -18,6 +18,7 @@ mod audit;
 mod auth;
 mod checksums;
 mod conditional;
+mod conditional_writes;
 mod copy;
 mod groups;
 mod hostile;

@@ -53,7 +53,7 @@ pub async fn part(gw: &Gw, b: &str, k: &str, id: &str, n: i32, d: &[u8]) -> Stri
     unquote(r.e_tag().unwrap())
 }
 
-fn part_list(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
+pub fn part_list(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
     CompletedMultipartUpload::builder()
         .set_parts(Some(
             parts

@@ -588,44 +588,6 @@ async fn a_part_whose_record_cannot_be_kept_fails_and_cannot_be_completed() {
     assert!(gw.get_ok(b, "k").await == d1);
 }
 
-#[tokio::test]
-async fn a_conditional_completion_is_refused_never_a_silent_overwrite() {
-    let (w, gw) = World::with_bucket("condcomplete").await;
-    let b = "condcomplete";
-    let old = data(1000, 50);
-    gw.put(b, "k", &old).await;
-    let d = data(5 * MIB, 51);
-    let id = create(&gw, b, "k").await;
-    let e1 = part(&gw, b, "k", &id, 1, &d).await;
-    for (m, nm) in [(Some("\"x\""), None), (None, Some("*"))] {
-        let e = must_fail(
-            gw.client
-                .complete_multipart_upload()
-                .bucket(b)
-                .key("k")
-                .upload_id(&id)
-                .set_if_match(m.map(str::to_owned))
-                .set_if_none_match(nm.map(str::to_owned))
-                .multipart_upload(
-                    aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                        .parts(
-                            aws_sdk_s3::types::CompletedPart::builder()
-                                .part_number(1)
-                                .e_tag(&e1)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .send()
-                .await,
-            "conditional complete",
-        );
-        assert_refused(&e, 501, "NotImplemented", "conditional complete");
-    }
-    assert!(gw.get_ok(b, "k").await == old, "the old object stays");
-    drop(w);
-}
-
 // ---------------------------------------------------------------------------
 // Part reads.
 
