@@ -26,6 +26,7 @@ mod raw;
 mod audit;
 mod clients_awscli;
 mod clients_boto3;
+mod clients_object_store;
 mod clients_rclone;
 mod clients_restic_s3cmd;
 mod config_example;

@@ -7,8 +7,7 @@
 //! refused (501, naming `store.conditional_writes`), fast, and nothing is
 //! overwritten. tests/clients/obstore_conditional.py runs each case.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn case(store: &Store, case: &str) {
     let gw = Gw::start(&GwSpec::simple(store));
