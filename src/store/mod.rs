@@ -6,6 +6,7 @@
 pub mod conditional;
 pub mod local;
 pub mod s3;
+pub mod versions;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -14,6 +15,8 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
+
+use versions::{Deleted, ListVersionsRequest, VersionedKey, Versioning, VersionsPage, Written};
 
 /// A body of bytes in either direction.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>>;
@@ -289,5 +292,156 @@ pub trait Store: Send + Sync + 'static {
     /// only a probe can tell ([`conditional`]).
     fn enforced_conditions(&self) -> Option<conditional::Support> {
         None
+    }
+
+    // Versioning ([`versions`]). A store without it keeps these defaults:
+    // every versioned operation answers 501 NotImplemented, and a bucket's
+    // versioning reads "never enabled".
+
+    async fn get_bucket_versioning(&self, bucket: &str) -> StoreResult<Versioning> {
+        self.head_bucket(bucket).await?;
+        Ok(Versioning::Never)
+    }
+    /// Enables (`true`) or suspends versioning.
+    async fn put_bucket_versioning(&self, _bucket: &str, _enabled: bool) -> StoreResult<()> {
+        Err(versions::not_implemented("PutBucketVersioning"))
+    }
+    /// [`Store::head`] of one version (the latest with `None`).
+    async fn head_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> StoreResult<ObjectInfo> {
+        match version {
+            None => self.head(bucket, key).await,
+            Some(_) => Err(versions::not_implemented("a versioned read")),
+        }
+    }
+    /// [`Store::get`] of one version (the latest with `None`).
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        range: Option<(u64, u64)>,
+        if_match: Option<&str>,
+    ) -> StoreResult<(ObjectInfo, ByteStream)> {
+        match version {
+            None => self.get(bucket, key, range, if_match).await,
+            Some(_) => Err(versions::not_implemented("a versioned read")),
+        }
+    }
+    /// [`Store::get_tail`] of one version (the latest with `None`).
+    async fn get_tail_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        n: u64,
+    ) -> StoreResult<(ObjectInfo, Bytes)> {
+        match version {
+            None => self.get_tail(bucket, key, n).await,
+            Some(_) => Err(versions::not_implemented("a versioned read")),
+        }
+    }
+    /// Deletes one version for good, or (`None`) the latest: on a
+    /// versioning bucket that adds a delete marker.
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> StoreResult<Deleted> {
+        match version {
+            None => self.delete(bucket, key).await.map(|()| Deleted::default()),
+            Some(_) => Err(versions::not_implemented("DeleteObject with a versionId")),
+        }
+    }
+    /// [`Store::delete_many`] with versions; per-key outcomes in order.
+    async fn delete_many_versions(
+        &self,
+        bucket: &str,
+        keys: &[VersionedKey],
+    ) -> StoreResult<Vec<(VersionedKey, Result<Deleted, StoreError>)>> {
+        if keys.iter().any(|k| k.version_id.is_some()) {
+            return Err(versions::not_implemented("DeleteObjects with version ids"));
+        }
+        let plain: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
+        let out = self.delete_many(bucket, &plain).await?;
+        Ok(keys
+            .iter()
+            .cloned()
+            .zip(out)
+            .map(|(k, (_, e))| (k, e.map_or(Ok(Deleted::default()), Err)))
+            .collect())
+    }
+    /// One page of ListObjectVersions.
+    async fn list_versions(
+        &self,
+        _bucket: &str,
+        _req: &ListVersionsRequest,
+    ) -> StoreResult<VersionsPage> {
+        Err(versions::not_implemented("ListObjectVersions"))
+    }
+    /// [`Store::put`], answering the version id the write created.
+    async fn put_versioned(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        len: u64,
+        headers: &ObjectHeaders,
+        cond: Option<&WriteCondition>,
+    ) -> StoreResult<Written> {
+        let etag = self.put(bucket, key, body, len, headers, cond).await?;
+        Ok(Written {
+            etag,
+            version_id: None,
+        })
+    }
+    /// [`Store::complete_multipart`], answering the version id created.
+    async fn complete_multipart_versioned(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+        cond: Option<&WriteCondition>,
+    ) -> StoreResult<Written> {
+        let etag = self
+            .complete_multipart(bucket, key, upload_id, parts, cond)
+            .await?;
+        Ok(Written {
+            etag,
+            version_id: None,
+        })
+    }
+    /// [`Store::copy`] from one version of the source (the latest with
+    /// `None`), answering the version id created.
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_versioned(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        src_version: Option<&str>,
+        dst_bucket: &str,
+        dst_key: &str,
+        headers: &ObjectHeaders,
+        conds: CopyConditions<'_>,
+    ) -> StoreResult<(Written, SystemTime)> {
+        if src_version.is_some() {
+            return Err(versions::not_implemented("a copy from a version"));
+        }
+        let (etag, t) = self
+            .copy(src_bucket, src_key, dst_bucket, dst_key, headers, conds)
+            .await?;
+        Ok((
+            Written {
+                etag,
+                version_id: None,
+            },
+            t,
+        ))
     }
 }

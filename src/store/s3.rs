@@ -38,6 +38,7 @@ use answer_limit::{find_cause, AnswerLimit, AnswerTooLong, BoundedHttpClient};
 use paging::{PartsPager, UploadsPager};
 use range_answer::{check_range_answer, check_tail_answer};
 
+use super::versions::{self, Written};
 use super::{
     BucketInfo, ByteStream, CopyConditions, ListEntry, ListPage, ListRequest, ObjectHeaders,
     ObjectInfo, PartInfo, PartSource, Store, StoreError, StoreResult, UploadInfo, WriteCondition,
@@ -618,6 +619,9 @@ macro_rules! keyed {
     }};
 }
 
+// After the macros it uses.
+mod versions_s3;
+
 #[async_trait]
 impl Store for S3Store {
     async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
@@ -698,8 +702,22 @@ impl Store for S3Store {
     }
 
     async fn head(&self, bucket: &str, key: &str) -> StoreResult<ObjectInfo> {
+        self.head_version(bucket, key, None).await
+    }
+
+    async fn head_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> StoreResult<ObjectInfo> {
         self.timed(async {
-            let o = keyed!(self.client.head_object().bucket(bucket), key)
+            let req = self
+                .client
+                .head_object()
+                .bucket(bucket)
+                .set_version_id(version.map(str::to_owned));
+            let o = keyed!(req, key)
                 .send()
                 .await
                 .map_err(map_err)
@@ -709,6 +727,7 @@ impl Store for S3Store {
                     }
                     e
                 })?;
+            versions::check_version_answer(version, o.version_id())?;
             Ok(ObjectInfo {
                 size: o.content_length().unwrap_or(0).max(0) as u64,
                 etag: unquote(o.e_tag()),
@@ -734,8 +753,23 @@ impl Store for S3Store {
         range: Option<(u64, u64)>,
         if_match: Option<&str>,
     ) -> StoreResult<(ObjectInfo, ByteStream)> {
+        self.get_version(bucket, key, None, range, if_match).await
+    }
+
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        range: Option<(u64, u64)>,
+        if_match: Option<&str>,
+    ) -> StoreResult<(ObjectInfo, ByteStream)> {
         self.timed(async {
-            let mut req = self.client.get_object().bucket(bucket);
+            let mut req = self
+                .client
+                .get_object()
+                .bucket(bucket)
+                .set_version_id(version.map(str::to_owned));
             if let Some((a, b)) = range {
                 if b <= a {
                     return Err(StoreError::new(416, "InvalidRange", "empty range"));
@@ -754,6 +788,7 @@ impl Store for S3Store {
                 .send()
                 .await
                 .map_err(map_err)?;
+            versions::check_version_answer(version, o.version_id())?;
             if let Some(m) = if_match {
                 // Not every store honours If-Match on GET (s3s-fs ignores it).
                 if unquote(o.e_tag()) != m {
@@ -788,9 +823,19 @@ impl Store for S3Store {
     }
 
     async fn get_tail(&self, bucket: &str, key: &str, n: u64) -> StoreResult<(ObjectInfo, Bytes)> {
+        self.get_tail_version(bucket, key, None, n).await
+    }
+
+    async fn get_tail_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        n: u64,
+    ) -> StoreResult<(ObjectInfo, Bytes)> {
         if n == 0 {
             // Nothing to read (and `bytes=-0` is no valid range).
-            return Ok((self.head(bucket, key).await?, Bytes::new()));
+            return Ok((self.head_version(bucket, key, version).await?, Bytes::new()));
         }
         let o = self
             .timed(async {
@@ -798,6 +843,7 @@ impl Store for S3Store {
                     self.client
                         .get_object()
                         .bucket(bucket)
+                        .set_version_id(version.map(str::to_owned))
                         .range(format!("bytes=-{n}")),
                     key
                 )
@@ -821,13 +867,19 @@ impl Store for S3Store {
             Err(e) if e.status == 416 || (e.status == 500 && !e.unavailable) => {
                 let mut attempt = 0;
                 loop {
-                    let head = self.head(bucket, key).await?;
+                    let head = self.head_version(bucket, key, version).await?;
                     let start = head.size.saturating_sub(n);
                     if start == head.size {
                         return Ok((head, Bytes::new()));
                     }
                     let got = self
-                        .get(bucket, key, Some((start, head.size)), Some(&head.etag))
+                        .get_version(
+                            bucket,
+                            key,
+                            version,
+                            Some((start, head.size)),
+                            Some(&head.etag),
+                        )
                         .await;
                     match got {
                         Ok((info, body)) => {
@@ -845,6 +897,7 @@ impl Store for S3Store {
             }
             Err(e) => return Err(e),
         };
+        versions::check_version_answer(version, o.version_id())?;
         let served = check_tail_answer(n, o.content_range(), o.content_length())
             .map_err(|e| bad_answer(format!("a tail read: {e}")))?;
         let info = ObjectInfo {
@@ -878,6 +931,20 @@ impl Store for S3Store {
         headers: &ObjectHeaders,
         cond: Option<&WriteCondition>,
     ) -> StoreResult<String> {
+        self.put_versioned(bucket, key, body, len, headers, cond)
+            .await
+            .map(|w| w.etag)
+    }
+
+    async fn put_versioned(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        len: u64,
+        headers: &ObjectHeaders,
+        cond: Option<&WriteCondition>,
+    ) -> StoreResult<Written> {
         let progress = std::sync::Arc::new(Progress::new(body));
         let (if_none_match, if_match) = condition_headers(cond);
         let req = self
@@ -896,7 +963,10 @@ impl Store for S3Store {
                     .map_err(|e| condition_failed(map_err(e), cond))
             })
             .await?;
-        Ok(unquote(o.e_tag()))
+        Ok(Written {
+            etag: unquote(o.e_tag()),
+            version_id: o.version_id().map(str::to_owned),
+        })
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
@@ -1024,12 +1094,33 @@ impl Store for S3Store {
         headers: &ObjectHeaders,
         conds: CopyConditions<'_>,
     ) -> StoreResult<(String, SystemTime)> {
+        self.copy_versioned(
+            src_bucket, src_key, None, dst_bucket, dst_key, headers, conds,
+        )
+        .await
+        .map(|(w, t)| (w.etag, t))
+    }
+
+    async fn copy_versioned(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        src_version: Option<&str>,
+        dst_bucket: &str,
+        dst_key: &str,
+        headers: &ObjectHeaders,
+        conds: CopyConditions<'_>,
+    ) -> StoreResult<(Written, SystemTime)> {
         let (if_none_match, if_match) = condition_headers(conds.dest);
+        let mut source = copy_source(src_bucket, src_key);
+        if let Some(v) = src_version {
+            source = format!("{source}?versionId={}", versions_s3::encode_query(v));
+        }
         let req = self
             .client
             .copy_object()
             .bucket(dst_bucket)
-            .copy_source(copy_source(src_bucket, src_key))
+            .copy_source(source)
             .metadata_directive(MetadataDirective::Replace)
             .set_copy_source_if_match(conds.source_etag.map(|m| format!("\"{m}\"")))
             .set_if_none_match(if_none_match)
@@ -1042,9 +1133,18 @@ impl Store for S3Store {
                     .map_err(|e| condition_failed(map_err(e), conds.dest))
             })
             .await?;
+        if src_version.is_some() && o.copy_source_version_id() != src_version {
+            // A store without versioning copied the latest object instead.
+            return Err(versions::not_implemented(
+                "the store copied without the source version asked",
+            ));
+        }
         let r = o.copy_object_result();
         Ok((
-            unquote(r.and_then(|r| r.e_tag())),
+            Written {
+                etag: unquote(r.and_then(|r| r.e_tag())),
+                version_id: o.version_id().map(str::to_owned),
+            },
             r.map(|r| to_system_time(r.last_modified()))
                 .unwrap_or_else(SystemTime::now),
         ))
@@ -1157,6 +1257,19 @@ impl Store for S3Store {
         parts: &[(i32, String)],
         cond: Option<&WriteCondition>,
     ) -> StoreResult<String> {
+        self.complete_multipart_versioned(bucket, key, upload_id, parts, cond)
+            .await
+            .map(|w| w.etag)
+    }
+
+    async fn complete_multipart_versioned(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+        cond: Option<&WriteCondition>,
+    ) -> StoreResult<Written> {
         let (if_none_match, if_match) = condition_headers(cond);
         let parts = parts
             .iter()
@@ -1182,14 +1295,22 @@ impl Store for S3Store {
         let req = keyed!(req, key);
         self.timed_slow(async {
             match req.send().await {
-                Ok(o) => Ok(unquote(o.e_tag())),
+                Ok(o) => Ok(Written {
+                    etag: unquote(o.e_tag()),
+                    version_id: o.version_id().map(str::to_owned),
+                }),
                 // moto names the answer's root element
                 // CompleteMultipartUploadResponse (not ...Result), which the
                 // SDK refuses: read the ETag from the answer itself (an
                 // error answered with 200, as S3 may, is no such answer).
                 Err(SdkError::ServiceError(se)) if se.raw().status().is_success() => {
+                    let version_id = se
+                        .raw()
+                        .headers()
+                        .get("x-amz-version-id")
+                        .map(str::to_owned);
                     match se.raw().body().bytes().and_then(completed_etag) {
-                        Some(etag) => Ok(etag),
+                        Some(etag) => Ok(Written { etag, version_id }),
                         None => Err(condition_failed(map_err(SdkError::ServiceError(se)), cond)),
                     }
                 }
@@ -1197,6 +1318,46 @@ impl Store for S3Store {
             }
         })
         .await
+    }
+
+    async fn get_bucket_versioning(&self, bucket: &str) -> StoreResult<versions::Versioning> {
+        self.timed(self.bucket_versioning(bucket)).await
+    }
+
+    async fn put_bucket_versioning(&self, bucket: &str, enabled: bool) -> StoreResult<()> {
+        self.timed(self.set_bucket_versioning(bucket, enabled))
+            .await
+    }
+
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> StoreResult<versions::Deleted> {
+        self.timed(self.delete_one_version(bucket, key, version))
+            .await
+    }
+
+    async fn delete_many_versions(
+        &self,
+        bucket: &str,
+        keys: &[versions::VersionedKey],
+    ) -> StoreResult<
+        Vec<(
+            versions::VersionedKey,
+            Result<versions::Deleted, StoreError>,
+        )>,
+    > {
+        self.delete_versions(bucket, keys).await
+    }
+
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        req: &versions::ListVersionsRequest,
+    ) -> StoreResult<versions::VersionsPage> {
+        self.timed(self.list_versions_page(bucket, req)).await
     }
 
     async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<()> {
