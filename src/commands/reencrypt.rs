@@ -66,7 +66,7 @@ async fn reencrypt_one(gw: &Gateway, bucket: &str, key: &str) -> Result<(), Stri
     if r.size > 5 * 1024 * 1024 * 1024 {
         return Err("objects over 5 GiB cannot be re-encrypted yet".into());
     }
-    let (stream, len) = crate::gateway::copy::read_plaintext(gw, bucket, key, None)
+    let (stream, len) = crate::gateway::copy::read_plaintext(gw, bucket, key, None, None)
         .await
         .map_err(fmt)?;
     // The object's attributes go with it, sealed (an object written before

@@ -100,11 +100,3 @@ pub async fn get_bucket_location(
         location_constraint: lc,
     }))
 }
-
-pub async fn get_bucket_versioning(
-    gw: &Gateway,
-    req: S3Request<GetBucketVersioningInput>,
-) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-    gw.store.head_bucket(&req.input.bucket).await?;
-    Ok(S3Response::new(GetBucketVersioningOutput::default()))
-}

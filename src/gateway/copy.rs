@@ -20,6 +20,7 @@ use crate::envelope::keys::random_salt;
 use crate::envelope::manifest::{Manifest, ManifestPart};
 use crate::envelope::{Attributes, BodyBinding, RecipientStanza, Reseal};
 use crate::store::conditional::WriteOp;
+use crate::store::versions::Written;
 use crate::store::{ByteStream, CopyConditions, ObjectHeaders, WriteCondition};
 
 /// Largest object a single store CopyObject may copy.
@@ -32,9 +33,10 @@ pub async fn read_plaintext(
     gw: &Gateway,
     bucket: &str,
     key: &str,
+    version: Option<&str>,
     range: Option<&str>,
 ) -> S3Result<(ByteStream, u64)> {
-    let r = gw.resolve_tail(bucket, key).await?;
+    let r = gw.resolve_version(bucket, key, version).await?;
     let (a, b) = match range {
         None => (0, r.size),
         Some(s) => {
@@ -53,9 +55,10 @@ pub async fn read_plaintext(
     };
     let (_, s) = gw
         .store
-        .get(
+        .get_version(
             bucket,
             key,
+            version,
             Some((plan.ct_start, plan.ct_end)),
             Some(&r.info.etag),
         )
@@ -92,12 +95,7 @@ pub async fn copy_object(
             "access point copy sources are not supported"
         ));
     };
-    if version_id.is_some() {
-        return Err(s3_error!(
-            NotImplemented,
-            "versioned copy sources are not supported"
-        ));
-    }
+    let src_version = version_id.as_deref().map(str::to_owned);
     let (sb, sk) = (sb.to_string(), sk.to_string());
     check_key(&sk)?;
     check_key(&i.key)?;
@@ -122,7 +120,9 @@ pub async fn copy_object(
     let asked = Asked::from_headers(&req_headers)?;
     gw.check_enforced(&i.bucket, WriteOp::Copy, asked.as_ref())
         .await?;
-    let src = gw.resolve_tail(&sb, &sk).await?;
+    let src = gw
+        .resolve_version(&sb, &sk, src_version.as_deref())
+        .await?;
     check_conditions(
         &src.etag,
         src.info.last_modified,
@@ -135,7 +135,7 @@ pub async fn copy_object(
     let cond = gw
         .store_condition(&i.bucket, &i.key, asked.as_ref())
         .await?;
-    let (store_etag, mtime) = rewrite(
+    let (written, mtime) = rewrite(
         gw,
         &src,
         (&sb, &sk),
@@ -148,7 +148,7 @@ pub async fn copy_object(
     gw.remember_listing(
         &i.bucket,
         &i.key,
-        &store_etag,
+        &written.etag,
         ListInfo {
             etag: src.etag.clone(),
             size: src.size,
@@ -160,6 +160,8 @@ pub async fn copy_object(
             last_modified: Some(Timestamp::from(mtime)),
             ..Default::default()
         }),
+        version_id: written.version_id,
+        copy_source_version_id: src.version.clone(),
         ..Default::default()
     }))
 }
@@ -197,7 +199,7 @@ pub async fn rewrite(
     stanzas: Stanzas,
     attributes: Option<&Attributes>,
     cond: Option<&WriteCondition>,
-) -> S3Result<(String, std::time::SystemTime)> {
+) -> S3Result<(Written, std::time::SystemTime)> {
     let fe = |e| gw.format_err(e, db, dk);
     let stanzas = match stanzas {
         Stanzas::Given(s) => Some(s),
@@ -308,14 +310,39 @@ pub async fn rewrite(
     };
     store_headers.metadata.insert(META_KEY.to_owned(), meta);
     let copied = if src.info.size > MAX_SINGLE_COPY {
-        copy_large(gw, (sb, sk), (db, dk), &store_headers, src, cond).await
+        if src.version.is_some() {
+            Err(s3_error!(
+                NotImplemented,
+                "copying a version of an object over 5 GiB is not supported"
+            ))
+        } else {
+            copy_large(gw, (sb, sk), (db, dk), &store_headers, src, cond)
+                .await
+                .map(|(etag, t)| {
+                    (
+                        Written {
+                            etag,
+                            version_id: None,
+                        },
+                        t,
+                    )
+                })
+        }
     } else {
         let conds = CopyConditions {
             source_etag: Some(&src.info.etag),
             dest: cond,
         };
         gw.store
-            .copy(sb, sk, db, dk, &store_headers, conds)
+            .copy_versioned(
+                sb,
+                sk,
+                src.version.as_deref(),
+                db,
+                dk,
+                &store_headers,
+                conds,
+            )
             .await
             .map_err(from_store)
     };
@@ -323,8 +350,10 @@ pub async fn rewrite(
         Ok(done) => {
             // The manifest of what the destination held before (the
             // source's own, for a copy onto itself) is no longer needed.
+            // On a bucket that keeps versions, the source stays as a
+            // version, and so does its manifest.
             if let BodyBinding::Multipart { upload_id } = src.header.binding {
-                if (sb, sk) == (db, dk) {
+                if (sb, sk) == (db, dk) && gw.old_manifests_may_go(db).await {
                     let _ = gw.store.delete(db, &manifest_key(&upload_id)).await;
                 }
             }

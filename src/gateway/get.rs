@@ -159,7 +159,9 @@ pub async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let i = req.input;
     check_key(&i.key)?;
-    let r = gw.resolve_tail(&i.bucket, &i.key).await?;
+    let r = gw
+        .resolve_version(&i.bucket, &i.key, i.version_id.as_deref())
+        .await?;
     check_conditions(
         &r.etag,
         r.info.last_modified,
@@ -195,6 +197,7 @@ pub async fn head_object(
         content_language: h.content_language,
         cache_control: h.cache_control,
         parts_count: i.part_number.and(r.parts.map(|n| n as i32)),
+        version_id: r.info.version_id.clone(),
         ..Default::default()
     }))
 }
@@ -205,7 +208,9 @@ pub async fn get_object(
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let i = req.input;
     check_key(&i.key)?;
-    let conditional = i.if_match.is_some()
+    let version = i.version_id.as_deref();
+    let conditional = version.is_some()
+        || i.if_match.is_some()
         || i.if_none_match.is_some()
         || i.if_modified_since.is_some()
         || i.if_unmodified_since.is_some();
@@ -213,7 +218,8 @@ pub async fn get_object(
     // Warm path: one store request. The last resolved view of this object is
     // used optimistically; the store's If-Match on its ETag guarantees the
     // bytes we decrypt are the ones that view describes. Conditional requests
-    // always resolve afresh, so a 304 is never answered from a stale view.
+    // always resolve afresh, so a 304 is never answered from a stale view;
+    // so do reads of a version (never kept as the latest view).
     for attempt in 0..3 {
         let cached = if attempt == 0 && !conditional {
             gw.latest.get(&id)
@@ -223,7 +229,7 @@ pub async fn get_object(
         let from_cache = cached.is_some();
         let r: Arc<Resolved> = match cached {
             Some(r) => r,
-            None => gw.resolve_tail(&i.bucket, &i.key).await?,
+            None => gw.resolve_version(&i.bucket, &i.key, version).await?,
         };
         check_conditions(
             &r.etag,
@@ -251,6 +257,7 @@ pub async fn get_object(
                 content_language: h.content_language,
                 cache_control: h.cache_control,
                 parts_count: r.parts.map(|n| n as i32),
+                version_id: r.info.version_id.clone(),
                 ..Default::default()
             }));
         }
@@ -263,9 +270,10 @@ pub async fn get_object(
         };
         let (info, stream) = match gw
             .store
-            .get(
+            .get_version(
                 &i.bucket,
                 &i.key,
+                version,
                 Some((plan.ct_start, plan.ct_end)),
                 Some(&r.info.etag),
             )
@@ -314,6 +322,7 @@ pub async fn get_object(
             content_language: h.content_language,
             cache_control: h.cache_control,
             parts_count: i.part_number.and(r.parts.map(|n| n as i32)),
+            version_id: info.version_id.clone(),
             ..Default::default()
         }));
     }
@@ -430,7 +439,9 @@ pub async fn get_object_attributes(
             "part-number-marker must be a non-negative integer"
         ));
     }
-    let r = gw.resolve_tail(&i.bucket, &i.key).await?;
+    let r = gw
+        .resolve_version(&i.bucket, &i.key, i.version_id.as_deref())
+        .await?;
     let checksum = (wanted.checksum && !r.checksums.is_empty()).then(|| {
         let c = super::checksum::checksum_of(&r.checksums, r.parts);
         s3s::dto::Checksum {
@@ -455,6 +466,7 @@ pub async fn get_object_attributes(
             None
         },
         last_modified: Some(Timestamp::from(r.info.last_modified)),
+        version_id: r.info.version_id.clone(),
         ..Default::default()
     }))
 }

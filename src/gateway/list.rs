@@ -96,7 +96,7 @@ fn store_start_after(prefix: &str, delimiter: Option<&str>, marker: &str) -> Str
 /// Whether every key under `cp`, a common prefix that [`HIDDEN_PREFIX`]
 /// starts with (".", ".sea"...), is sealgate's own: then the prefix is not
 /// shown. Two small store requests, for such prefixes only.
-async fn only_hidden_under(gw: &Gateway, bucket: &str, cp: &str) -> S3Result<bool> {
+pub(crate) async fn only_hidden_under(gw: &Gateway, bucket: &str, cp: &str) -> S3Result<bool> {
     let first = gw
         .store
         .list(

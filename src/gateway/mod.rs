@@ -21,6 +21,7 @@ pub mod put;
 pub mod records;
 pub mod seal;
 pub mod token;
+pub mod versions;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct Gateway {
     pub(crate) index: Option<Arc<index::ListingIndex>>,
     /// Which conditional writes the store enforces.
     pub(crate) conditional: crate::store::conditional::ConditionalWrites,
+    /// Each bucket's versioning state at the store, briefly (`versions.rs`).
+    pub(crate) versioning: moka::sync::Cache<String, crate::store::versions::Versioning>,
 }
 
 pub struct GatewaySettings {
@@ -102,6 +105,7 @@ impl Gateway {
             users: s.users,
             groups: s.groups,
             index: s.index,
+            versioning: versions::versioning_cache(),
         }
     }
 
@@ -422,7 +426,19 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        bucket::get_bucket_versioning(self, req).await
+        versions::get_bucket_versioning(self, req).await
+    }
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        versions::put_bucket_versioning(self, req).await
+    }
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        versions::list_object_versions(self, req).await
     }
     async fn get_object_tagging(
         &self,

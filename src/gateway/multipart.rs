@@ -388,16 +388,17 @@ pub async fn upload_part_copy(
             "access point copy sources are not supported"
         ));
     };
-    if version_id.is_some() {
-        return Err(s3_error!(
-            NotImplemented,
-            "versioned copy sources are not supported"
-        ));
-    }
     // The source has another data key: its plaintext passes through sealgate
     // and is encrypted again for this upload.
     let (stream, len) =
-        super::copy::read_plaintext(gw, sb, sk, i.copy_source_range.as_deref()).await?;
+        super::copy::read_plaintext(
+        gw,
+        sb,
+        sk,
+        version_id.as_deref(),
+        i.copy_source_range.as_deref(),
+    )
+    .await?;
     let ctx = PartCtx {
         gw,
         bucket: &i.bucket,
@@ -621,9 +622,9 @@ pub async fn complete(
         bytes::Bytes::copy_from_slice(manifest.raw()),
     )
     .await?;
-    let store_etag = match gw
+    let written = match gw
         .store
-        .complete_multipart(
+        .complete_multipart_versioned(
             &i.bucket,
             &i.key,
             &t.store_upload_id,
@@ -650,8 +651,11 @@ pub async fn complete(
             return Err(from_store(e));
         }
     };
+    let store_etag = written.etag;
+    // On a bucket that keeps versions the replaced object stays as a
+    // version, and its manifest with it.
     if let Ok(Some(old)) = previous {
-        if old != t.upload_id {
+        if old != t.upload_id && gw.old_manifests_may_go(&i.bucket).await {
             if let Err(e) = gw.store.delete(&i.bucket, &manifest_key(&old)).await {
                 tracing::warn!(bucket = i.bucket, key = i.key, error = %e, "could not delete the manifest of a replaced object");
             }
@@ -669,6 +673,7 @@ pub async fn complete(
         },
     );
     let mut done = completed(i.bucket, i.key, etag);
+    done.output.version_id = written.version_id;
     if !sums.is_empty() {
         let c = super::checksum::checksum_of(&sums, Some(store_parts.len()));
         let o = &mut done.output;

@@ -67,6 +67,9 @@ pub struct View {
 pub struct Resolved {
     pub view: Arc<View>,
     pub info: ObjectInfo,
+    /// The version asked for, when one was named (reads and copies that
+    /// follow read that version, not the latest).
+    pub version: Option<String>,
 }
 
 impl std::ops::Deref for Resolved {
@@ -99,14 +102,41 @@ const MAX_MANIFEST: u64 = 512 * 1024;
 impl Gateway {
     /// Resolves an object with one tail read (metadata + trailer).
     pub async fn resolve_tail(&self, bucket: &str, key: &str) -> S3Result<Arc<Resolved>> {
-        let (info, tail) = self.store.get_tail(bucket, key, TRAILER_LEN as u64).await?;
-        self.resolve(bucket, key, info, Some(tail)).await
+        self.resolve_version(bucket, key, None).await
+    }
+
+    /// Resolves one version of an object (the latest with `None`) with one
+    /// tail read. Every version is authenticated like the latest: its
+    /// envelope must be bound to this bucket and key.
+    pub async fn resolve_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> S3Result<Arc<Resolved>> {
+        let (info, tail) = self
+            .store
+            .get_tail_version(bucket, key, version, TRAILER_LEN as u64)
+            .await?;
+        self.resolve_in(bucket, key, version, info, Some(tail))
+            .await
     }
 
     pub async fn resolve(
         &self,
         bucket: &str,
         key: &str,
+        info: ObjectInfo,
+        tail: Option<Bytes>,
+    ) -> S3Result<Arc<Resolved>> {
+        self.resolve_in(bucket, key, None, info, tail).await
+    }
+
+    async fn resolve_in(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
         info: ObjectInfo,
         tail: Option<Bytes>,
     ) -> S3Result<Arc<Resolved>> {
@@ -123,7 +153,7 @@ impl Gateway {
             Some(v) => v,
             None => {
                 let v = Arc::new(
-                    self.resolve_uncached(bucket, key, &info, tail, &meta)
+                    self.resolve_uncached(bucket, key, version, &info, tail, &meta)
                         .await?,
                 );
                 self.objects.insert(ck, v.clone()).await;
@@ -131,9 +161,16 @@ impl Gateway {
             }
         };
         let store_etag = info.etag.clone();
-        let r = Arc::new(Resolved { view, info });
-        self.latest
-            .insert((bucket.to_owned(), key.to_owned()), r.clone());
+        let r = Arc::new(Resolved {
+            view,
+            info,
+            version: version.map(str::to_owned),
+        });
+        if version.is_none() {
+            // Only the latest serves the one-request GETs of the key.
+            self.latest
+                .insert((bucket.to_owned(), key.to_owned()), r.clone());
+        }
         self.remember_listing(
             bucket,
             key,
@@ -180,17 +217,19 @@ impl Gateway {
         Ok(Some(raw))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn read_range(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
         start: u64,
         end: u64,
         etag: &str,
     ) -> S3Result<Bytes> {
         let (_, mut s) = self
             .store
-            .get(bucket, key, Some((start, end)), Some(etag))
+            .get_version(bucket, key, version, Some((start, end)), Some(etag))
             .await?;
         let mut out = Vec::with_capacity((end - start) as usize);
         while let Some(c) = s.next().await {
@@ -211,6 +250,7 @@ impl Gateway {
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
         info: &ObjectInfo,
         tail: Option<Bytes>,
         meta: &str,
@@ -228,7 +268,9 @@ impl Gateway {
                     if h > info.size {
                         return Err(integrity_error());
                     }
-                    let raw = self.read_range(bucket, key, 0, h, &info.etag).await?;
+                    let raw = self
+                        .read_range(bucket, key, version, 0, h, &info.etag)
+                        .await?;
                     let header = Header::parse(&raw).map_err(fe)?;
                     if header.is_multipart() {
                         return Err(integrity_error());
@@ -287,6 +329,7 @@ impl Gateway {
                         self.read_range(
                             bucket,
                             key,
+                            version,
                             info.size - TRAILER_LEN as u64,
                             info.size,
                             &info.etag,

@@ -10,15 +10,15 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::checksum::{ClientChecks, Expected};
 use super::condition::Asked;
-use super::object::{manifest_key, ListInfo, Resolved, View};
+use super::object::{ListInfo, Resolved, View};
 use super::seal::{seal_body, split, HeaderHome};
-use super::{check_key, client_attributes, Gateway, META_KEY};
-use crate::envelope::header::MetaValue;
+use super::{check_key, client_attributes, Gateway};
 use crate::envelope::layout::Layout;
 use crate::envelope::size::stream_len;
 use crate::envelope::stream::Sealer;
-use crate::envelope::{Attributes, BodyBinding, Header, NewBinding};
+use crate::envelope::{Attributes, BodyBinding, NewBinding};
 use crate::store::conditional::WriteOp;
+use crate::store::versions::VersionedKey;
 use crate::store::{ByteStream, ObjectInfo, WriteCondition};
 
 /// Encrypts `body` (exactly `len` plaintext bytes) under a fresh data key
@@ -27,13 +27,33 @@ use crate::store::{ByteStream, ObjectInfo, WriteCondition};
 /// store). Returns the plaintext ETag and the checksums the client asked for.
 pub async fn seal_and_store<S, E>(
     gw: &Gateway,
-    (bucket, key): (&str, &str),
+    at: (&str, &str),
     attributes: &Attributes,
     body: S,
     len: u64,
     checks: ClientChecks,
     cond: Option<&WriteCondition>,
 ) -> S3Result<(String, Checksum)>
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    seal_and_store_versioned(gw, at, attributes, body, len, checks, cond)
+        .await
+        .map(|(etag, sums, _)| (etag, sums))
+}
+
+/// [`seal_and_store`], answering also the version id the store gave the
+/// new object (versioning buckets).
+pub async fn seal_and_store_versioned<S, E>(
+    gw: &Gateway,
+    (bucket, key): (&str, &str),
+    attributes: &Attributes,
+    body: S,
+    len: u64,
+    checks: ClientChecks,
+    cond: Option<&WriteCondition>,
+) -> S3Result<(String, Checksum, Option<String>)>
 where
     S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -67,9 +87,10 @@ where
     };
     let stored = gw
         .store
-        .put(bucket, key, store_body, store_len, &headers, cond)
+        .put_versioned(bucket, key, store_body, store_len, &headers, cond)
         .await;
-    let (store_etag, digests) = outcome.settle(stored)?;
+    let (written, digests) = outcome.settle(stored)?;
+    let store_etag = written.etag;
     let etag = hex::encode(digests.md5);
     gw.remember_listing(
         bucket,
@@ -106,11 +127,13 @@ where
                 etag: store_etag,
                 last_modified: std::time::SystemTime::now(),
                 headers,
+                version_id: written.version_id.clone(),
             },
+            version: None,
         };
         gw.latest.insert(id, Arc::new(view));
     }
-    Ok((etag, digests.checksums))
+    Ok((etag, digests.checksums, written.version_id))
 }
 
 pub async fn put_object(
@@ -161,7 +184,7 @@ pub async fn put_object(
     let cond = gw
         .write_condition(&input.bucket, &input.key, WriteOp::Put, asked.as_ref())
         .await?;
-    let (etag, sums) = seal_and_store(
+    let (etag, sums, version_id) = seal_and_store_versioned(
         gw,
         (&input.bucket, &input.key),
         &attributes,
@@ -178,22 +201,43 @@ pub async fn put_object(
         checksum_crc64nvme: sums.checksum_crc64nvme,
         checksum_sha1: sums.checksum_sha1,
         checksum_sha256: sums.checksum_sha256,
+        version_id,
         ..Default::default()
     }))
 }
 
-/// The manifest key of a stored multipart object, if it is one.
-async fn manifest_of(gw: &Gateway, bucket: &str, key: &str) -> Option<String> {
-    let info = gw.store.head(bucket, key).await.ok()?;
-    let meta = info.headers.metadata.get(META_KEY)?;
-    match MetaValue::decode(meta).ok()? {
-        MetaValue::Inline(raw) => match Header::parse(&raw).ok()?.binding {
-            BodyBinding::Multipart { upload_id } => Some(manifest_key(&upload_id)),
-            BodyBinding::Single { .. } => None,
-        },
-        MetaValue::InManifest { upload_id, .. } => Some(manifest_key(&upload_id)),
-        MetaValue::Overflow { .. } => None,
+/// The manifest key of a stored multipart object (one version of it, the
+/// latest with `None`), if it is one.
+async fn manifest_of(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Option<String> {
+    let info = gw.store.head_version(bucket, key, version).await.ok()?;
+    super::versions::manifest_named_by(&info)
+}
+
+/// A version id a client named on a bucket that keeps no versions at the
+/// store: `null` names the one object there is (`None`); any other is
+/// refused, so that a store which ignores version ids never deletes the
+/// latest object in its place.
+async fn version_to_delete(
+    gw: &Gateway,
+    bucket: &str,
+    version: Option<String>,
+) -> S3Result<Option<String>> {
+    let Some(v) = version else { return Ok(None) };
+    if gw.versioning(bucket).await?.keeps_versions() {
+        return Ok(Some(v));
     }
+    if v == "null" {
+        return Ok(None);
+    }
+    Err(s3_error!(
+        InvalidArgument,
+        "Invalid version id specified: the bucket has never kept versions at the store"
+    ))
 }
 
 pub async fn delete_object(
@@ -212,15 +256,27 @@ pub async fn delete_object(
     }
     let (bucket, key) = (req.input.bucket, req.input.key);
     check_key(&key)?;
-    let manifest = manifest_of(gw, &bucket, &key).await;
-    gw.store.delete(&bucket, &key).await?;
+    let version = version_to_delete(gw, &bucket, req.input.version_id).await?;
+    // Without a version id, on a bucket that keeps versions, the object
+    // stays as a version behind a delete marker: so does its manifest.
+    let manifest = if version.is_some() || gw.old_manifests_may_go(&bucket).await {
+        manifest_of(gw, &bucket, &key, version.as_deref()).await
+    } else {
+        None
+    };
+    let deleted = gw
+        .store
+        .delete_version(&bucket, &key, version.as_deref())
+        .await?;
     gw.latest.invalidate(&(bucket.clone(), key.clone()));
     if let Some(m) = manifest {
-        if let Err(e) = gw.store.delete(&bucket, &m).await {
-            tracing::warn!(bucket, key, error = %e, "could not delete a multipart manifest");
-        }
+        gw.purge_manifest(&bucket, &m).await;
     }
-    Ok(S3Response::new(DeleteObjectOutput::default()))
+    Ok(S3Response::new(DeleteObjectOutput {
+        delete_marker: deleted.delete_marker.then_some(true),
+        version_id: deleted.version_id,
+        ..Default::default()
+    }))
 }
 
 pub async fn delete_objects(
@@ -233,6 +289,12 @@ pub async fn delete_objects(
     if objects.len() > 1000 {
         return Err(s3_error!(MalformedXML, "at most 1000 keys per request"));
     }
+    let any_version = objects.iter().any(|o| o.version_id.is_some());
+    let keeps = if any_version {
+        gw.versioning(&bucket).await?.keeps_versions()
+    } else {
+        false
+    };
     let mut refused = Vec::new();
     let mut keys = Vec::new();
     for o in objects {
@@ -241,44 +303,71 @@ pub async fn delete_objects(
                 key: Some(o.key),
                 code: Some("AccessDenied".into()),
                 message: Some("reserved by sealgate".into()),
-                version_id: None,
+                version_id: o.version_id,
             });
-        } else {
-            keys.push(o.key);
+            continue;
         }
+        let version_id = match o.version_id {
+            Some(v) if !keeps && v != "null" => {
+                refused.push(Error {
+                    key: Some(o.key),
+                    code: Some("InvalidArgument".into()),
+                    message: Some(
+                        "Invalid version id specified: the bucket has never kept versions at the store"
+                            .into(),
+                    ),
+                    version_id: Some(v),
+                });
+                continue;
+            }
+            Some(v) if keeps => Some(v),
+            _ => None,
+        };
+        keys.push(VersionedKey {
+            key: o.key,
+            version_id,
+        });
     }
+    // Manifests go with the versions deleted for good: every object on a
+    // bucket without versions, only the versions named on one with them.
+    let plain_may_go = keys.iter().any(|k| k.version_id.is_none())
+        && gw.old_manifests_may_go(&bucket).await;
     let manifests: Vec<String> = futures::stream::iter(keys.clone())
+        .filter(|k| futures::future::ready(k.version_id.is_some() || plain_may_go))
         .map(|k| {
             let b = bucket.clone();
-            async move { manifest_of(gw, &b, &k).await }
+            async move { manifest_of(gw, &b, &k.key, k.version_id.as_deref()).await }
         })
         .buffer_unordered(gw.list_concurrency)
         .filter_map(|m| async move { m })
         .collect()
         .await;
-    let results = gw.store.delete_many(&bucket, &keys).await?;
-    if !manifests.is_empty() {
-        if let Err(e) = gw.store.delete_many(&bucket, &manifests).await {
-            tracing::warn!(bucket, error = %e, "could not delete multipart manifests");
-        }
+    let results = gw.store.delete_many_versions(&bucket, &keys).await?;
+    for k in &keys {
+        gw.latest.invalidate(&(bucket.clone(), k.key.clone()));
+    }
+    for m in &manifests {
+        gw.purge_manifest(&bucket, m).await;
     }
     let mut deleted = Vec::new();
     let mut errors = refused;
-    for (k, err) in results {
-        match err {
-            None => {
+    for (k, r) in results {
+        match r {
+            Ok(d) => {
                 if !quiet {
                     deleted.push(DeletedObject {
-                        key: Some(k),
-                        ..Default::default()
+                        key: Some(k.key),
+                        delete_marker: d.delete_marker.then_some(true),
+                        delete_marker_version_id: d.version_id.filter(|_| d.delete_marker),
+                        version_id: k.version_id,
                     })
                 }
             }
-            Some(e) => errors.push(Error {
-                key: Some(k),
+            Err(e) => errors.push(Error {
+                key: Some(k.key),
                 code: Some(e.code),
                 message: Some(e.message),
-                version_id: None,
+                version_id: k.version_id,
             }),
         }
     }

@@ -441,6 +441,7 @@ impl LocalStore {
             etag: rec.etag.clone(),
             last_modified: from_ms(rec.mtime_ms),
             headers: rec.headers.clone().into(),
+            version_id: None,
         }
     }
 }

@@ -83,6 +83,8 @@ pub struct ObjectInfo {
     pub etag: String,
     pub last_modified: SystemTime,
     pub headers: ObjectHeaders,
+    /// The store's version id of what it answered (versioning stores).
+    pub version_id: Option<String>,
 }
 
 /// One entry of a listing.

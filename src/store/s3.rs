@@ -741,6 +741,7 @@ impl Store for S3Store {
                     o.cache_control(),
                     o.expires_string(),
                 ),
+                version_id: o.version_id().map(str::to_owned),
             })
         })
         .await
@@ -816,6 +817,7 @@ impl Store for S3Store {
                     o.cache_control(),
                     o.expires_string(),
                 ),
+                version_id: o.version_id().map(str::to_owned),
             };
             Ok((info, sdk_stream(o.body, self.request_timeout)))
         })
@@ -913,6 +915,7 @@ impl Store for S3Store {
                 o.cache_control(),
                 o.expires_string(),
             ),
+            version_id: o.version_id().map(str::to_owned),
         };
         let body =
             http_body_util::BodyDataStream::new(o.body.into_inner()).map_err(|e| body_error(&*e));
