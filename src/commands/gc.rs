@@ -63,9 +63,6 @@ pub async fn run(args: GcArgs) -> anyhow::Result<()> {
     for k in &r.unknown {
         println!("unknown key under .sealgate/, left alone: {k}");
     }
-    println!(
-        "note: on a bucket with versioning, older versions are not looked at; do not run gc there"
-    );
     if args.delete {
         println!("deleted: {}", r.deleted);
     } else {

@@ -120,9 +120,7 @@ pub async fn copy_object(
     let asked = Asked::from_headers(&req_headers)?;
     gw.check_enforced(&i.bucket, WriteOp::Copy, asked.as_ref())
         .await?;
-    let src = gw
-        .resolve_version(&sb, &sk, src_version.as_deref())
-        .await?;
+    let src = gw.resolve_version(&sb, &sk, src_version.as_deref()).await?;
     check_conditions(
         &src.etag,
         src.info.last_modified,

@@ -21,8 +21,10 @@
 //!   cannot list uploads keeps them all.
 //! - What the conditional-write probe left (a gateway stopped mid-probe:
 //!   [`crate::store::conditional`]) goes once older than `min_age`.
-//! - On a bucket with versioning, older versions are not seen here: do not run
-//!   it there (the command says so).
+//! - On a bucket that keeps versions (versioning enabled or suspended at
+//!   the store), every version of every object counts: a manifest is kept
+//!   while any version names it, and an orphaned one is removed with all its
+//!   versions (a plain delete would only hide it behind a delete marker).
 //! - Dry run unless told to delete.
 
 use std::collections::HashSet;
@@ -35,7 +37,42 @@ use super::{Gateway, HIDDEN_PREFIX, META_KEY};
 use crate::envelope::header::MetaValue;
 use crate::envelope::{BodyBinding, Header};
 use crate::store::conditional::PROBE_PREFIX;
+use crate::store::versions::{ListVersionsRequest, VersionEntry, VersionedKey};
 use crate::store::{ListEntry, ListRequest, StoreError};
+
+/// Most pages of versions a run reads (1,000 versions each).
+const MAX_VERSION_PAGES: usize = 100_000;
+
+/// Every version and delete marker of the bucket, page by page, with a
+/// check that the store's markers advance.
+async fn list_all_versions(gw: &Gateway, bucket: &str) -> Result<Vec<VersionEntry>, GcError> {
+    let mut out = Vec::new();
+    let mut markers: (Option<String>, Option<String>) = (None, None);
+    for _ in 0..MAX_VERSION_PAGES {
+        let page = gw
+            .store
+            .list_versions(
+                bucket,
+                &ListVersionsRequest {
+                    max_keys: 1000,
+                    key_marker: markers.0.clone(),
+                    version_id_marker: markers.1.clone(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        out.extend(page.entries);
+        if !page.is_truncated {
+            return Ok(out);
+        }
+        let next = (page.next_key_marker, page.next_version_id_marker);
+        if next.0.is_none() || next == markers {
+            return Err(GcError::Stuck(bucket.to_owned()));
+        }
+        markers = next;
+    }
+    Err(GcError::Stuck(bucket.to_owned()))
+}
 
 /// What a run found (and, with `apply`, deleted).
 #[derive(Debug, Default)]
@@ -118,12 +155,17 @@ async fn list_all(
 }
 
 /// The upload id a stored object's envelope names, if it is multipart.
-async fn upload_id_of(gw: &Gateway, bucket: &str, key: &str) -> Result<Option<[u8; 16]>, GcError> {
+async fn upload_id_of(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<Option<[u8; 16]>, GcError> {
     let unreadable = |why: String| GcError::Unreadable {
         key: key.to_owned(),
         why,
     };
-    let info = match gw.store.head(bucket, key).await {
+    let info = match gw.store.head_version(bucket, key, version).await {
         Ok(i) => i,
         // Deleted since the listing: it needs nothing.
         Err(e) if e.is_not_found() => return Ok(None),
@@ -158,9 +200,24 @@ pub async fn gc(gw: &Gateway, bucket: &str, opts: &GcOptions) -> Result<GcReport
     let (hidden, objects): (Vec<ListEntry>, Vec<ListEntry>) = all
         .into_iter()
         .partition(|e| e.key.starts_with(HIDDEN_PREFIX));
-    report.objects = objects.len();
-    let ids: Vec<Result<Option<[u8; 16]>, GcError>> = futures::stream::iter(objects)
-        .map(|e| async move { upload_id_of(gw, bucket, &e.key).await })
+    // On a bucket that keeps versions, every version of an object may need
+    // its manifest; and a manifest may be there only as versions.
+    let versions = if gw.versioning(bucket).await?.keeps_versions() {
+        Some(list_all_versions(gw, bucket).await?)
+    } else {
+        None
+    };
+    let named: Vec<(String, Option<String>)> = match &versions {
+        Some(vs) => vs
+            .iter()
+            .filter(|v| !v.delete_marker && !v.key.starts_with(HIDDEN_PREFIX))
+            .map(|v| (v.key.clone(), Some(v.version_id.clone())))
+            .collect(),
+        None => objects.iter().map(|e| (e.key.clone(), None)).collect(),
+    };
+    report.objects = named.len();
+    let ids: Vec<Result<Option<[u8; 16]>, GcError>> = futures::stream::iter(named)
+        .map(|(k, v)| async move { upload_id_of(gw, bucket, &k, v.as_deref()).await })
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
@@ -190,8 +247,44 @@ pub async fn gc(gw: &Gateway, bucket: &str, opts: &GcOptions) -> Result<GcReport
     let mp = format!("{HIDDEN_PREFIX}mp/");
     let up = format!("{HIDDEN_PREFIX}up/");
     let mut doomed = Vec::new();
+    let mut doomed_versions: Vec<VersionedKey> = Vec::new();
+    if let Some(vs) = &versions {
+        // Manifests by key: every version of one (delete markers too), the
+        // newest time deciding its age.
+        let mut manifests: std::collections::BTreeMap<&str, (Vec<&VersionEntry>, SystemTime)> =
+            Default::default();
+        for v in vs.iter().filter(|v| v.key.starts_with(&mp)) {
+            let m = manifests
+                .entry(v.key.as_str())
+                .or_insert((Vec::new(), SystemTime::UNIX_EPOCH));
+            m.1 = m.1.max(v.last_modified);
+            m.0.push(v);
+        }
+        for (key, (vers, newest)) in manifests {
+            if live_manifests.contains(key) {
+                continue;
+            }
+            if now
+                .duration_since(newest)
+                .map_or(true, |age| age < opts.min_age)
+            {
+                report.too_young += 1;
+                continue;
+            }
+            let size = vers.iter().map(|v| v.size).max().unwrap_or(0);
+            report.orphan_manifests.push((key.to_owned(), size));
+            doomed_versions.extend(vers.iter().map(|v| VersionedKey {
+                key: v.key.clone(),
+                version_id: Some(v.version_id.clone()),
+            }));
+        }
+    }
     for e in hidden {
         if e.key.starts_with(&mp) {
+            if versions.is_some() {
+                // Counted above, with all its versions.
+                continue;
+            }
             if live_manifests.contains(&e.key) {
                 continue;
             }
@@ -239,6 +332,13 @@ pub async fn gc(gw: &Gateway, bucket: &str, opts: &GcOptions) -> Result<GcReport
         for chunk in doomed.chunks(1000) {
             for (_, err) in gw.store.delete_many(bucket, chunk).await? {
                 if err.is_none() {
+                    report.deleted += 1;
+                }
+            }
+        }
+        for chunk in doomed_versions.chunks(1000) {
+            for (_, r) in gw.store.delete_many_versions(bucket, chunk).await? {
+                if r.is_ok() {
                     report.deleted += 1;
                 }
             }

@@ -390,8 +390,7 @@ pub async fn upload_part_copy(
     };
     // The source has another data key: its plaintext passes through sealgate
     // and is encrypted again for this upload.
-    let (stream, len) =
-        super::copy::read_plaintext(
+    let (stream, len) = super::copy::read_plaintext(
         gw,
         sb,
         sk,

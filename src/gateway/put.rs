@@ -330,8 +330,8 @@ pub async fn delete_objects(
     }
     // Manifests go with the versions deleted for good: every object on a
     // bucket without versions, only the versions named on one with them.
-    let plain_may_go = keys.iter().any(|k| k.version_id.is_none())
-        && gw.old_manifests_may_go(&bucket).await;
+    let plain_may_go =
+        keys.iter().any(|k| k.version_id.is_none()) && gw.old_manifests_may_go(&bucket).await;
     let manifests: Vec<String> = futures::stream::iter(keys.clone())
         .filter(|k| futures::future::ready(k.version_id.is_some() || plain_may_go))
         .map(|k| {

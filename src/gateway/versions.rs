@@ -180,7 +180,11 @@ pub async fn get_bucket_versioning(
     req: S3Request<GetBucketVersioningInput>,
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
     let b = &req.input.bucket;
-    let v = gw.store.get_bucket_versioning(b).await.map_err(from_store)?;
+    let v = gw
+        .store
+        .get_bucket_versioning(b)
+        .await
+        .map_err(from_store)?;
     gw.versioning.insert(b.clone(), v);
     let status = match v {
         Versioning::Never => None,

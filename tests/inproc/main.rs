@@ -33,3 +33,4 @@ mod ranges;
 mod refusals;
 mod sharing;
 mod trust;
+mod versioning;
