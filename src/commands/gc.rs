@@ -60,6 +60,12 @@ pub async fn run(args: GcArgs) -> anyhow::Result<()> {
             args.min_age_secs, r.too_young
         );
     }
+    if r.old_versions > 0 {
+        println!(
+            "old versions of deleted upload records and probe keys: {}",
+            r.old_versions
+        );
+    }
     for k in &r.unknown {
         println!("unknown key under .sealgate/, left alone: {k}");
     }

@@ -93,7 +93,10 @@ pub struct GcReport {
     pub unknown: Vec<String>,
     /// Whether the store could list uploads (records are kept otherwise).
     pub uploads_listed: bool,
-    /// Keys deleted (with `apply`).
+    /// Old versions and delete markers of deleted upload records and probe
+    /// keys (on a bucket that keeps versions).
+    pub old_versions: usize,
+    /// Keys (and versions) deleted (with `apply`).
     pub deleted: usize,
 }
 
@@ -277,6 +280,30 @@ pub async fn gc(gw: &Gateway, bucket: &str, opts: &GcOptions) -> Result<GcReport
                 key: v.key.clone(),
                 version_id: Some(v.version_id.clone()),
             }));
+        }
+    }
+    if let Some(vs) = &versions {
+        // Upload records and probe keys deleted on a bucket that keeps
+        // versions stay as old versions behind delete markers: once no
+        // current object has the key, every version of it goes (the
+        // current ones are judged below, as on any bucket).
+        let current: HashSet<&str> = hidden.iter().map(|e| e.key.as_str()).collect();
+        for v in vs.iter().filter(|v| {
+            (v.key.starts_with(&up) || v.key.starts_with(PROBE_PREFIX))
+                && !current.contains(v.key.as_str())
+        }) {
+            if now
+                .duration_since(v.last_modified)
+                .map_or(true, |age| age < opts.min_age)
+            {
+                report.too_young += 1;
+                continue;
+            }
+            report.old_versions += 1;
+            doomed_versions.push(VersionedKey {
+                key: v.key.clone(),
+                version_id: Some(v.version_id.clone()),
+            });
         }
     }
     for e in hidden {
