@@ -103,7 +103,9 @@ pub async fn copy_object(
         .metadata_directive
         .as_ref()
         .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-    if sb == i.bucket && sk == i.key && !replace {
+    // A version copied over its own key is a restore, not a copy onto
+    // itself.
+    if sb == i.bucket && sk == i.key && !replace && src_version.is_none() {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."

@@ -25,7 +25,7 @@ use super::{Gateway, HIDDEN_PREFIX};
 use crate::store::{ListPage, ListRequest};
 
 /// `encoding-type=url`, the way S3 applies it to listings.
-fn url_encode(s: &str) -> String {
+pub(crate) fn url_encode(s: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
     const KEEP: &AsciiSet = &NON_ALPHANUMERIC
         .remove(b'-')
@@ -37,7 +37,7 @@ fn url_encode(s: &str) -> String {
 }
 
 /// Whether the response is to be url-encoded; any other encoding is refused.
-fn url_encoding(e: Option<&EncodingType>) -> S3Result<bool> {
+pub(crate) fn url_encoding(e: Option<&EncodingType>) -> S3Result<bool> {
     match e.map(EncodingType::as_str) {
         None => Ok(false),
         Some(EncodingType::URL) => Ok(true),

@@ -228,12 +228,8 @@ pub async fn list_object_versions(
     req: S3Request<ListObjectVersionsInput>,
 ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
     let i = req.input;
-    if i.encoding_type.is_some() {
-        return Err(s3_error!(
-            NotImplemented,
-            "encoding-type is not supported on ListObjectVersions"
-        ));
-    }
+    let url = super::list::url_encoding(i.encoding_type.as_ref())?;
+    let enc = |s: String| if url { super::list::url_encode(&s) } else { s };
     let max_keys = match i.max_keys {
         Some(n) if n < 0 => {
             return Err(s3_error!(InvalidArgument, "max-keys must be non-negative"))
@@ -275,7 +271,11 @@ pub async fn list_object_versions(
                 ObjectVersion {
                     e_tag: Some(ETag::Strong(li.etag)),
                     is_latest: Some(e.is_latest),
-                    key: Some(e.key),
+                    key: Some(if url {
+                        super::list::url_encode(&e.key)
+                    } else {
+                        e.key
+                    }),
                     last_modified: Some(Timestamp::from(e.last_modified)),
                     size: Some(li.size as i64),
                     storage_class: Some(ObjectVersionStorageClass::from_static(
@@ -293,7 +293,7 @@ pub async fn list_object_versions(
         .into_iter()
         .map(|e| DeleteMarkerEntry {
             is_latest: Some(e.is_latest),
-            key: Some(e.key),
+            key: Some(enc(e.key)),
             last_modified: Some(Timestamp::from(e.last_modified)),
             version_id: Some(e.version_id),
             owner: None,
@@ -305,20 +305,23 @@ pub async fn list_object_versions(
             || (HIDDEN_PREFIX.starts_with(cp.as_str())
                 && super::list::only_hidden_under(gw, &i.bucket, &cp).await?);
         if !hidden {
-            prefixes.push(CommonPrefix { prefix: Some(cp) });
+            prefixes.push(CommonPrefix {
+                prefix: Some(enc(cp)),
+            });
         }
     }
     Ok(S3Response::new(ListObjectVersionsOutput {
         common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
         delete_markers: (!delete_markers.is_empty()).then_some(delete_markers),
-        delimiter,
+        delimiter: delimiter.map(enc),
+        encoding_type: i.encoding_type,
         is_truncated: Some(page.is_truncated),
-        key_marker: i.key_marker,
+        key_marker: i.key_marker.map(enc),
         max_keys: Some(max_keys),
         name: Some(i.bucket),
-        next_key_marker: page.next_key_marker,
+        next_key_marker: page.next_key_marker.map(enc),
         next_version_id_marker: page.next_version_id_marker,
-        prefix: i.prefix,
+        prefix: i.prefix.map(enc),
         version_id_marker: i.version_id_marker,
         versions: (!versions.is_empty()).then_some(versions),
         ..Default::default()

@@ -39,3 +39,4 @@ mod parser_robustness;
 mod reliability;
 mod scale_out;
 mod sharing;
+mod versioning;
