@@ -2257,6 +2257,184 @@ async fn conditional_writes(cx: Cx) {
     }
 }
 
+/// Versioning. moto keeps versions: each version reads back (whole, ranged,
+/// tail, head) by its id, ListObjectVersions lists both with the latest
+/// marked, a delete without a version adds a marker, a delete of a version
+/// removes it for good, batch deletes take version ids, a copy reads the
+/// version named. The others have none: versioning reads "never enabled"
+/// (or the store cannot say: 501), enabling it fails, and a read of a
+/// version fails rather than answering the latest object.
+async fn versioning(cx: Cx) {
+    use sealgate::store::versions::{ListVersionsRequest, VersionedKey, Versioning};
+    let s = cx.store.clone();
+    let b = cx.bucket().await;
+    let w = |what: &str| format!("[{}] {what}", cx.kind);
+    if cx.kind != "moto" {
+        match s.get_bucket_versioning(&b).await {
+            Ok(v) => assert_eq!(v, Versioning::Never, "{}", w("versioning")),
+            Err(e) => assert_eq!(e.status, 501, "{}: {e}", w("versioning")),
+        }
+        assert!(
+            s.put_bucket_versioning(&b, true).await.is_err(),
+            "{}",
+            w("enabling versioning fails")
+        );
+        cx.put(&b, "k", b"the latest", &ObjectHeaders::default())
+            .await;
+        assert!(
+            s.get_tail_version(&b, "k", Some("3HL4kqtJlcpXroDTDmJ"), 32)
+                .await
+                .is_err(),
+            "{}",
+            w("a version read answered")
+        );
+        assert!(
+            s.get_version(&b, "k", Some("3HL4kqtJlcpXroDTDmJ"), None, None)
+                .await
+                .is_err(),
+            "{}",
+            w("a version read answered")
+        );
+        return;
+    }
+    assert_eq!(
+        s.get_bucket_versioning(&b).await.unwrap(),
+        Versioning::Never
+    );
+    s.put_bucket_versioning(&b, true).await.unwrap();
+    assert_eq!(
+        s.get_bucket_versioning(&b).await.unwrap(),
+        Versioning::Enabled
+    );
+    let put = |data: &'static [u8]| {
+        let s = s.clone();
+        let b = b.clone();
+        async move {
+            s.put_versioned(
+                &b,
+                "k",
+                body(data),
+                data.len() as u64,
+                &ObjectHeaders::default(),
+                None,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let w1 = put(b"version one").await;
+    let w2 = put(b"version two!").await;
+    let (v1, v2) = (
+        w1.version_id.clone().unwrap(),
+        w2.version_id.clone().unwrap(),
+    );
+    assert_ne!(v1, v2);
+    for (v, data, etag) in [
+        (&v1, &b"version one"[..], &w1.etag),
+        (&v2, &b"version two!"[..], &w2.etag),
+    ] {
+        let (info, tail) = s.get_tail_version(&b, "k", Some(v), 3).await.unwrap();
+        assert_eq!(
+            &tail[..],
+            &data[data.len() - 3..],
+            "{}",
+            w("tail of a version")
+        );
+        assert_eq!((&info.etag, info.size), (etag, data.len() as u64));
+        assert_eq!(info.version_id.as_deref(), Some(v.as_str()));
+        let (_, st) = s
+            .get_version(&b, "k", Some(v), Some((0, 7)), Some(etag))
+            .await
+            .unwrap();
+        assert_eq!(read_all(st).await.unwrap(), &data[..7]);
+        assert_eq!(s.head_version(&b, "k", Some(v)).await.unwrap().etag, *etag);
+    }
+    let page = s
+        .list_versions(
+            &b,
+            &ListVersionsRequest {
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut seen: Vec<(String, bool, bool)> = page
+        .entries
+        .iter()
+        .map(|e| (e.version_id.clone(), e.is_latest, e.delete_marker))
+        .collect();
+    seen.sort();
+    let mut want = vec![(v1.clone(), false, false), (v2.clone(), true, false)];
+    want.sort();
+    assert_eq!(seen, want, "{}", w("the versions listed"));
+    // A copy reads the version named.
+    let (cw, _) = s
+        .copy_versioned(
+            &b,
+            "k",
+            Some(&v1),
+            &b,
+            "copy",
+            &ObjectHeaders::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    assert!(cw.version_id.is_some());
+    assert_eq!(cx.get_all(&b, "copy").await, b"version one");
+    // A delete without a version: a marker, the versions stay.
+    let d = s.delete_version(&b, "k", None).await.unwrap();
+    assert!(d.delete_marker, "{}", w("a delete marker"));
+    assert!(s.head(&b, "k").await.is_err());
+    assert_eq!(
+        s.head_version(&b, "k", Some(&v1)).await.unwrap().etag,
+        w1.etag
+    );
+    // A delete of a version removes it for good; a batch with versions.
+    s.delete_version(&b, "k", Some(&v1)).await.unwrap();
+    assert!(s.head_version(&b, "k", Some(&v1)).await.is_err());
+    let marker = d.version_id.unwrap();
+    let out = s
+        .delete_many_versions(
+            &b,
+            &[
+                VersionedKey {
+                    key: "k".into(),
+                    version_id: Some(v2.clone()),
+                },
+                VersionedKey {
+                    key: "k".into(),
+                    version_id: Some(marker),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(
+        out.iter().all(|(_, r)| r.is_ok()),
+        "{}: {out:?}",
+        w("batch")
+    );
+    let page = s
+        .list_versions(
+            &b,
+            &ListVersionsRequest {
+                prefix: Some("k".into()),
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        page.entries.is_empty(),
+        "{}: {:?}",
+        w("all gone"),
+        page.entries
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The matrix: every case against every store.
 
@@ -2297,6 +2475,7 @@ macro_rules! cases {
                 concurrency,
                 overwrite_race,
                 conditional_writes,
+                versioning,
                 $($extra),*
             ]
         );
@@ -2307,8 +2486,9 @@ cases!(local, "local", local_restart, local_no_leftover_files);
 cases!(garage, "garage");
 cases!(s3s_fs, "s3s-fs");
 cases!(rclone, "rclone");
-// moto enforces the conditions Garage lacks: it runs their case only.
-contract!(moto, "moto", [conditional_writes]);
+// moto enforces the conditions Garage lacks and keeps versions: it runs
+// those cases only.
+contract!(moto, "moto", [conditional_writes, versioning]);
 
 #[test]
 fn every_gap_is_documented() {
