@@ -83,6 +83,13 @@ pub async fn delete_bucket(
             }
             let keys: Vec<String> = page.entries.into_iter().map(|e| e.key).collect();
             gw.store.delete_many(b, &keys).await?;
+            if gw.versioning(b).await?.keeps_versions() {
+                // Old versions of sealgate's own keys (manifests, upload
+                // records) must not keep a bucket the client emptied.
+                super::versions::purge_hidden_versions(gw, b)
+                    .await
+                    .map_err(|()| from_store(e))?;
+            }
             gw.store.delete_bucket(b).await?;
         }
         Err(e) => return Err(from_store(e)),

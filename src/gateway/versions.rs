@@ -161,6 +161,52 @@ impl Gateway {
     }
 }
 
+/// Removes every version under `.sealgate/` of a bucket that has nothing
+/// else (one page of versions): `Err` when the client's own versions remain
+/// (the bucket is not empty) or the store would not say.
+pub(crate) async fn purge_hidden_versions(gw: &Gateway, bucket: &str) -> Result<(), ()> {
+    let page = gw
+        .store
+        .list_versions(
+            bucket,
+            &ListVersionsRequest {
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|_| ())?;
+    if page.is_truncated
+        || page
+            .entries
+            .iter()
+            .any(|e| !e.key.starts_with(HIDDEN_PREFIX))
+    {
+        return Err(());
+    }
+    let ids: Vec<VersionedKey> = page
+        .entries
+        .into_iter()
+        .map(|e| VersionedKey {
+            key: e.key,
+            version_id: Some(e.version_id),
+        })
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let out = gw
+        .store
+        .delete_many_versions(bucket, &ids)
+        .await
+        .map_err(|_| ())?;
+    if out.iter().all(|(_, r)| r.is_ok()) {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
 /// The manifest key of a stored object (as the store describes it), if it
 /// is a multipart one. The store's word: used only to tidy up.
 pub(crate) fn manifest_named_by(info: &ObjectInfo) -> Option<String> {

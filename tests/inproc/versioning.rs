@@ -646,3 +646,52 @@ async fn the_embedded_store_refuses_versioning_clearly() {
 async fn garage_refuses_versioning_clearly() {
     refuses_versioning(World::garage()).await
 }
+
+#[tokio::test]
+async fn a_bucket_whose_versions_are_all_deleted_can_be_deleted() {
+    let w = World::moto();
+    let gw = w.gateway(Spec::alice());
+    let b = &unique_bucket("ver-rb");
+    gw.mb(b).await;
+    enable(&gw, b).await;
+    put_mp(&gw, b, "k", &data(100, 1)).await;
+    put_mp(&gw, b, "k", &data(200, 2)).await;
+    gw.client
+        .delete_object()
+        .bucket(b)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    // Not empty while a version of the client's remains.
+    let e = must_fail(gw.client.delete_bucket().bucket(b).send().await, "rb");
+    assert_refused(&e, 409, "BucketNotEmpty", "versions remain");
+    let (vs, ms) = versions(&gw, b).await;
+    let mut del = Delete::builder();
+    for id in vs.iter().map(|v| &v.1).chain(ms.iter().map(|m| &m.1)) {
+        del = del.objects(
+            ObjectIdentifier::builder()
+                .key("k")
+                .version_id(id)
+                .build()
+                .unwrap(),
+        );
+    }
+    let r = gw
+        .client
+        .delete_objects()
+        .bucket(b)
+        .delete(del.build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.errors().is_empty(), "{:?}", r.errors());
+    // What is left is sealgate's own (upload records' old versions): the
+    // bucket goes.
+    gw.client
+        .delete_bucket()
+        .bucket(b)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("rb: {}", S3Err::from(e)));
+}
