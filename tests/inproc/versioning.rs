@@ -695,3 +695,26 @@ async fn a_bucket_whose_versions_are_all_deleted_can_be_deleted() {
         .await
         .unwrap_or_else(|e| panic!("rb: {}", S3Err::from(e)));
 }
+
+#[tokio::test]
+async fn a_version_this_gateway_cannot_open_lists_as_the_store_has_it() {
+    let w = World::moto();
+    let alice = w.gateway(Spec::alice());
+    let bob = w.gateway(Spec::person("bob"));
+    let b = &unique_bucket("ver-foreign");
+    alice.mb(b).await;
+    enable(&alice, b).await;
+    // Bob's version first (encrypted for bob only), then alice's.
+    let db = data(5000, 1);
+    let (_, vb) = put_v(&bob, b, "k", &db).await;
+    let (ea, va) = put_v(&alice, b, "k", &data(700, 2)).await;
+    let (vs, _) = versions(&alice, b).await;
+    let bobs = vs.iter().find(|v| v.1 == vb).expect("bob's version");
+    let alices = vs.iter().find(|v| v.1 == va).expect("alice's version");
+    assert_eq!((&alices.2, alices.3), (&ea, 700));
+    // Not the latest's ETag: the store's, and the size from the ciphertext.
+    assert_ne!(bobs.2, ea, "the latest object's ETag for another version");
+    assert_eq!(bobs.3, db.len() as i64);
+    let e = get_v(&alice, b, "k", &vb).await.unwrap_err();
+    assert_refused(&e, 403, "AccessDenied", "bob's version, read by alice");
+}
