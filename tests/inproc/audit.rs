@@ -1035,3 +1035,60 @@ async fn aws_chunked_uploads_count_their_payload_only() {
         assert!(gw.get_ok(B, &key).await == d);
     }
 }
+
+#[tokio::test]
+async fn versioned_requests_name_their_version() {
+    // Over moto, which keeps versions: the version a write created (from
+    // the response) and the version a read or delete named (from the query).
+    let w = World::moto();
+    let a = Audited::new(&w, &[]);
+    let alice = a.client(ALICE_PEER, AK, SK);
+    let b = &unique_bucket("audit-ver");
+    alice.create_bucket().bucket(b).send().await.unwrap();
+    alice
+        .put_bucket_versioning()
+        .bucket(b)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let put = alice
+        .put_object()
+        .bucket(b)
+        .key("k")
+        .body(ByteStream::from(payload(100, 1)))
+        .send()
+        .await
+        .unwrap();
+    let v = put.version_id().expect("a version id").to_owned();
+    let line = a.line(put.request_id().unwrap()).await;
+    assert_eq!(line["version_id"], json!(v), "PutObject");
+    let got = alice
+        .get_object()
+        .bucket(b)
+        .key("k")
+        .version_id(&v)
+        .send()
+        .await
+        .unwrap();
+    let id = got.request_id().unwrap().to_owned();
+    collect(got.body).await.unwrap();
+    assert_eq!(a.line(&id).await["version_id"], json!(v), "GetObject");
+    let del = alice
+        .delete_object()
+        .bucket(b)
+        .key("k")
+        .version_id(&v)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        a.line(del.request_id().unwrap()).await["version_id"],
+        json!(v),
+        "DeleteObject"
+    );
+}
