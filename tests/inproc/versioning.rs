@@ -537,36 +537,49 @@ async fn a_version_of_another_key_is_refused() {
     let da = data(2000, 1);
     let (_, va) = put_v(&gw, b, "a", &da).await;
     put_v(&gw, b, "b", &data(2000, 2)).await;
-    // The operator writes b's object, bytes and metadata, as a new version
-    // of a.
-    let (info, raw) = w.raw_get(b, "b").await;
-    let body = raw.clone();
-    let len = body.len() as u64;
-    let stream: sealgate::store::ByteStream = Box::pin(futures::stream::once(async move {
-        Ok::<_, std::io::Error>(bytes::Bytes::from(body))
-    }));
-    let forged = w
-        .store
-        .put_versioned(b, "a", stream, len, &info.headers, None)
-        .await
-        .unwrap()
-        .version_id
-        .expect("a version id");
-    match get_v(&gw, b, "a", &forged).await {
-        Err(e) => assert_eq!(e.status, 500, "b's object as a version of a: {e}"),
-        Ok(_) => panic!("b's object served as a version of a"),
+    put_mp(&gw, b, "b-mp", &data(SEG + 9, 3)).await;
+    for other in ["b", "b-mp"] {
+        // The operator writes the other key's object, bytes and metadata
+        // (for the multipart one: pointing at its manifest), as a new
+        // version of a.
+        let (info, raw) = w.raw_get(b, other).await;
+        let len = raw.len() as u64;
+        let stream: sealgate::store::ByteStream = Box::pin(futures::stream::once(async move {
+            Ok::<_, std::io::Error>(bytes::Bytes::from(raw))
+        }));
+        let forged = w
+            .store
+            .put_versioned(b, "a", stream, len, &info.headers, None)
+            .await
+            .unwrap()
+            .version_id
+            .expect("a version id");
+        match get_v(&gw, b, "a", &forged).await {
+            Err(e) => assert_eq!(e.status, 500, "{other}'s object as a version of a: {e}"),
+            Ok(_) => panic!("{other}'s object served as a version of a"),
+        }
+        let h = gw
+            .client
+            .head_object()
+            .bucket(b)
+            .key("a")
+            .version_id(&forged)
+            .send()
+            .await;
+        assert!(h.is_err(), "HEAD of the forged version ({other})");
+        // Nor does a copy from it, or the listing, vouch for it.
+        let c = gw
+            .client
+            .copy_object()
+            .bucket(b)
+            .key("copied")
+            .copy_source(format!("{b}/a?versionId={forged}"))
+            .send()
+            .await;
+        assert!(c.is_err(), "a copy of the forged version ({other})");
+        // a's own version still reads.
+        assert_eq!(get_v(&gw, b, "a", &va).await.unwrap().0, da);
     }
-    let h = gw
-        .client
-        .head_object()
-        .bucket(b)
-        .key("a")
-        .version_id(&forged)
-        .send()
-        .await;
-    assert!(h.is_err(), "HEAD of the forged version");
-    // a's own version still reads.
-    assert_eq!(get_v(&gw, b, "a", &va).await.unwrap().0, da);
 }
 
 /// What a store without versioning answers: refusals, never the latest
@@ -717,4 +730,41 @@ async fn a_version_this_gateway_cannot_open_lists_as_the_store_has_it() {
     assert_eq!(bobs.3, db.len() as i64);
     let e = get_v(&alice, b, "k", &vb).await.unwrap_err();
     assert_refused(&e, 403, "AccessDenied", "bob's version, read by alice");
+}
+
+#[tokio::test]
+async fn suspended_versioning_keeps_what_was_versioned() {
+    let w = World::moto();
+    let gw = w.gateway(Spec::alice());
+    let b = &unique_bucket("ver-suspend");
+    gw.mb(b).await;
+    enable(&gw, b).await;
+    let d1 = data(SEG + 2, 1);
+    let (_, v1) = put_mp(&gw, b, "k", &d1).await;
+    gw.client
+        .put_bucket_versioning()
+        .bucket(b)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let got = gw
+        .client
+        .get_bucket_versioning()
+        .bucket(b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), Some(&BucketVersioningStatus::Suspended));
+    // An overwrite while suspended: the versioned object and its manifest
+    // stay.
+    let d2 = data(300, 2);
+    gw.put(b, "k", &d2).await;
+    assert_eq!(gw.get_ok(b, "k").await, d2);
+    assert_eq!(get_v(&gw, b, "k", &v1).await.unwrap().0, d1);
+    assert_eq!(get_v(&gw, b, "k", "null").await.unwrap().0, d2);
 }
