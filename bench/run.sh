@@ -12,7 +12,8 @@
 #   ranged              BENCH_RANGED_N random 4 KiB ranged GETs of that multipart object, one at a time
 #   small_*             BENCH_SMALL_N x 4 KiB: aws cli (cp --recursive, ls --recursive) and sealgate-bench (16 at a time)
 #   list                ListObjectsV2 over BENCH_LIST_N objects, every other one multipart
-#                       (sealgate also cold: first listing after a restart)
+#                       (sealgate also as a new instance without its listing index, and
+#                       just restarted with it; peak RSS after the listings)
 #   latency             GET of a 4 KiB object: first one after a fresh sealgate start (one RSA unwrap)
 #                       and warm ones, for RSA-2048/3072/4096 identities
 #   memory              peak RSS (VmHWM) during BENCH_CONC_N concurrent BENCH_CONC_MB MiB multipart uploads
@@ -174,6 +175,8 @@ access_key = "$GAK"
 secret_key = "$GSK"
 [gateway]
 secret = "bench-gateway-secret-0123456789abcdef0123"
+# the persistent listing index (listing-index.redb) lives here
+state_dir = "$W/state"
 EOF
   for bits in 2048 3072 4096; do
     printf '[[identities]]\nname = "rsa%s"\nkey_file = "%s"\npassphrase_file = "%s"\n' \
@@ -331,10 +334,19 @@ EOF
         log "  filled $b: $o"
       fi
       if [ "$e" = sealgate ]; then
-        # cold: a fresh process, nothing cached (one RSA unwrap and a tail read
-        # per object, and a manifest read per multipart object)
-        stop_sealgate; start_sealgate
+        # fresh: a new instance, nothing cached and no listing index (one RSA
+        # unwrap and a tail read per object, a manifest read per multipart one)
+        stop_sealgate; rm -rf "$W/state"; start_sealgate
+        cpu_mark "$e"
         o=$(sb "$e" "$b" list)
+        cpu_rec "$r" "$e" list_fresh
+        rec "$r" sealgate list_fresh "$(kv "$o" list_s)"
+        log "  list sealgate, new instance: $o"
+        # restart: the same instance restarted, its listing index kept
+        stop_sealgate; start_sealgate
+        cpu_mark "$e"
+        o=$(sb "$e" "$b" list)
+        cpu_rec "$r" "$e" list_cold
         rec "$r" sealgate list_cold "$(kv "$o" list_s)"
         log "  list sealgate, just restarted: $o"
       fi
@@ -343,6 +355,8 @@ EOF
       cpu_rec "$r" "$e" list
       [ "$(kv "$o" listed)" = "$LIST_N" ] || { echo "$e listed $(kv "$o" listed) of $LIST_N" >&2; exit 1; }
       rec "$r" "$e" list "$(kv "$o" list_s)"
+      # peak RSS of the process that listed (sealgate: since its restart above)
+      rec "$r" "$e" rss_list_mib "$(( $(hwm_kib "$(pid_of "$e")") / 1024 ))"
       log "  list $e: $o"
     done
   fi
