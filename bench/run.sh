@@ -23,7 +23,8 @@
 # BENCH_CONC_N (16), BENCH_CONC_MB (256), BENCH_LAT_SAMPLES (2 x REPEATS + 1), REPEATS (3),
 # BENCH_RSA_BITS (3072: the identity of the throughput runs), BENCH_DIR (/tmp/sealgate-bench),
 # BENCH_DOC (1 for a full-size run, else 0: write docs/PERFORMANCE.md and docs/performance.png),
-# BENCH_SKIP (space-separated workloads to skip: aws fast ranged small list latency memory).
+# BENCH_SKIP (space-separated workloads to skip: aws fast ranged small list latency memory),
+# BENCH_ENDPOINTS (default "direct sealgate peer"; direct and sealgate are needed).
 # Results: $BENCH_DIR/results.txt (every sample), summary.md, performance.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -204,7 +205,7 @@ log "starting the peer on $PP"
 PEER_PID=$(bash "$TOOLS/peer-rclone-crypt.sh" start "$PP" "$AK" "$SK" "http://127.0.0.1:$GP" "$GAK" "$GSK" peerstore)
 STARTED_PEER=1
 
-ENDPOINTS=(direct sealgate peer)
+read -r -a ENDPOINTS <<< "${BENCH_ENDPOINTS:-direct sealgate peer}"
 url() { case $1 in direct) echo "http://127.0.0.1:$GP" ;; sealgate) echo "http://127.0.0.1:$SP" ;; peer) echo "http://127.0.0.1:$PP" ;; esac; }
 creds() { if [ "$1" = direct ]; then echo "$GAK $GSK"; else echo "$AK $SK"; fi; }
 pid_of() { case $1 in direct) echo "$G_PID" ;; sealgate) echo "$SG_PID" ;; peer) echo "$PEER_PID" ;; esac; }
