@@ -663,9 +663,6 @@ pub async fn complete(
             return Err(from_store(e));
         }
     };
-    if let Some(l) = &t.lock {
-        gw.verify_lock(&i.bucket, &i.key, l).await?;
-    }
     // The replaced object's manifest goes, unless that object is locked (its
     // locked version still needs it to be read).
     if let Ok(Some((old, false))) = previous {
@@ -676,6 +673,11 @@ pub async fn complete(
         }
     }
     forget_upload(gw, &i.bucket, &t.store_upload_id).await;
+    // A lock the store dropped is reported once the upload is tidied up
+    // (the object exists; the client must not believe it locked).
+    if let Some(l) = &t.lock {
+        gw.verify_lock(&i.bucket, &i.key, l).await?;
+    }
     let etag = format!("{}-{}", hex::encode(etag_md5), store_parts.len());
     gw.remember_listing(
         &i.bucket,

@@ -561,6 +561,24 @@ async fn rewrap_of_a_locked_object_keeps_its_lock_and_its_old_version() {
             "{m}"
         );
     }
+    // reencrypt (a fresh data key, content through sealgate) likewise
+    // writes a new version with the lock the object has now, and leaves the
+    // locked manifest of the multipart version it replaces.
+    let s = sealgate::commands::reencrypt::reencrypt(&cmd, &b, "", 2)
+        .await
+        .unwrap();
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    for k in ["single", "mp"] {
+        let l = store_lock(&w, &b, k).await;
+        assert_eq!(
+            (l.mode, l.retain_until),
+            (Some(LockMode::Compliance), Some(until)),
+            "{k}: reencrypted"
+        );
+        assert_eq!(versions(&b, k).await.len(), 3, "{k}");
+        assert_eq!(gw.get_ok(&b, k).await, d, "{k}");
+    }
+    assert_eq!(manifests(&w, &b).await.len(), 2, "no manifest deleted");
 }
 
 /// Over a store that cannot lock, every request for one is refused with a
