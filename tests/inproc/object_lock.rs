@@ -411,6 +411,20 @@ async fn default_retention_reaches_objects_and_manifests() {
         store_lock(&w, &b, "plain").await.mode,
         Some(LockMode::Governance)
     );
+    // A conditional write there works too (the probe of what the store
+    // enforces writes with the checksum as well).
+    let create = |k: &'static str| {
+        gw.client
+            .put_object()
+            .bucket(&b)
+            .key(k)
+            .body(ByteStream::from_static(b"only once"))
+            .if_none_match("*")
+            .send()
+    };
+    create("once").await.unwrap();
+    let e = create("once").await.map_err(S3Err::from).unwrap_err();
+    assert_refused(&e, 412, "PreconditionFailed", "a second create");
     // (moto gives a multipart object no default retention; AWS does.)
     multipart_locked(&gw, &b, "mp", &d, None).await.unwrap();
     assert_eq!(gw.get_ok(&b, "mp").await, d);
