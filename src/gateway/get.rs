@@ -170,6 +170,9 @@ pub async fn head_object(
     )?;
     let (a, b, cr) = requested_range(&r, i.range.as_ref(), i.part_number)?;
     let h = r.visible(&r.info.headers);
+    // As the store reports them (it enforces them).
+    let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
+        super::lock::reported(&r.info.headers);
     let (sums, sum_type) = checksums(
         &r,
         i.checksum_mode.as_ref(),
@@ -195,6 +198,9 @@ pub async fn head_object(
         content_language: h.content_language,
         cache_control: h.cache_control,
         parts_count: i.part_number.and(r.parts.map(|n| n as i32)),
+        object_lock_mode,
+        object_lock_retain_until_date,
+        object_lock_legal_hold_status,
         ..Default::default()
     }))
 }
@@ -237,6 +243,8 @@ pub async fn get_object(
         if i.part_number.is_some() && b == a {
             // An empty part: nothing to read from the store.
             let h = r.visible(&r.info.headers);
+            let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
+                super::lock::reported(&r.info.headers);
             return Ok(S3Response::new(GetObjectOutput {
                 body: Some(blob(Box::pin(futures::stream::empty()), 0)),
                 content_length: Some(0),
@@ -251,6 +259,9 @@ pub async fn get_object(
                 content_language: h.content_language,
                 cache_control: h.cache_control,
                 parts_count: r.parts.map(|n| n as i32),
+                object_lock_mode,
+                object_lock_retain_until_date,
+                object_lock_legal_hold_status,
                 ..Default::default()
             }));
         }
@@ -288,6 +299,8 @@ pub async fn get_object(
         let len = b - a;
         let body = decrypt_plan(stream, plan, &r.layout, &r.dk);
         let h = r.visible(&info.headers);
+        let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
+            super::lock::reported(&info.headers);
         let (sums, sum_type) = checksums(
             &r,
             i.checksum_mode.as_ref(),
@@ -314,6 +327,9 @@ pub async fn get_object(
             content_language: h.content_language,
             cache_control: h.cache_control,
             parts_count: i.part_number.and(r.parts.map(|n| n as i32)),
+            object_lock_mode,
+            object_lock_retain_until_date,
+            object_lock_legal_hold_status,
             ..Default::default()
         }));
     }

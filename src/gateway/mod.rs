@@ -15,6 +15,7 @@ pub mod gc;
 pub mod get;
 pub mod index;
 pub mod list;
+pub mod lock;
 pub mod multipart;
 pub mod object;
 pub mod put;
@@ -60,6 +61,8 @@ pub struct Gateway {
     pub(crate) index: Option<Arc<index::ListingIndex>>,
     /// Which conditional writes the store enforces.
     pub(crate) conditional: crate::store::conditional::ConditionalWrites,
+    /// Buckets with Object Lock enabled, as the store said lately ([`lock`]).
+    pub(crate) lock_buckets: moka::sync::Cache<String, bool>,
 }
 
 pub struct GatewaySettings {
@@ -102,6 +105,10 @@ impl Gateway {
             users: s.users,
             groups: s.groups,
             index: s.index,
+            lock_buckets: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(lock::BUCKET_LOCK_TTL)
+                .build(),
         }
     }
 
@@ -567,5 +574,41 @@ impl S3 for Gateway {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         multipart::list_uploads(self, req).await
+    }
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        lock::get_lock_configuration(self, req).await
+    }
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        lock::put_lock_configuration(self, req).await
+    }
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        lock::get_retention(self, req).await
+    }
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        lock::put_retention(self, req).await
+    }
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        lock::get_legal_hold(self, req).await
+    }
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        lock::put_legal_hold(self, req).await
     }
 }

@@ -10,6 +10,7 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::checksum::{ClientChecks, Expected};
 use super::condition::Asked;
+use super::lock::Write;
 use super::object::{manifest_key, ListInfo, Resolved, View};
 use super::seal::{seal_body, split, HeaderHome};
 use super::{check_key, client_attributes, Gateway, META_KEY};
@@ -19,12 +20,13 @@ use crate::envelope::size::stream_len;
 use crate::envelope::stream::Sealer;
 use crate::envelope::{Attributes, BodyBinding, Header, NewBinding};
 use crate::store::conditional::WriteOp;
-use crate::store::{ByteStream, ObjectInfo, WriteCondition};
+use crate::store::{ByteStream, ObjectInfo};
 
 /// Encrypts `body` (exactly `len` plaintext bytes) under a fresh data key
 /// for the policy's recipients, with `attributes` sealed in its header, and
-/// stores it at bucket/key, only if `cond` holds there (checked by the
-/// store). Returns the plaintext ETag and the checksums the client asked for.
+/// stores it at bucket/key, only if `w.cond` holds there (checked by the
+/// store), with the lock `w.lock`. Returns the plaintext ETag and the
+/// checksums the client asked for.
 pub async fn seal_and_store<S, E>(
     gw: &Gateway,
     (bucket, key): (&str, &str),
@@ -32,7 +34,7 @@ pub async fn seal_and_store<S, E>(
     body: S,
     len: u64,
     checks: ClientChecks,
-    cond: Option<&WriteCondition>,
+    w: Write<'_>,
 ) -> S3Result<(String, Checksum)>
 where
     S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
@@ -49,7 +51,8 @@ where
     let BodyBinding::Single { salt, .. } = sealed.header.binding else {
         unreachable!("a single-part binding was asked for");
     };
-    let headers = placed.store_headers();
+    let mut headers = placed.store_headers();
+    headers.lock = w.lock.cloned();
     let prefix =
         (placed.home == HeaderHome::Body).then(|| Bytes::copy_from_slice(sealed.header.raw()));
     let body_off = prefix.as_ref().map_or(0, |h| h.len() as u64);
@@ -67,7 +70,7 @@ where
     };
     let stored = gw
         .store
-        .put(bucket, key, store_body, store_len, &headers, cond)
+        .put(bucket, key, store_body, store_len, &headers, w.cond)
         .await;
     let (store_etag, digests) = outcome.settle(stored)?;
     let etag = hex::encode(digests.md5);
@@ -125,6 +128,11 @@ pub async fn put_object(
     check_key(&input.key)?;
     let mut attributes = client_attributes!(input)?;
     let asked = Asked::parse(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    let lock_asked = super::lock::asked(
+        input.object_lock_mode.as_ref(),
+        input.object_lock_retain_until_date.as_ref(),
+        input.object_lock_legal_hold_status.as_ref(),
+    )?;
     let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
     let len = input
         .content_length
@@ -161,6 +169,8 @@ pub async fn put_object(
     let cond = gw
         .write_condition(&input.bucket, &input.key, WriteOp::Put, asked.as_ref())
         .await?;
+    // Refused (a lock the store cannot keep) before the body is read, too.
+    let lock = gw.write_lock(&input.bucket, lock_asked.clone()).await?;
     let (etag, sums) = seal_and_store(
         gw,
         (&input.bucket, &input.key),
@@ -168,9 +178,15 @@ pub async fn put_object(
         body,
         len,
         checks,
-        cond.as_ref(),
+        Write {
+            cond: cond.as_ref(),
+            lock: lock.as_ref(),
+        },
     )
     .await?;
+    if let Some(l) = &lock_asked {
+        gw.verify_lock(&input.bucket, &input.key, l).await?;
+    }
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(ETag::Strong(etag)),
         checksum_crc32: sums.checksum_crc32,
@@ -182,9 +198,14 @@ pub async fn put_object(
     }))
 }
 
-/// The manifest key of a stored multipart object, if it is one.
+/// The manifest key of a stored multipart object, if it is one and its
+/// manifest may go with it (not while the object is locked: the store keeps
+/// the locked version, which needs its manifest to be read).
 async fn manifest_of(gw: &Gateway, bucket: &str, key: &str) -> Option<String> {
     let info = gw.store.head(bucket, key).await.ok()?;
+    if super::lock::locked_now(&info.headers) {
+        return None;
+    }
     let meta = info.headers.metadata.get(META_KEY)?;
     match MetaValue::decode(meta).ok()? {
         MetaValue::Inline(raw) => match Header::parse(&raw).ok()?.binding {

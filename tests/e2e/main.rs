@@ -34,6 +34,7 @@ mod gateway_aws;
 mod hostile;
 mod load;
 mod multipart;
+mod object_lock;
 mod operations;
 mod parser_robustness;
 mod reliability;

@@ -28,6 +28,7 @@ mod listing;
 mod metadata;
 mod multipart;
 mod object_attributes;
+mod object_lock;
 mod objects;
 mod ranges;
 mod refusals;
