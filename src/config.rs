@@ -361,7 +361,16 @@ pub struct PolicyConfig {
     #[serde(default)]
     pub prefix: String,
     pub recipients: Vec<String>,
+    /// What the prefix holds, for `check-config`: `"restic"` (a restic
+    /// repository: restic must read back its `config`, `keys/`, `index/`,
+    /// `snapshots/` and `locks/`, docs/BACKUPS.md) or `"none"` (not a
+    /// restic repository even if the prefix ends in `data/`).
+    #[serde(default)]
+    pub profile: Option<String>,
 }
+
+/// The `profile` values of a policy.
+pub const POLICY_PROFILES: [&str; 2] = ["restic", "none"];
 
 /// Sections and keys that may be set from the environment. Only these: a
 /// variable such as `SEALGATE_STORE_SECRET` that a config names in a
@@ -715,6 +724,16 @@ impl Config {
             ));
         }
         for (i, p) in self.policies.iter().enumerate() {
+            if let Some(pr) = p
+                .profile
+                .as_deref()
+                .filter(|pr| !POLICY_PROFILES.contains(pr))
+            {
+                return Err(cerr(
+                    format!("policies[{i}].profile"),
+                    format!("{pr:?} is not a profile (\"restic\" or \"none\")"),
+                ));
+            }
             if p.recipients.is_empty() {
                 return Err(cerr(
                     format!("policies[{i}].recipients"),

@@ -1,0 +1,464 @@
+//! Asymmetric backups (docs/BACKUPS.md): a backup host whose sealgate can
+//! write a restic repository but cannot read its content back, and a restore
+//! gateway holding the offline key. Real restic (Debian 12's 0.14) through
+//! the real binary over Garage.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) {
+    for (name, data) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+}
+
+fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, d: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().to_str().unwrap().to_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn must(out: Output, what: &str, gw: &Gw) -> String {
+    if !out.status.success() {
+        let log = gw.log_text();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        panic!(
+            "{what} failed ({}):\nstdout: {}\nstderr: {}\ngateway log (newest first):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            tail.join("\n")
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs restic with `env` until a line of its stderr contains `needle`, then
+/// kills it (restic retries a failed read for about a minute). Returns the
+/// stderr read so far, or panics after `limit`.
+fn restic_until(args: &[&str], env: &[(&str, &str)], needle: &str, limit: Duration) -> String {
+    let mut c = Command::new("restic");
+    c.args(args)
+        .env("AWS_ACCESS_KEY_ID", AK)
+        .env("AWS_SECRET_ACCESS_KEY", SK)
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().expect("run restic");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    let mut seen = String::new();
+    loop {
+        let left = limit.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left.max(Duration::from_millis(1))) {
+            Ok(line) => {
+                seen += &line;
+                seen.push('\n');
+                if line.contains(needle) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return seen;
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "restic {args:?}: no line with {needle:?} within {limit:?}; stderr:\n{seen}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn restic_through_a_write_only_host_restores_through_the_offline_key() {
+    let store = garage();
+    let offline = key("backup-offline", 2048);
+    let host = key("backup-host1", 2048);
+    let b = format!("backups-{}", std::process::id());
+    // The host: holds its own key (metadata of the repository), knows the
+    // offline key's public half; data/ packs are for the offline key only.
+    let policies = vec![
+        (
+            b.clone(),
+            "host1/".to_owned(),
+            vec!["backup-host1".to_owned(), "backup-offline".to_owned()],
+        ),
+        (
+            b.clone(),
+            "host1/data/".to_owned(),
+            vec!["backup-offline".to_owned()],
+        ),
+    ];
+    let host_gw = Gw::start(&GwSpec {
+        store: Some(store),
+        identities: vec![host.clone()],
+        recipients: vec![offline.clone()],
+        policies: policies.clone(),
+        extra_users: vec![],
+        tls: false,
+        extra_toml: String::new(),
+    });
+    // The restore gateway: holds the offline key, seals what it writes (prune's
+    // new index and packs, check's locks) for the same recipients, so the host
+    // still reads the repository's metadata afterwards.
+    let restore_gw = Gw::start(&GwSpec {
+        store: Some(store),
+        identities: vec![offline.clone()],
+        recipients: vec![host.clone()],
+        policies,
+        extra_users: vec![],
+        tls: false,
+        extra_toml: String::new(),
+    });
+    let mk = aws2(&host_gw.endpoint, &["s3", "mb", &format!("s3://{b}")]);
+    ok(&mk, "mb");
+
+    let dir = tmpdir("backups");
+    let repo_host = format!("s3:{}/{b}/host1", host_gw.endpoint);
+    let repo_restore = format!("s3:{}/{b}/host1", restore_gw.endpoint);
+    let cache = dir.join("cache").display().to_string();
+    let env_host = [
+        ("RESTIC_REPOSITORY", repo_host.as_str()),
+        ("RESTIC_PASSWORD", "correct horse battery staple"),
+        ("RESTIC_CACHE_DIR", cache.as_str()),
+    ];
+    let restic = |args: &[&str], what: &str| {
+        must(
+            run("restic", args, &env_host),
+            &format!("restic {what} (host)"),
+            &host_gw,
+        )
+    };
+
+    restic(&["init"], "init");
+    let src = dir.join("data");
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("empty".into(), vec![]),
+        ("notes.txt".into(), b"a file the host backs up\n".to_vec()),
+        ("docs/a.bin".into(), random_bytes(300_000, 11)),
+        ("large/five.bin".into(), random_bytes(5 * 1024 * 1024 + 3, 12)),
+    ];
+    for i in 0..20 {
+        files.push((format!("many/f{i:02}"), random_bytes(100 + i * 331, 40 + i as u64)));
+    }
+    write_files(&src, &files);
+    let src_s = src.display().to_string();
+    let v1 = read_tree(&src);
+    restic(&["backup", "--host", "host1", &src_s], "backup 1");
+    // Second backup with the cache: restic reads the parent's trees from it.
+    std::fs::write(src.join("notes.txt"), b"changed on the host\n").unwrap();
+    std::fs::write(src.join("docs/new.bin"), random_bytes(700_000, 13)).unwrap();
+    let v2 = read_tree(&src);
+    restic(&["backup", "--host", "host1", &src_s], "backup 2");
+
+    // The host lists its snapshots (snapshots/ is readable to it) and may
+    // forget (without --prune: that reads packs).
+    let snaps: serde_json::Value =
+        serde_json::from_str(&restic(&["snapshots", "--json"], "snapshots")).unwrap();
+    assert_eq!(snaps.as_array().unwrap().len(), 2, "{snaps}");
+
+    // The cache is lost: a backup with a parent reads the parent's tree packs,
+    // which the host cannot open; restic's output names the cause.
+    let fresh = dir.join("cache-lost").display().to_string();
+    let env_lost = [
+        ("RESTIC_REPOSITORY", repo_host.as_str()),
+        ("RESTIC_PASSWORD", "correct horse battery staple"),
+        ("RESTIC_CACHE_DIR", fresh.as_str()),
+    ];
+    let err = restic_until(
+        &["backup", "--host", "host1", &src_s],
+        &env_lost,
+        "holds no private key",
+        Duration::from_secs(90),
+    );
+    assert!(
+        err.contains(&offline.key_id) && err.contains("backup-offline"),
+        "the message names the key the pack is encrypted for:\n{err}"
+    );
+    eprintln!("restic's output on a denied read:\n{err}");
+    // The killed restic left its lock behind: `unlock` removes a lock of a
+    // process that no longer runs on this host.
+    must(
+        run("restic", &["unlock"], &env_lost),
+        "restic unlock (host)",
+        &host_gw,
+    );
+    // The recipe: `backup --force` (no parent) reads no pack: it re-reads the
+    // local files, deduplicates against the index and uploads what is new.
+    std::fs::write(src.join("docs/third.bin"), random_bytes(200_000, 14)).unwrap();
+    let v3 = read_tree(&src);
+    let out = must(
+        run(
+            "restic",
+            &["backup", "--force", "--host", "host1", &src_s],
+            &env_lost,
+        ),
+        "restic backup --force without a cache (host)",
+        &host_gw,
+    );
+    assert!(out.contains("snapshot") && out.contains("saved"), "{out}");
+    // And `--no-cache` is the same recipe.
+    std::fs::write(src.join("docs/fourth.bin"), random_bytes(90_000, 15)).unwrap();
+    let v4 = read_tree(&src);
+    must(
+        run(
+            "restic",
+            &["backup", "--no-cache", "--force", "--host", "host1", &src_s],
+            &env_host,
+        ),
+        "restic backup --no-cache --force (host)",
+        &host_gw,
+    );
+
+    // What the host sees of a data pack: AccessDenied naming the offline key.
+    let ls = ok(
+        &aws2(
+            &host_gw.endpoint,
+            &["s3", "ls", "--recursive", &format!("s3://{b}/host1/data/")],
+        ),
+        "ls data/",
+    );
+    let pack = ls
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .next()
+        .expect("a data pack")
+        .to_owned();
+    let got = aws2(
+        &host_gw.endpoint,
+        &[
+            "s3",
+            "cp",
+            &format!("s3://{b}/{pack}"),
+            dir.join("pack").to_str().unwrap(),
+        ],
+    );
+    assert!(!got.status.success());
+    let e = String::from_utf8_lossy(&got.stderr);
+    assert!(
+        e.contains("403") || e.contains("AccessDenied") || e.contains("Forbidden"),
+        "{e}"
+    );
+    // ... while the repository's metadata stays readable to it.
+    let cfg = aws2(
+        &host_gw.endpoint,
+        &[
+            "s3",
+            "cp",
+            &format!("s3://{b}/host1/config"),
+            dir.join("config").to_str().unwrap(),
+        ],
+    );
+    ok(&cfg, "host reads config");
+
+    // At the store: no restic object in the clear (every one is a sealgate
+    // envelope: the `sg` metadata entry).
+    let raw = ok(
+        &store_aws(
+            store,
+            &[
+                "s3api",
+                "head-object",
+                "--bucket",
+                &b,
+                "--key",
+                &pack,
+            ],
+        ),
+        "store head",
+    );
+    assert!(raw.contains("\"sg\""), "{raw}");
+
+    // The restore gateway: check, check --read-data, restore, byte for byte.
+    let cache_r = dir.join("cache-restore").display().to_string();
+    let env_restore = [
+        ("RESTIC_REPOSITORY", repo_restore.as_str()),
+        ("RESTIC_PASSWORD", "correct horse battery staple"),
+        ("RESTIC_CACHE_DIR", cache_r.as_str()),
+    ];
+    let rr = |args: &[&str], what: &str| {
+        must(
+            run("restic", args, &env_restore),
+            &format!("restic {what} (restore gateway)"),
+            &restore_gw,
+        )
+    };
+    let out = rr(&["check"], "check");
+    assert!(out.contains("no errors were found"), "{out}");
+    let out = rr(&["check", "--read-data"], "check --read-data");
+    assert!(out.contains("no errors were found"), "{out}");
+    let snaps: serde_json::Value =
+        serde_json::from_str(&rr(&["snapshots", "--json"], "snapshots")).unwrap();
+    let snaps = snaps.as_array().unwrap();
+    assert_eq!(snaps.len(), 4, "{snaps:?}");
+    for (i, want) in [&v1, &v2, &v3, &v4].into_iter().enumerate() {
+        let id = snaps[i]["id"].as_str().unwrap();
+        let target = dir.join(format!("restore-{i}"));
+        rr(
+            &["restore", id, "--target", target.to_str().unwrap()],
+            "restore",
+        );
+        let got = read_tree(&target.join(src.strip_prefix("/").unwrap()));
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "snapshot {i}: names"
+        );
+        for (k, v) in want.iter() {
+            assert!(got[k] == *v, "snapshot {i}: {k} differs");
+        }
+    }
+    // prune on the restore gateway rewrites index/ and snapshots/ for the
+    // same recipients: the host reads them and backs up again afterwards.
+    let out = rr(&["forget", "--keep-last", "2", "--prune"], "forget --prune");
+    assert!(out.contains("remove 2 snapshots"), "{out}");
+    restic(&["snapshots"], "snapshots after prune");
+    must(
+        run(
+            "restic",
+            &["backup", "--force", "--host", "host1", &src_s],
+            &env_lost,
+        ),
+        "restic backup after prune (host)",
+        &host_gw,
+    );
+    let out = rr(&["check", "--read-data"], "check after prune");
+    assert!(out.contains("no errors were found"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A config for check-config alone (an embedded store, nothing started).
+fn check_config(dir: &Path, identities: &[&Key], recipients: &[&Key], policies: &str) -> Output {
+    let mut t = format!(
+        "[[users]]\naccess_key = \"{AK}\"\nsecret_key = \"{SK}\"\n[store]\nkind = \"local\"\npath = {:?}\n",
+        dir.join("store")
+    );
+    for k in identities {
+        t += &format!(
+            "[[identities]]\nname = \"{}\"\nkey_file = {:?}\npassphrase_file = {:?}\n",
+            k.name, k.key_file, k.pass_file
+        );
+    }
+    for k in recipients {
+        t += &format!(
+            "[[recipients]]\nname = \"{}\"\npublic_key_file = {:?}\n",
+            k.name, k.pub_file
+        );
+    }
+    t += policies;
+    let cfg = dir.join(format!("c{}.toml", free_port()));
+    std::fs::write(&cfg, t).unwrap();
+    Command::new(bin())
+        .args(["check-config", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_config_explains_policies_that_would_make_restic_fail() {
+    let offline = key("backup-offline", 2048);
+    let host = key("backup-host1", 2048);
+    let dir = tmpdir("backups-check");
+    let text = |o: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    // The recipe: metadata for the host and the offline key, data/ for the
+    // offline key alone. Accepted, and check-config says what it means.
+    let recipe = "[[policies]]\nbucket = \"backups\"\nprefix = \"host1/\"\nrecipients = [\"backup-host1\", \"backup-offline\"]\nprofile = \"restic\"\n\
+                  [[policies]]\nbucket = \"backups\"\nprefix = \"host1/data/\"\nrecipients = [\"backup-offline\"]\n";
+    let o = check_config(&dir, &[&host], &[&offline], recipe);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("restic repository at backups/host1/: data/ is write-only here")
+            && t.contains("backup-offline"),
+        "{t}"
+    );
+    // The whole repository for the offline key only: restic could not read
+    // its own index back. Refused, naming the policy and what restic does.
+    let all_offline = "[[policies]]\nbucket = \"backups\"\nprefix = \"host1/\"\nrecipients = [\"backup-offline\"]\nprofile = \"restic\"\n";
+    let o = check_config(&dir, &[&host], &[&offline], all_offline);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    for want in [
+        "policies[0]",
+        "`index/`",
+        "`snapshots/`",
+        "cannot read it back",
+        "retried for about a minute",
+        "backup-host1",
+        "docs/BACKUPS.md",
+    ] {
+        assert!(t.contains(want), "missing {want:?}:\n{t}");
+    }
+    // No marker, but data/ has a policy of its own beside a write-only
+    // parent: taken for a restic repository and refused...
+    let guessed = "[[policies]]\nbucket = \"*\"\nprefix = \"repo/\"\nrecipients = [\"backup-offline\"]\n\
+                   [[policies]]\nbucket = \"*\"\nprefix = \"repo/data/\"\nrecipients = [\"backup-offline\"]\n";
+    let o = check_config(&dir, &[&host], &[&offline], guessed);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("*/repo/") && t.contains("profile = \"none\""),
+        "{t}"
+    );
+    // ...unless the policy says it is not one.
+    let o = check_config(
+        &dir,
+        &[&host],
+        &[&offline],
+        &format!("{guessed}profile = \"none\"\n"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // A gateway without a single identity cannot host a restic repository.
+    let o = check_config(&dir, &[], &[&offline, &host], recipe);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("none configured"), "{t}");
+    // An unknown profile is a config error naming its key.
+    let o = check_config(
+        &dir,
+        &[&host],
+        &[&offline],
+        &recipe.replace("\"restic\"", "\"borg\""),
+    );
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("policies[0].profile"), "{t}");
+}
