@@ -462,3 +462,118 @@ fn check_config_explains_policies_that_would_make_restic_fail() {
     let t = text(&o);
     assert!(!o.status.success() && t.contains("policies[0].profile"), "{t}");
 }
+
+/// rclone with a remote `sg` at `endpoint`; returns (success, stderr).
+fn rclone(endpoint: &str, args: &[&str]) -> (bool, String) {
+    let conf = std::env::temp_dir().join(format!("sealgate-rclone-b-{}.conf", std::process::id()));
+    let conf = conf.display().to_string();
+    let mut env: Vec<(&str, &str)> = vec![("RCLONE_CONFIG", &conf), ("RCLONE_RETRIES", "1")];
+    env.extend([
+        ("RCLONE_CONFIG_SG_TYPE", "s3"),
+        ("RCLONE_CONFIG_SG_PROVIDER", "Other"),
+        ("RCLONE_CONFIG_SG_ENDPOINT", endpoint),
+        ("RCLONE_CONFIG_SG_ACCESS_KEY_ID", AK),
+        ("RCLONE_CONFIG_SG_SECRET_ACCESS_KEY", SK),
+        ("RCLONE_CONFIG_SG_REGION", "us-east-1"),
+        ("RCLONE_CONFIG_SG_FORCE_PATH_STYLE", "true"),
+    ]);
+    let out = run("rclone", args, &env);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn rclone_sync_through_a_write_only_host() {
+    let store = garage();
+    let offline = key("backup-offline", 2048);
+    let host = key("backup-host1", 2048);
+    let b = format!("rclone-wo-{}", std::process::id());
+    let policies = vec![(b.clone(), String::new(), vec!["backup-offline".to_owned()])];
+    let host_gw = Gw::start(&GwSpec {
+        store: Some(store),
+        identities: vec![host.clone()],
+        recipients: vec![offline.clone()],
+        policies: policies.clone(),
+        extra_users: vec![],
+        tls: false,
+        extra_toml: String::new(),
+    });
+    // The recipe keeps the persistent listing index (gateway.state_dir): the
+    // plaintext MD5s this gateway computed on upload, which it can no longer
+    // authenticate from the store once it restarts.
+    let cfg = std::fs::read_to_string(&host_gw.config).unwrap();
+    let state = host_gw.dir.join("state");
+    std::fs::write(
+        &host_gw.config,
+        cfg.replace(
+            "[gateway]\n",
+            &format!("[gateway]\nstate_dir = {:?}\n", state.display().to_string()),
+        ),
+    )
+    .unwrap();
+    let host_gw = host_gw.restart();
+    let restore_gw = Gw::start(&GwSpec {
+        store: Some(store),
+        identities: vec![offline.clone()],
+        recipients: vec![],
+        policies,
+        extra_users: vec![],
+        tls: false,
+        extra_toml: String::new(),
+    });
+    ok(&aws2(&host_gw.endpoint, &["s3", "mb", &format!("s3://{b}")]), "mb");
+    let dir = tmpdir("backups-rclone");
+    let src = dir.join("src");
+    let mut files: Vec<(String, Vec<u8>)> = vec![("notes.txt".into(), b"one\n".to_vec())];
+    for i in 0..6 {
+        files.push((format!("d/f{i}"), random_bytes(1000 + i * 5000, 70 + i as u64)));
+    }
+    write_files(&src, &files);
+    let src_s = src.display().to_string();
+    let dest = format!("sg:{b}/set");
+    // A restart keeps the port, so the endpoint.
+    let host_ep = host_gw.endpoint.clone();
+    let verbose = |args: &[&str]| {
+        let mut a = vec!["sync", src_s.as_str(), dest.as_str(), "-v"];
+        a.extend_from_slice(args);
+        rclone(&host_ep, &a)
+    };
+    // rclone's default upload reads the object back (HEAD) to check it: the
+    // write-only host answers 403, and rclone counts the file as failed.
+    let (okay, err) = verbose(&[]);
+    assert!(!okay && err.contains("403"), "{err}");
+    // The recipe: no HEAD after upload, compare by the listing's MD5.
+    let recipe = ["--s3-no-head", "--checksum"];
+    let (okay, err) = verbose(&recipe);
+    assert!(okay, "{err}");
+    // Again, after a restart: nothing to copy (the listing still shows the
+    // plaintext MD5s), a changed file of the same size is copied, a removed
+    // one deleted.
+    let host_gw = host_gw.restart();
+    let (okay, err) = verbose(&recipe);
+    assert!(okay && !err.contains("Copied"), "{err}");
+    std::fs::write(src.join("notes.txt"), b"two\n").unwrap();
+    std::fs::remove_file(src.join("d/f0")).unwrap();
+    let (okay, err) = verbose(&recipe);
+    assert!(
+        okay && err.contains("notes.txt: Copied") && err.contains("d/f0: Deleted"),
+        "{err}"
+    );
+    assert_eq!(err.matches("Copied").count(), 1, "{err}");
+    // The host cannot read what it wrote...
+    let back = dir.join("back");
+    let (okay, err) = rclone(
+        &host_gw.endpoint,
+        &["copy", &dest, back.to_str().unwrap()],
+    );
+    assert!(!okay, "{err}");
+    // ...the restore gateway reads it all back, byte for byte.
+    let (okay, err) = rclone(
+        &restore_gw.endpoint,
+        &["check", &src_s, &dest, "--download"],
+    );
+    assert!(okay, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
