@@ -84,8 +84,13 @@ pub fn check_restic(cfg: &Config, readable: &dyn Fn(&str) -> bool) -> ResticRepo
             };
             let p = &cfg.policies[i];
             if !p.recipients.iter().any(|r| readable(r)) {
+                let readback = if p.recipients.iter().any(|r| r.starts_with("readback:")) {
+                    " (a readback: key is not enough: it ages out, and restic reads the config and keys/ written at `init` on every run)"
+                } else {
+                    ""
+                };
                 rep.errors.push(format!(
-                    "restic repository at {at} ({why}): policies[{i}] (bucket {:?}, prefix {:?}) encrypts its `{name}` for {} only, and this gateway holds none of their private keys, so restic cannot read it back. restic reads config, keys/, index/, snapshots/ and locks/ on every run (backup, snapshots, forget); each denied read is retried for about a minute and the command then fails. Add one of this gateway's identities ({}) to that policy's recipients and give data/ a write-only policy of its own (docs/BACKUPS.md).",
+                    "restic repository at {at} ({why}): policies[{i}] (bucket {:?}, prefix {:?}) encrypts its `{name}` for {} only, and this gateway holds none of their private keys, so restic cannot read it back{readback}. restic reads config, keys/, index/, snapshots/ and locks/ on every run (backup, snapshots, forget); each denied read is retried for about a minute and the command then fails. Add one of this gateway's identities ({}) to that policy's recipients and give data/ a write-only policy of its own (docs/BACKUPS.md).",
                     p.bucket,
                     p.prefix,
                     p.recipients.join(", "),
@@ -100,6 +105,20 @@ pub fn check_restic(cfg: &Config, readable: &dyn Fn(&str) -> bool) -> ResticRepo
         let probe = format!("{root}data/x");
         match policy_index(&cfg.policies, &bucket, &probe) {
             Some(i) if !cfg.policies[i].recipients.iter().any(|r| readable(r)) => {
+                let p = &cfg.policies[i];
+                if let Some(rb) = p.recipients.iter().find(|r| r.starts_with("readback:")) {
+                    let others: Vec<&str> = p
+                        .recipients
+                        .iter()
+                        .filter(|r| !r.starts_with("readback:"))
+                        .map(String::as_str)
+                        .collect();
+                    rep.notes.push(format!(
+                        "restic repository at {at}: data/ packs are readable here while they are recent (policies[{i}]: {rb}: this gateway's read-back key of the window they were written in, held for that window and the next), then only by {}. A backup that lost its cache works while its parent snapshot is that recent; `restic check` here too while every pack is; older content stays closed to this gateway (docs/BACKUPS.md)",
+                        if others.is_empty() { "nobody: add the offline key".to_owned() } else { others.join(", ") }
+                    ));
+                    continue;
+                }
                 rep.notes.push(format!(
                     "restic repository at {at}: data/ is write-only here (policies[{i}]: packs encrypted for {} only). Backups work; this gateway cannot read file content or names back: `restic check`, `prune`, `restore` and a backup that lost its cache (unless run with --force) go through a gateway holding one of those keys (docs/BACKUPS.md)",
                     cfg.policies[i].recipients.join(", ")

@@ -169,10 +169,16 @@ fn restic_through_a_write_only_host_restores_through_the_offline_key() {
         ("empty".into(), vec![]),
         ("notes.txt".into(), b"a file the host backs up\n".to_vec()),
         ("docs/a.bin".into(), random_bytes(300_000, 11)),
-        ("large/five.bin".into(), random_bytes(5 * 1024 * 1024 + 3, 12)),
+        (
+            "large/five.bin".into(),
+            random_bytes(5 * 1024 * 1024 + 3, 12),
+        ),
     ];
     for i in 0..20 {
-        files.push((format!("many/f{i:02}"), random_bytes(100 + i * 331, 40 + i as u64)));
+        files.push((
+            format!("many/f{i:02}"),
+            random_bytes(100 + i * 331, 40 + i as u64),
+        ));
     }
     write_files(&src, &files);
     let src_s = src.display().to_string();
@@ -289,14 +295,7 @@ fn restic_through_a_write_only_host_restores_through_the_offline_key() {
     let raw = ok(
         &store_aws(
             store,
-            &[
-                "s3api",
-                "head-object",
-                "--bucket",
-                &b,
-                "--key",
-                &pack,
-            ],
+            &["s3api", "head-object", "--bucket", &b, "--key", &pack],
         ),
         "store head",
     );
@@ -460,7 +459,10 @@ fn check_config_explains_policies_that_would_make_restic_fail() {
         &recipe.replace("\"restic\"", "\"borg\""),
     );
     let t = text(&o);
-    assert!(!o.status.success() && t.contains("policies[0].profile"), "{t}");
+    assert!(
+        !o.status.success() && t.contains("policies[0].profile"),
+        "{t}"
+    );
 }
 
 /// rclone with a remote `sg` at `endpoint`; returns (success, stderr).
@@ -523,12 +525,18 @@ fn rclone_sync_through_a_write_only_host() {
         tls: false,
         extra_toml: String::new(),
     });
-    ok(&aws2(&host_gw.endpoint, &["s3", "mb", &format!("s3://{b}")]), "mb");
+    ok(
+        &aws2(&host_gw.endpoint, &["s3", "mb", &format!("s3://{b}")]),
+        "mb",
+    );
     let dir = tmpdir("backups-rclone");
     let src = dir.join("src");
     let mut files: Vec<(String, Vec<u8>)> = vec![("notes.txt".into(), b"one\n".to_vec())];
     for i in 0..6 {
-        files.push((format!("d/f{i}"), random_bytes(1000 + i * 5000, 70 + i as u64)));
+        files.push((
+            format!("d/f{i}"),
+            random_bytes(1000 + i * 5000, 70 + i as u64),
+        ));
     }
     write_files(&src, &files);
     let src_s = src.display().to_string();
@@ -564,10 +572,7 @@ fn rclone_sync_through_a_write_only_host() {
     assert_eq!(err.matches("Copied").count(), 1, "{err}");
     // The host cannot read what it wrote...
     let back = dir.join("back");
-    let (okay, err) = rclone(
-        &host_gw.endpoint,
-        &["copy", &dest, back.to_str().unwrap()],
-    );
+    let (okay, err) = rclone(&host_gw.endpoint, &["copy", &dest, back.to_str().unwrap()]);
     assert!(!okay, "{err}");
     // ...the restore gateway reads it all back, byte for byte.
     let (okay, err) = rclone(

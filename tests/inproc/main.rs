@@ -30,6 +30,7 @@ mod multipart;
 mod object_attributes;
 mod objects;
 mod ranges;
+mod readback;
 mod refusals;
 mod sharing;
 mod trust;
