@@ -582,3 +582,141 @@ fn rclone_sync_through_a_write_only_host() {
     assert!(okay, "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Sets `gateway.state_dir` in a running gateway's config and restarts it.
+fn with_state_dir(gw: Gw) -> Gw {
+    let cfg = std::fs::read_to_string(&gw.config).unwrap();
+    let state = gw.dir.join("state");
+    std::fs::write(
+        &gw.config,
+        cfg.replace(
+            "[gateway]\n",
+            &format!("[gateway]\nstate_dir = {:?}\n", state.display().to_string()),
+        ),
+    )
+    .unwrap();
+    gw.restart()
+}
+
+#[test]
+fn restic_with_read_back_keys_survives_a_lost_cache_and_checks_on_the_host() {
+    let store = garage();
+    let offline = key("backup-offline", 2048);
+    let host = key("backup-host2", 2048);
+    let b = format!("backups-rb-{}", std::process::id());
+    let spec = GwSpec {
+        store: Some(store),
+        identities: vec![host.clone()],
+        recipients: vec![offline.clone()],
+        policies: vec![
+            (
+                b.clone(),
+                "host2/".to_owned(),
+                vec!["backup-host2".to_owned(), "backup-offline".to_owned()],
+            ),
+            (
+                b.clone(),
+                "host2/data/".to_owned(),
+                vec!["backup-offline".to_owned()],
+            ),
+        ],
+        extra_users: vec![],
+        tls: false,
+        extra_toml: String::new(),
+    };
+    // data/ also for this host's read-back key (which needs a state_dir).
+    let host_gw = Gw::start(&spec);
+    let cfg = std::fs::read_to_string(&host_gw.config).unwrap();
+    std::fs::write(
+        &host_gw.config,
+        cfg.replace(
+            "recipients = [\"backup-offline\"]\n",
+            "recipients = [\"backup-offline\", \"readback:7d\"]\n",
+        ),
+    )
+    .unwrap();
+    let host_gw = with_state_dir(host_gw);
+    // check-config explains what the read-back key opens.
+    let out = Command::new(bin())
+        .args(["check-config", "--config"])
+        .arg(&host_gw.config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("data/ packs are readable here while they are recent")
+            && text.contains("readback:7d")
+            && text.contains("then only by backup-offline"),
+        "{text}"
+    );
+    ok(
+        &aws2(&host_gw.endpoint, &["s3", "mb", &format!("s3://{b}")]),
+        "mb",
+    );
+    let dir = tmpdir("backups-rb");
+    let repo = format!("s3:{}/{b}/host2", host_gw.endpoint);
+    let env = |cache: &str| {
+        vec![
+            ("RESTIC_REPOSITORY", repo.clone()),
+            ("RESTIC_PASSWORD", "correct horse battery staple".to_owned()),
+            ("RESTIC_CACHE_DIR", dir.join(cache).display().to_string()),
+        ]
+    };
+    let restic = |args: &[&str], cache: &str, what: &str| {
+        let e = env(cache);
+        let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        must(run("restic", args, &e), &format!("restic {what}"), &host_gw)
+    };
+    restic(&["init"], "c1", "init");
+    let src = dir.join("data");
+    let files: Vec<(String, Vec<u8>)> = (0..10)
+        .map(|i| {
+            (
+                format!("d{}/f{i}", i % 3),
+                random_bytes(5_000 + i * 40_000, 90 + i as u64),
+            )
+        })
+        .collect();
+    write_files(&src, &files);
+    let src_s = src.display().to_string();
+    restic(&["backup", &src_s], "c1", "backup 1");
+    std::fs::write(src.join("d0/new"), random_bytes(123_456, 99)).unwrap();
+    // The cache is lost: the parent's trees are read back through the
+    // read-back key, no --force needed.
+    let out = restic(&["backup", &src_s], "c2", "backup without the cache");
+    assert!(out.contains("using parent snapshot"), "{out}");
+    // And the host checks its own recent repository, content included.
+    let out = restic(
+        &["check", "--read-data"],
+        "c3",
+        "check --read-data on the host",
+    );
+    assert!(out.contains("no errors were found"), "{out}");
+    // The read-back key is on disk, sealed, nowhere else.
+    let keys: Vec<_> = std::fs::read_dir(host_gw.dir.join("state/readback"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    // Without the read-back key (the same host, the recipe of section 1),
+    // those packs stay closed: restic says why.
+    let cfg = std::fs::read_to_string(&host_gw.config).unwrap();
+    std::fs::write(&host_gw.config, cfg.replace(", \"readback:7d\"", "")).unwrap();
+    let host_gw = host_gw.restart();
+    let e = env("c4");
+    let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let err = restic_until(
+        &["check", "--read-data"],
+        &e,
+        "holds no private key",
+        Duration::from_secs(90),
+    );
+    assert!(err.contains("backup-offline"), "{err}");
+    drop(host_gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}
