@@ -451,6 +451,33 @@ fn check_config_explains_policies_that_would_make_restic_fail() {
     let o = check_config(&dir, &[], &[&offline, &host], recipe);
     let t = text(&o);
     assert!(!o.status.success() && t.contains("none configured"), "{t}");
+    // A read-back key is not enough for restic's metadata: check-config says
+    // why (config and keys/ are written once and read on every run).
+    let readback_only = "[[policies]]\nbucket = \"backups\"\nprefix = \"host1/\"\nrecipients = [\"backup-offline\", \"readback:7d\"]\nprofile = \"restic\"\n\
+                         [gateway]\nsecret = \"a-gateway-secret-of-forty-characters-0123\"\nstate_dir = \"state\"\n";
+    let o = check_config(&dir, &[&host], &[&offline], readback_only);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("a readback: key is not enough"),
+        "{t}"
+    );
+    // A read-back recipient without a state_dir is a config error.
+    let o = check_config(
+        &dir,
+        &[&host],
+        &[&offline],
+        &recipe.replace(
+            "[\"backup-offline\"]",
+            "[\"backup-offline\", \"readback:7d\"]",
+        ),
+    );
+    let t = text(&o);
+    assert!(
+        !o.status.success()
+            && t.contains("policies[1].recipients")
+            && t.contains("gateway.state_dir"),
+        "{t}"
+    );
     // An unknown profile is a config error naming its key.
     let o = check_config(
         &dir,
