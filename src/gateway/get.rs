@@ -222,7 +222,9 @@ pub async fn get_object(
     // always resolve afresh, so a 304 is never answered from a stale view.
     for attempt in 0..3 {
         let cached = if attempt == 0 && !conditional {
-            gw.latest.get(&id)
+            gw.latest
+                .get(&id)
+                .filter(|r| gw.keyring.readback().is_none() || gw.keyring.can_open(&r.header))
         } else {
             None
         };

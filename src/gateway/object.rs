@@ -119,7 +119,14 @@ impl Gateway {
             meta: meta.clone(),
             tail: tail.clone().unwrap_or_default(),
         };
-        let view = match self.objects.get(&ck).await {
+        // A read-back key ages out while views made with it are cached: a
+        // cached view serves only while the keyring still opens its header.
+        let view = match self
+            .objects
+            .get(&ck)
+            .await
+            .filter(|v| self.keyring.readback().is_none() || self.keyring.can_open(&v.header))
+        {
             Some(v) => v,
             None => {
                 let v = Arc::new(

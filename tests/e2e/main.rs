@@ -24,6 +24,7 @@ mod lying_store;
 mod raw;
 
 mod audit;
+mod backups;
 mod clients_awscli;
 mod clients_boto3;
 mod clients_object_store;

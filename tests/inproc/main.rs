@@ -31,6 +31,7 @@ mod object_attributes;
 mod object_lock;
 mod objects;
 mod ranges;
+mod readback;
 mod refusals;
 mod sharing;
 mod trust;
