@@ -44,7 +44,8 @@ ROWS = [
     ("ranged", f"{RN} random 4 KiB ranged GETs of a {MB} MiB multipart object", "s", 1.15, None),
     ("ranged_p50_ms", "  ranged GET, median latency", "ms", 1.15, None),
     ("list", f"list {LN} objects (half multipart)", "s", 1.10, None),
-    ("list_cold", f"list {LN} objects, sealgate just restarted", "s", 1.10, "list"),
+    ("list_fresh", f"list {LN} objects, new sealgate instance (no listing index)", "s", None, "list"),
+    ("list_cold", f"list {LN} objects, sealgate just restarted (listing index kept)", "s", 1.10, "list"),
     ("list_fill", f"create those {LN} objects (x16, untimed by target)", "s", None, None),
 ]
 for bits in (2048, 3072, 4096):
@@ -55,6 +56,7 @@ ROWS += [
     ("conc_down", f"{CONC} concurrent GETs", "s", None, None),
     ("rss_peak_mib", f"peak RSS during {CONC} concurrent PUTs+GETs", "MiB", 64, None),
     ("rss_big_mib", f"peak RSS during the {MB} MiB transfers", "MiB", 64, None),
+    ("rss_list_mib", f"peak RSS after the {LN}-object listings", "MiB", 64, None),
 ]
 
 
@@ -119,6 +121,8 @@ CPU_ROWS = [
     ("aws_small_put", f"{N} x 4 KiB PUT, aws cli"), ("aws_small_get", f"{N} x 4 KiB GET, aws cli"),
     ("fast_small", f"{N} x 4 KiB PUT + GET + list, aws-sdk-s3 x16"),
     ("ranged", f"{RN} random 4 KiB ranged GETs"), ("list", f"list {LN} objects"),
+    ("list_fresh", f"list {LN} objects, new sealgate instance"),
+    ("list_cold", f"list {LN} objects, sealgate restarted (index kept)"),
 ]
 cpu_lines = [
     "| workload | direct: store | sealgate: store + gateway (gateway) | peer: store + gateway (gateway) | sealgate / direct | peer / direct |",
@@ -126,6 +130,8 @@ cpu_lines = [
 ]
 for wl, label in CPU_ROWS:
     med = {ep: (statistics.median(S[("cpu_" + wl, ep)]) if S.get(("cpu_" + wl, ep)) else None) for ep in EPS}
+    if wl in ("list_fresh", "list_cold") and S.get(("cpu_list", "direct")):
+        med["direct"] = statistics.median(S[("cpu_list", "direct")])  # only sealgate restarts
     if med["direct"] is None:
         continue
     gw = {ep: (statistics.median(S[("gwcpu_" + wl, ep)]) if S.get(("gwcpu_" + wl, ep)) else None) for ep in EPS}

@@ -12,7 +12,8 @@
 #   ranged              BENCH_RANGED_N random 4 KiB ranged GETs of that multipart object, one at a time
 #   small_*             BENCH_SMALL_N x 4 KiB: aws cli (cp --recursive, ls --recursive) and sealgate-bench (16 at a time)
 #   list                ListObjectsV2 over BENCH_LIST_N objects, every other one multipart
-#                       (sealgate also cold: first listing after a restart)
+#                       (sealgate also as a new instance without its listing index, and
+#                       just restarted with it; peak RSS after the listings)
 #   latency             GET of a 4 KiB object: first one after a fresh sealgate start (one RSA unwrap)
 #                       and warm ones, for RSA-2048/3072/4096 identities
 #   memory              peak RSS (VmHWM) during BENCH_CONC_N concurrent BENCH_CONC_MB MiB multipart uploads
@@ -22,7 +23,8 @@
 # BENCH_CONC_N (16), BENCH_CONC_MB (256), BENCH_LAT_SAMPLES (2 x REPEATS + 1), REPEATS (3),
 # BENCH_RSA_BITS (3072: the identity of the throughput runs), BENCH_DIR (/tmp/sealgate-bench),
 # BENCH_DOC (1 for a full-size run, else 0: write docs/PERFORMANCE.md and docs/performance.png),
-# BENCH_SKIP (space-separated workloads to skip: aws fast ranged small list latency memory).
+# BENCH_SKIP (space-separated workloads to skip: aws fast ranged small list latency memory),
+# BENCH_ENDPOINTS (default "direct sealgate peer"; direct and sealgate are needed).
 # Results: $BENCH_DIR/results.txt (every sample), summary.md, performance.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -174,6 +176,8 @@ access_key = "$GAK"
 secret_key = "$GSK"
 [gateway]
 secret = "bench-gateway-secret-0123456789abcdef0123"
+# the persistent listing index (listing-index.redb) lives here
+state_dir = "$W/state"
 EOF
   for bits in 2048 3072 4096; do
     printf '[[identities]]\nname = "rsa%s"\nkey_file = "%s"\npassphrase_file = "%s"\n' \
@@ -201,7 +205,7 @@ log "starting the peer on $PP"
 PEER_PID=$(bash "$TOOLS/peer-rclone-crypt.sh" start "$PP" "$AK" "$SK" "http://127.0.0.1:$GP" "$GAK" "$GSK" peerstore)
 STARTED_PEER=1
 
-ENDPOINTS=(direct sealgate peer)
+read -r -a ENDPOINTS <<< "${BENCH_ENDPOINTS:-direct sealgate peer}"
 url() { case $1 in direct) echo "http://127.0.0.1:$GP" ;; sealgate) echo "http://127.0.0.1:$SP" ;; peer) echo "http://127.0.0.1:$PP" ;; esac; }
 creds() { if [ "$1" = direct ]; then echo "$GAK $GSK"; else echo "$AK $SK"; fi; }
 pid_of() { case $1 in direct) echo "$G_PID" ;; sealgate) echo "$SG_PID" ;; peer) echo "$PEER_PID" ;; esac; }
@@ -331,10 +335,19 @@ EOF
         log "  filled $b: $o"
       fi
       if [ "$e" = sealgate ]; then
-        # cold: a fresh process, nothing cached (one RSA unwrap and a tail read
-        # per object, and a manifest read per multipart object)
-        stop_sealgate; start_sealgate
+        # fresh: a new instance, nothing cached and no listing index (one RSA
+        # unwrap and a tail read per object, a manifest read per multipart one)
+        stop_sealgate; rm -rf "$W/state"; start_sealgate
+        cpu_mark "$e"
         o=$(sb "$e" "$b" list)
+        cpu_rec "$r" "$e" list_fresh
+        rec "$r" sealgate list_fresh "$(kv "$o" list_s)"
+        log "  list sealgate, new instance: $o"
+        # restart: the same instance restarted, its listing index kept
+        stop_sealgate; start_sealgate
+        cpu_mark "$e"
+        o=$(sb "$e" "$b" list)
+        cpu_rec "$r" "$e" list_cold
         rec "$r" sealgate list_cold "$(kv "$o" list_s)"
         log "  list sealgate, just restarted: $o"
       fi
@@ -343,6 +356,8 @@ EOF
       cpu_rec "$r" "$e" list
       [ "$(kv "$o" listed)" = "$LIST_N" ] || { echo "$e listed $(kv "$o" listed) of $LIST_N" >&2; exit 1; }
       rec "$r" "$e" list "$(kv "$o" list_s)"
+      # peak RSS of the process that listed (sealgate: since its restart above)
+      rec "$r" "$e" rss_list_mib "$(( $(hwm_kib "$(pid_of "$e")") / 1024 ))"
       log "  list $e: $o"
     done
   fi

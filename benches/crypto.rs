@@ -7,8 +7,10 @@
 //! ```
 //!
 //! Groups:
-//! - `aes-256-gcm-64KiB`: raw aws-lc-rs seal/open of one 64 KiB buffer, and MD5
-//!   of 64 KiB (the Sealer computes the plaintext MD5 for the ETag);
+//! - `aes-256-gcm-64KiB`: raw aws-lc-rs seal/open of one 64 KiB buffer, MD5
+//!   of 64 KiB (the Sealer computes the plaintext MD5 for the ETag), SHA-256
+//!   (a signed payload's; sha2 as s3s uses it, and aws-lc-rs's), and the
+//!   upload floor per byte (MD5 + seal; signed: + SHA-256);
 //! - `segment-64KiB`: `envelope::segment` seal/open of one full segment;
 //! - `stream-<N>MiB`: `Sealer` and `Opener` over an N MiB stream (default 64,
 //!   env `SEALGATE_BENCH_STREAM_MB`), fed in 1 MiB chunks as a network body
@@ -81,6 +83,50 @@ fn raw_gcm(c: &mut Criterion) {
         )
     });
     g.bench_function("md5", |b| b.iter(|| black_box(Md5::digest(black_box(&pt)))));
+    // The SHA-256 of a signed payload: s3s checks it with the sha2 crate.
+    g.bench_function("sha256 (sha2)", |b| {
+        b.iter(|| black_box(sha2::Sha256::digest(black_box(&pt))))
+    });
+    g.bench_function("sha256 (aws-lc-rs)", |b| {
+        b.iter(|| {
+            black_box(aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                black_box(&pt),
+            ))
+        })
+    });
+    // The floor of an upload, per byte: what the gateway must compute whatever
+    // its plumbing. Unsigned payloads: the plaintext MD5 (the ETag) and the
+    // seal; signed payloads: plus the payload's SHA-256.
+    g.bench_function("upload floor, unsigned (md5 + seal)", |b| {
+        let mut buf = pt.clone();
+        b.iter(|| {
+            black_box(Md5::digest(&buf));
+            black_box(
+                key.seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key([1; 12]),
+                    Aad::empty(),
+                    &mut buf,
+                )
+                .unwrap(),
+            )
+        })
+    });
+    g.bench_function("upload floor, signed (sha256 + md5 + seal)", |b| {
+        let mut buf = pt.clone();
+        b.iter(|| {
+            black_box(sha2::Sha256::digest(&buf));
+            black_box(Md5::digest(&buf));
+            black_box(
+                key.seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key([1; 12]),
+                    Aad::empty(),
+                    &mut buf,
+                )
+                .unwrap(),
+            )
+        })
+    });
     g.finish();
 }
 

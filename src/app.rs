@@ -253,6 +253,26 @@ pub fn build_over(
         }
     };
     let groups = build_groups(cfg, &keyring, &store)?;
+    let wants_readback = keyring.policies().iter().any(|p| {
+        p.recipients
+            .iter()
+            .any(|r| r.starts_with(crate::readback::RECIPIENT_PREFIX))
+    });
+    if wants_readback && keyring.readback().is_none() {
+        let dir = match (&cfg.gateway.state_dir, configured_secret) {
+            (Some(dir), true) => dir.join("readback"),
+            _ => {
+                return Err(cerr(
+                    "policies",
+                    "a readback: recipient needs gateway.state_dir and gateway.secret",
+                )
+                .into())
+            }
+        };
+        let rb = crate::readback::Readback::open(&dir, &gw_secret, crate::readback::system_clock())
+            .map_err(|e| cerr("gateway.state_dir", e.to_string()))?;
+        keyring.set_readback(Arc::new(rb));
+    }
     let index = match (&cfg.gateway.state_dir, configured_secret) {
         (Some(dir), true) if tokio::runtime::Handle::try_current().is_ok() => Some(Arc::new(
             crate::gateway::index::ListingIndex::open(dir, &gw_secret, cfg.gateway.index_entries)

@@ -361,7 +361,39 @@ pub struct PolicyConfig {
     #[serde(default)]
     pub prefix: String,
     pub recipients: Vec<String>,
+    /// What the prefix holds, for `check-config`: `"restic"` (a restic
+    /// repository: restic must read back its `config`, `keys/`, `index/`,
+    /// `snapshots/` and `locks/`, docs/BACKUPS.md) or `"none"` (not a
+    /// restic repository even if the prefix ends in `data/`).
+    #[serde(default)]
+    pub profile: Option<String>,
 }
+
+/// The window of a `readback:` recipient of a policy (`readback:7d`: seven
+/// days; `readback:36h`: 36 hours): at least one hour, at most ten years.
+pub fn parse_readback(name: &str) -> Result<Duration, String> {
+    let w = name.strip_prefix("readback:").unwrap_or(name);
+    let bad = || {
+        format!(
+            "{name:?}: the read-back window is a whole number of days or hours (`readback:7d`, `readback:36h`)"
+        )
+    };
+    let (n, unit) = w.split_at(w.len().saturating_sub(1));
+    let secs = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        _ => return Err(bad()),
+    };
+    match n.parse::<u64>() {
+        Ok(n) if (1..=3650 * 24).contains(&n) && n * secs <= 3650 * 86_400 => {
+            Ok(Duration::from_secs(n * secs))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// The `profile` values of a policy.
+pub const POLICY_PROFILES: [&str; 2] = ["restic", "none"];
 
 /// Sections and keys that may be set from the environment. Only these: a
 /// variable such as `SEALGATE_STORE_SECRET` that a config names in a
@@ -715,6 +747,16 @@ impl Config {
             ));
         }
         for (i, p) in self.policies.iter().enumerate() {
+            if let Some(pr) = p
+                .profile
+                .as_deref()
+                .filter(|pr| !POLICY_PROFILES.contains(pr))
+            {
+                return Err(cerr(
+                    format!("policies[{i}].profile"),
+                    format!("{pr:?} is not a profile (\"restic\" or \"none\")"),
+                ));
+            }
             if p.recipients.is_empty() {
                 return Err(cerr(
                     format!("policies[{i}].recipients"),
@@ -727,6 +769,26 @@ impl Config {
                         return Err(cerr(
                             format!("policies[{i}].recipients"),
                             format!("{r:?}: no [[groups]] entry named {g:?}"),
+                        ));
+                    }
+                    continue;
+                }
+                if r.starts_with("readback:") {
+                    let key = format!("policies[{i}].recipients");
+                    parse_readback(r).map_err(|e| cerr(&key, e))?;
+                    if self.gateway.state_dir.is_none() {
+                        return Err(cerr(
+                            key,
+                            format!("{r:?} needs gateway.state_dir (where the read-back keys are kept, sealed)"),
+                        ));
+                    }
+                    if self.gateway.secret.is_none()
+                        && self.gateway.secret_file.is_none()
+                        && self.gateway.secret_env.is_none()
+                    {
+                        return Err(cerr(
+                            key,
+                            format!("{r:?} needs gateway.secret (the read-back keys are sealed under it)"),
                         ));
                     }
                     continue;

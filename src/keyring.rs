@@ -276,6 +276,9 @@ pub struct Keyring {
     /// Identities learned at run time: the epoch keys of the groups this
     /// gateway's user is a member of (opened from verified group documents).
     learned: std::sync::RwLock<Vec<(String, SharedIdentity)>>,
+    /// This gateway's read-back keys (`readback:` recipients of policies),
+    /// when a policy names one.
+    readback: std::sync::OnceLock<Arc<crate::readback::Readback>>,
     recipients: HashMap<String, NamedRecipient>,
     policies: Vec<Policy>,
     dk_cache: moka::future::Cache<Vec<u8>, Arc<DataKey>>,
@@ -303,6 +306,7 @@ impl Keyring {
         Self {
             identities,
             learned: Default::default(),
+            readback: Default::default(),
             recipients: map,
             policies,
             dk_cache: moka::future::Cache::builder()
@@ -326,18 +330,31 @@ impl Keyring {
         l.extend(ids.into_iter().map(|i| (source.to_owned(), i)));
     }
 
+    /// Gives the keyring this gateway's read-back keys; a second call is
+    /// ignored (a test may set its own, with its own clock, before
+    /// `app::build_over`). Returns whether this one was taken.
+    pub fn set_readback(&self, rb: Arc<crate::readback::Readback>) -> bool {
+        self.readback.set(rb).is_ok()
+    }
+
+    pub fn readback(&self) -> Option<&Arc<crate::readback::Readback>> {
+        self.readback.get()
+    }
+
     /// Every identity that may open `st`: configured ones first, then
-    /// learned ones.
+    /// learned ones, then the read-back keys still alive.
     fn identity_for(&self, st: &RecipientStanza) -> Option<SharedIdentity> {
         if let Some((_, id)) = self.identities.iter().find(|(_, id)| id.matches(st)) {
             return Some(id.clone());
         }
-        self.learned
+        let learned = self
+            .learned
             .read()
             .expect("learned identities")
             .iter()
             .find(|(_, id)| id.matches(st))
-            .map(|(_, id)| id.clone())
+            .map(|(_, id)| id.clone());
+        learned.or_else(|| self.readback.get()?.identity_for(st))
     }
 
     pub fn recipient(&self, name: &str) -> Option<&NamedRecipient> {

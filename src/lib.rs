@@ -28,6 +28,8 @@ pub mod keyring;
 #[cfg(feature = "gateway")]
 pub mod metrics;
 #[cfg(feature = "gateway")]
+pub mod readback;
+#[cfg(feature = "gateway")]
 pub mod server;
 pub mod sharing;
 #[cfg(feature = "gateway")]

@@ -411,6 +411,7 @@ fn full_headers() -> ObjectHeaders {
         content_language: Some("en-GB".into()),
         cache_control: Some("max-age=60, private".into()),
         expires: Some("Thu, 01 Jan 2037 00:00:00 GMT".into()),
+        lock: None,
     }
 }
 

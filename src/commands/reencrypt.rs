@@ -79,10 +79,21 @@ async fn reencrypt_one(gw: &Gateway, bucket: &str, key: &str) -> Result<(), Stri
         },
         None,
     );
-    crate::gateway::put::seal_and_store(gw, (bucket, key), &attributes, stream, len, checks, None)
+    // On a bucket with Object Lock the new version keeps the lock the old
+    // one has now; the old version (and, while locked, its manifest) stays.
+    let lock = gw
+        .carried_lock(bucket, &r.info.headers)
         .await
         .map_err(fmt)?;
-    if let BodyBinding::Multipart { upload_id } = r.header.binding {
+    let w = crate::gateway::lock::Write {
+        cond: None,
+        lock: lock.as_ref(),
+    };
+    crate::gateway::put::seal_and_store(gw, (bucket, key), &attributes, stream, len, checks, w)
+        .await
+        .map_err(fmt)?;
+    let locked = crate::gateway::lock::locked_now(&r.info.headers);
+    if let (BodyBinding::Multipart { upload_id }, false) = (r.header.binding, locked) {
         let _ = gw.store().delete(bucket, &manifest_key(&upload_id)).await;
     }
     Ok(())

@@ -147,7 +147,13 @@ async fn rewrap_one(
     // One rewrite for copies and rewraps: the envelope bound to the same
     // name with the new stanzas (a multipart object gets a new manifest);
     // an envelope kept at the head of the body cannot change server-side,
-    // and the error says to use `sealgate reencrypt`.
+    // and the error says to use `sealgate reencrypt`. On a bucket with
+    // Object Lock the new version keeps the lock the old one has now (the
+    // old version stays, locked, wrapped as it was).
+    let lock = match gw.carried_lock(bucket, &r.info.headers).await {
+        Ok(l) => l,
+        Err(e) => return Outcome::Failed(e.message().unwrap_or_default().to_owned()),
+    };
     match crate::gateway::copy::rewrite(
         gw,
         &r,
@@ -155,7 +161,10 @@ async fn rewrap_one(
         (bucket, key),
         crate::gateway::copy::Stanzas::Given(stanzas),
         None,
-        None,
+        crate::gateway::lock::Write {
+            cond: None,
+            lock: lock.as_ref(),
+        },
     )
     .await
     {

@@ -157,16 +157,17 @@ pub async fn list(gw: &Gateway) -> anyhow::Result<String> {
 async fn write_version(gw: &Gateway, name: &str, version: u64, raw: Vec<u8>) -> anyhow::Result<()> {
     let s = groups(gw)?.settings();
     let key = group_document_key(name, version);
-    match gw.store().head(&s.bucket, &key).await {
-        Ok(_) => anyhow::bail!(
-            "version {version} of group {name} exists already (changed by someone else meanwhile): run the command again"
-        ),
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(store_err(e)),
-    }
-    gw.put_small(&s.bucket, &key, raw.into())
+    // Two administrators writing the same version: with a store that
+    // enforces create-if-absent exactly one wins; the other is told to retry.
+    if !gw
+        .put_small_if_absent(&s.bucket, &key, raw.into())
         .await
-        .map_err(store_err)?;
+        .map_err(store_err)?
+    {
+        anyhow::bail!(
+            "version {version} of group {name} exists already (changed by someone else meanwhile): run the command again"
+        );
+    }
     Ok(())
 }
 

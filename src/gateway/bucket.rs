@@ -37,7 +37,11 @@ pub async fn create_bucket(
     gw: &Gateway,
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
-    gw.store.create_bucket(&req.input.bucket).await?;
+    if req.input.object_lock_enabled_for_bucket == Some(true) {
+        super::lock::create_locked_bucket(gw, &req.input.bucket).await?;
+    } else {
+        gw.store.create_bucket(&req.input.bucket).await?;
+    }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", req.input.bucket)),
     }))

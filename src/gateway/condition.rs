@@ -112,6 +112,46 @@ fn not_enforced(op: WriteOp, kind: CondKind, source: Source) -> S3Error {
 }
 
 impl Gateway {
+    /// Writes a small object of the gateway's own only if none has the key:
+    /// `Ok(false)` when one has. Atomic when the store enforces
+    /// `If-None-Match: *` on PutObject (the local store, moto, S3); otherwise
+    /// a HEAD then a PUT, which two writers racing between the two can both
+    /// pass (said in docs/SHARING.md).
+    pub async fn put_small_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        raw: bytes::Bytes,
+    ) -> crate::store::StoreResult<bool> {
+        let atomic = match self.conditional.support(&self.store, bucket).await {
+            Ok((support, _)) => support.enforces(WriteOp::Put, CondKind::IfNoneMatch),
+            Err(e) => {
+                tracing::debug!(error = %e, "conditional write support unknown: checking first");
+                false
+            }
+        };
+        if !atomic {
+            match self.store.head(bucket, key).await {
+                Ok(_) => return Ok(false),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let n = raw.len() as u64;
+        let body: crate::store::ByteStream =
+            Box::pin(futures::stream::once(async move { Ok(raw) }));
+        let cond = atomic.then_some(WriteCondition::Absent);
+        match self
+            .store
+            .put(bucket, key, body, n, &Default::default(), cond.as_ref())
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if atomic && (e.status == 412 || e.status == 409) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Refuses (501, without touching the object) a condition the store
     /// does not enforce on `op`. The first conditional write of a process
     /// may probe the store in `bucket`.

@@ -12,6 +12,7 @@ use super::condition::Asked;
 use super::error::from_store;
 use super::error::internal;
 use super::get::check_conditions;
+use super::lock::Write;
 use super::object::{manifest_key, ListInfo, Resolved};
 use super::seal::{place, HeaderHome};
 use super::{check_key, client_attributes, Gateway, META_KEY};
@@ -135,6 +136,14 @@ pub async fn copy_object(
     let cond = gw
         .store_condition(&i.bucket, &i.key, asked.as_ref())
         .await?;
+    // As at S3, the copy gets the lock its request asks for (or the
+    // bucket's default), not the source's.
+    let lock_asked = super::lock::asked(
+        i.object_lock_mode.as_ref(),
+        i.object_lock_retain_until_date.as_ref(),
+        i.object_lock_legal_hold_status.as_ref(),
+    )?;
+    let lock = gw.write_lock(&i.bucket, lock_asked.clone()).await?;
     let (written, mtime) = rewrite(
         gw,
         &src,
@@ -142,9 +151,15 @@ pub async fn copy_object(
         (&i.bucket, &i.key),
         Stanzas::Policy,
         attributes.as_ref(),
-        cond.as_ref(),
+        Write {
+            cond: cond.as_ref(),
+            lock: lock.as_ref(),
+        },
     )
     .await?;
+    if let Some(l) = &lock_asked {
+        gw.verify_lock(&i.bucket, &i.key, l).await?;
+    }
     gw.remember_listing(
         &i.bucket,
         &i.key,
@@ -184,9 +199,15 @@ fn needs_reencrypt(why: &str) -> s3s::S3Error {
 /// Copies `src` to `dst` at the store (server-side: no content passes
 /// through sealgate) with its envelope rewritten: bound to the destination's
 /// name, wrapped for `stanzas`, with `attributes` sealed in (`None` keeps
-/// the source's), only if `cond` holds at the destination (checked by the
-/// store). The data key and the content do not change. Used by CopyObject
-/// and by `sealgate rewrap` (a copy onto itself).
+/// the source's), only if `w.cond` holds at the destination (checked by the
+/// store), locked with `w.lock` (so is a multipart object's new manifest).
+/// The data key and the content do not change. Used by CopyObject and by
+/// `sealgate rewrap` (a copy onto itself).
+///
+/// On a bucket with Object Lock (hence versioning) a copy onto itself makes
+/// a new version: the old one stays, with its lock and its envelope (still
+/// readable by whoever it was wrapped for), and, while it is locked, its
+/// manifest.
 ///
 /// A single-part object whose header leads its body can only be rebound
 /// (new name, same recipients and attributes); any other change is refused
@@ -198,8 +219,9 @@ pub async fn rewrite(
     (db, dk): (&str, &str),
     stanzas: Stanzas,
     attributes: Option<&Attributes>,
-    cond: Option<&WriteCondition>,
+    w: Write<'_>,
 ) -> S3Result<(Written, std::time::SystemTime)> {
+    let cond = w.cond;
     let fe = |e| gw.format_err(e, db, dk);
     let stanzas = match stanzas {
         Stanzas::Given(s) => Some(s),
@@ -228,6 +250,7 @@ pub async fn rewrite(
     let mut store_headers = if legacy {
         let mut h = src.info.headers.clone();
         h.metadata.remove(META_KEY);
+        h.lock = None;
         h
     } else {
         ObjectHeaders::default()
@@ -299,16 +322,18 @@ pub async fn rewrite(
             };
             let m = Manifest::seal_with(&src.dk, in_manifest, parts, &digests, db, dk, &upload_id)
                 .map_err(fe)?;
-            gw.put_small(
+            gw.put_manifest(
                 db,
                 &manifest_key(&upload_id),
                 bytes::Bytes::copy_from_slice(m.raw()),
+                w.lock.filter(|l| l.is_set()),
             )
             .await?;
         }
         placed.meta
     };
     store_headers.metadata.insert(META_KEY.to_owned(), meta);
+    store_headers.lock = w.lock.cloned();
     let copied = if src.info.size > MAX_SINGLE_COPY {
         if src.version.is_some() {
             Err(s3_error!(
@@ -353,7 +378,10 @@ pub async fn rewrite(
             // On a bucket that keeps versions, the source stays as a
             // version, and so does its manifest.
             if let BodyBinding::Multipart { upload_id } = src.header.binding {
-                if (sb, sk) == (db, dk) && gw.old_manifests_may_go(db).await {
+                if (sb, sk) == (db, dk)
+                    && !super::lock::locked_now(&src.info.headers)
+                    && gw.old_manifests_may_go(db).await
+                {
                     let _ = gw.store.delete(db, &manifest_key(&upload_id)).await;
                 }
             }

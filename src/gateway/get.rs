@@ -172,6 +172,9 @@ pub async fn head_object(
     )?;
     let (a, b, cr) = requested_range(&r, i.range.as_ref(), i.part_number)?;
     let h = r.visible(&r.info.headers);
+    // As the store reports them (it enforces them).
+    let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
+        super::lock::reported(&r.info.headers);
     let (sums, sum_type) = checksums(
         &r,
         i.checksum_mode.as_ref(),
@@ -198,6 +201,9 @@ pub async fn head_object(
         cache_control: h.cache_control,
         parts_count: i.part_number.and(r.parts.map(|n| n as i32)),
         version_id: r.info.version_id.clone(),
+        object_lock_mode,
+        object_lock_retain_until_date,
+        object_lock_legal_hold_status,
         ..Default::default()
     }))
 }
@@ -222,7 +228,9 @@ pub async fn get_object(
     // so do reads of a version (never kept as the latest view).
     for attempt in 0..3 {
         let cached = if attempt == 0 && !conditional {
-            gw.latest.get(&id)
+            gw.latest
+                .get(&id)
+                .filter(|r| gw.keyring.readback().is_none() || gw.keyring.can_open(&r.header))
         } else {
             None
         };
@@ -243,6 +251,8 @@ pub async fn get_object(
         if i.part_number.is_some() && b == a {
             // An empty part: nothing to read from the store.
             let h = r.visible(&r.info.headers);
+            let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
+                super::lock::reported(&r.info.headers);
             return Ok(S3Response::new(GetObjectOutput {
                 body: Some(blob(Box::pin(futures::stream::empty()), 0)),
                 content_length: Some(0),
@@ -258,6 +268,9 @@ pub async fn get_object(
                 cache_control: h.cache_control,
                 parts_count: r.parts.map(|n| n as i32),
                 version_id: r.info.version_id.clone(),
+                object_lock_mode,
+                object_lock_retain_until_date,
+                object_lock_legal_hold_status,
                 ..Default::default()
             }));
         }
@@ -296,6 +309,8 @@ pub async fn get_object(
         let len = b - a;
         let body = decrypt_plan(stream, plan, &r.layout, &r.dk);
         let h = r.visible(&info.headers);
+        let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
+            super::lock::reported(&info.headers);
         let (sums, sum_type) = checksums(
             &r,
             i.checksum_mode.as_ref(),
@@ -323,6 +338,9 @@ pub async fn get_object(
             cache_control: h.cache_control,
             parts_count: i.part_number.and(r.parts.map(|n| n as i32)),
             version_id: info.version_id.clone(),
+            object_lock_mode,
+            object_lock_retain_until_date,
+            object_lock_legal_hold_status,
             ..Default::default()
         }));
     }

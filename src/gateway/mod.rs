@@ -15,6 +15,7 @@ pub mod gc;
 pub mod get;
 pub mod index;
 pub mod list;
+pub mod lock;
 pub mod multipart;
 pub mod object;
 pub mod put;
@@ -63,6 +64,8 @@ pub struct Gateway {
     pub(crate) conditional: crate::store::conditional::ConditionalWrites,
     /// Each bucket's versioning state at the store, briefly (`versions.rs`).
     pub(crate) versioning: moka::sync::Cache<String, crate::store::versions::Versioning>,
+    /// Buckets with Object Lock enabled, as the store said lately ([`lock`]).
+    pub(crate) lock_buckets: moka::sync::Cache<String, bool>,
 }
 
 pub struct GatewaySettings {
@@ -106,6 +109,10 @@ impl Gateway {
             groups: s.groups,
             index: s.index,
             versioning: versions::versioning_cache(),
+            lock_buckets: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(lock::BUCKET_LOCK_TTL)
+                .build(),
         }
     }
 
@@ -583,5 +590,41 @@ impl S3 for Gateway {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         multipart::list_uploads(self, req).await
+    }
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        lock::get_lock_configuration(self, req).await
+    }
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        lock::put_lock_configuration(self, req).await
+    }
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        lock::get_retention(self, req).await
+    }
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        lock::put_retention(self, req).await
+    }
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        lock::get_legal_hold(self, req).await
+    }
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        lock::put_legal_hold(self, req).await
     }
 }

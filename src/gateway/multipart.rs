@@ -75,6 +75,14 @@ pub async fn create(
     let mut i = req.input;
     check_key(&i.key)?;
     let attributes = client_attributes!(i)?;
+    // The lock asked for goes to the store's upload and, sealed in the
+    // upload id, to the manifest at completion.
+    let asked = super::lock::asked(
+        i.object_lock_mode.as_ref(),
+        i.object_lock_retain_until_date.as_ref(),
+        i.object_lock_legal_hold_status.as_ref(),
+    )?;
+    let lock = gw.write_lock(&i.bucket, asked.clone()).await?;
     let (sealed, placed) = gw
         .new_envelope(&i.bucket, &i.key, NewBinding::Multipart, &attributes)
         .await?;
@@ -82,9 +90,11 @@ pub async fn create(
         unreachable!("a multipart binding was asked for");
     };
     let header_in_record = placed.home == HeaderHome::Manifest;
+    let mut headers = placed.store_headers();
+    headers.lock = lock;
     let store_upload_id = gw
         .store
-        .create_multipart(&i.bucket, &i.key, &placed.store_headers())
+        .create_multipart(&i.bucket, &i.key, &headers)
         .await?;
     let token = gw.tokens.seal(
         &UploadToken {
@@ -92,6 +102,7 @@ pub async fn create(
             upload_id,
             store_upload_id: store_upload_id.clone(),
             header_in_record,
+            lock: asked,
         },
         &i.bucket,
         &i.key,
@@ -615,10 +626,12 @@ pub async fn complete(
     )
     .map_err(|e| gw.format_err(e, &i.bucket, &i.key))?;
     let mkey = manifest_key(&t.upload_id);
-    gw.put_small(
+    // The manifest is as locked as the object it lets be read.
+    gw.put_manifest(
         &i.bucket,
         &mkey,
         bytes::Bytes::copy_from_slice(manifest.raw()),
+        t.lock.as_ref(),
     )
     .await?;
     let written = match gw
@@ -641,7 +654,7 @@ pub async fn complete(
                 return Ok(completed(i.bucket, i.key, etag));
             }
             match upload_id_at(gw, &i.bucket, &i.key).await {
-                Ok(Some(id)) if id == t.upload_id => {}
+                Ok(Some((id, _))) if id == t.upload_id => {}
                 Ok(_) => {
                     let _ = gw.store.delete(&i.bucket, &mkey).await;
                 }
@@ -651,9 +664,10 @@ pub async fn complete(
         }
     };
     let store_etag = written.etag;
-    // On a bucket that keeps versions the replaced object stays as a
-    // version, and its manifest with it.
-    if let Ok(Some(old)) = previous {
+    // The replaced object's manifest goes, unless that object is locked (its
+    // locked version still needs it to be read) or the bucket keeps versions
+    // (the replaced object stays as a version, and its manifest with it).
+    if let Ok(Some((old, false))) = previous {
         if old != t.upload_id && gw.old_manifests_may_go(&i.bucket).await {
             if let Err(e) = gw.store.delete(&i.bucket, &manifest_key(&old)).await {
                 tracing::warn!(bucket = i.bucket, key = i.key, error = %e, "could not delete the manifest of a replaced object");
@@ -661,6 +675,11 @@ pub async fn complete(
         }
     }
     forget_upload(gw, &i.bucket, &t.store_upload_id).await;
+    // A lock the store dropped is reported once the upload is tidied up
+    // (the object exists; the client must not believe it locked).
+    if let Some(l) = &t.lock {
+        gw.verify_lock(&i.bucket, &i.key, l).await?;
+    }
     let etag = format!("{}-{}", hex::encode(etag_md5), store_parts.len());
     gw.remember_listing(
         &i.bucket,
@@ -700,9 +719,14 @@ fn completed(
 }
 
 /// The upload id of the object at `bucket/key` when it is a multipart
-/// object, `Ok(None)` when there is none or it is not one; `Err` when the
-/// store cannot tell. (The store's word: used only to tidy up manifests.)
-async fn upload_id_at(gw: &Gateway, bucket: &str, key: &str) -> Result<Option<[u8; 16]>, ()> {
+/// object, and whether it is locked now; `Ok(None)` when there is none or
+/// it is not one; `Err` when the store cannot tell. (The store's word: used
+/// only to tidy up manifests.)
+async fn upload_id_at(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<([u8; 16], bool)>, ()> {
     let info = match gw.store.head(bucket, key).await {
         Ok(info) => info,
         Err(e) if e.is_not_found() => return Ok(None),
@@ -711,12 +735,13 @@ async fn upload_id_at(gw: &Gateway, bucket: &str, key: &str) -> Result<Option<[u
     let Some(meta) = info.headers.metadata.get(META_KEY) else {
         return Ok(None);
     };
+    let locked = super::lock::locked_now(&info.headers);
     Ok(match MetaValue::decode(meta) {
         Ok(MetaValue::Inline(raw)) => match Header::parse(&raw).map(|h| h.binding) {
-            Ok(BodyBinding::Multipart { upload_id }) => Some(upload_id),
+            Ok(BodyBinding::Multipart { upload_id }) => Some((upload_id, locked)),
             _ => None,
         },
-        Ok(MetaValue::InManifest { upload_id, .. }) => Some(upload_id),
+        Ok(MetaValue::InManifest { upload_id, .. }) => Some((upload_id, locked)),
         _ => None,
     })
 }

@@ -149,7 +149,14 @@ impl Gateway {
             meta: meta.clone(),
             tail: tail.clone().unwrap_or_default(),
         };
-        let view = match self.objects.get(&ck).await {
+        // A read-back key ages out while views made with it are cached: a
+        // cached view serves only while the keyring still opens its header.
+        let view = match self
+            .objects
+            .get(&ck)
+            .await
+            .filter(|v| self.keyring.readback().is_none() || self.keyring.can_open(&v.header))
+        {
             Some(v) => v,
             None => {
                 let v = Arc::new(
@@ -186,12 +193,43 @@ impl Gateway {
     /// Writes a small object of the gateway's own (a manifest, an upload
     /// record) in one piece.
     pub async fn put_small(&self, bucket: &str, key: &str, raw: Bytes) -> StoreResult<String> {
+        let lock = self
+            .bucket_locked(bucket)
+            .await
+            .then(crate::store::lock::ObjectLock::default);
+        self.put_small_with(bucket, key, raw, lock).await
+    }
+
+    /// A manifest: with `lock` (the lock its upload asked for) or, without,
+    /// whatever the bucket's default retention gives a new object.
+    pub(crate) async fn put_manifest(
+        &self,
+        bucket: &str,
+        key: &str,
+        raw: Bytes,
+        lock: Option<&crate::store::lock::ObjectLock>,
+    ) -> StoreResult<String> {
+        match lock {
+            Some(l) => self.put_small_with(bucket, key, raw, Some(l.clone())).await,
+            None => self.put_small(bucket, key, raw).await,
+        }
+    }
+
+    async fn put_small_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        raw: Bytes,
+        lock: Option<crate::store::lock::ObjectLock>,
+    ) -> StoreResult<String> {
         let n = raw.len() as u64;
         let body: crate::store::ByteStream =
             Box::pin(futures::stream::once(async move { Ok(raw) }));
-        self.store
-            .put(bucket, key, body, n, &Default::default(), None)
-            .await
+        let headers = crate::store::ObjectHeaders {
+            lock,
+            ..Default::default()
+        };
+        self.store.put(bucket, key, body, n, &headers, None).await
     }
 
     /// Reads a whole small object of the gateway's own; `Ok(None)` when it

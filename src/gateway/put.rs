@@ -10,6 +10,7 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::checksum::{ClientChecks, Expected};
 use super::condition::Asked;
+use super::lock::Write;
 use super::object::{ListInfo, Resolved, View};
 use super::seal::{seal_body, split, HeaderHome};
 use super::{check_key, client_attributes, Gateway};
@@ -19,12 +20,13 @@ use crate::envelope::stream::Sealer;
 use crate::envelope::{Attributes, BodyBinding, NewBinding};
 use crate::store::conditional::WriteOp;
 use crate::store::versions::VersionedKey;
-use crate::store::{ByteStream, ObjectInfo, WriteCondition};
+use crate::store::{ByteStream, ObjectInfo};
 
 /// Encrypts `body` (exactly `len` plaintext bytes) under a fresh data key
 /// for the policy's recipients, with `attributes` sealed in its header, and
-/// stores it at bucket/key, only if `cond` holds there (checked by the
-/// store). Returns the plaintext ETag and the checksums the client asked for.
+/// stores it at bucket/key, only if `w.cond` holds there (checked by the
+/// store), with the lock `w.lock`. Returns the plaintext ETag and the
+/// checksums the client asked for.
 pub async fn seal_and_store<S, E>(
     gw: &Gateway,
     at: (&str, &str),
@@ -32,13 +34,13 @@ pub async fn seal_and_store<S, E>(
     body: S,
     len: u64,
     checks: ClientChecks,
-    cond: Option<&WriteCondition>,
+    w: Write<'_>,
 ) -> S3Result<(String, Checksum)>
 where
     S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    seal_and_store_versioned(gw, at, attributes, body, len, checks, cond)
+    seal_and_store_versioned(gw, at, attributes, body, len, checks, w)
         .await
         .map(|(etag, sums, _)| (etag, sums))
 }
@@ -52,7 +54,7 @@ pub async fn seal_and_store_versioned<S, E>(
     body: S,
     len: u64,
     checks: ClientChecks,
-    cond: Option<&WriteCondition>,
+    w: Write<'_>,
 ) -> S3Result<(String, Checksum, Option<String>)>
 where
     S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
@@ -69,7 +71,8 @@ where
     let BodyBinding::Single { salt, .. } = sealed.header.binding else {
         unreachable!("a single-part binding was asked for");
     };
-    let headers = placed.store_headers();
+    let mut headers = placed.store_headers();
+    headers.lock = w.lock.cloned();
     let prefix =
         (placed.home == HeaderHome::Body).then(|| Bytes::copy_from_slice(sealed.header.raw()));
     let body_off = prefix.as_ref().map_or(0, |h| h.len() as u64);
@@ -87,7 +90,7 @@ where
     };
     let stored = gw
         .store
-        .put_versioned(bucket, key, store_body, store_len, &headers, cond)
+        .put_versioned(bucket, key, store_body, store_len, &headers, w.cond)
         .await;
     let (written, digests) = outcome.settle(stored)?;
     let store_etag = written.etag;
@@ -148,6 +151,11 @@ pub async fn put_object(
     check_key(&input.key)?;
     let mut attributes = client_attributes!(input)?;
     let asked = Asked::parse(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    let lock_asked = super::lock::asked(
+        input.object_lock_mode.as_ref(),
+        input.object_lock_retain_until_date.as_ref(),
+        input.object_lock_legal_hold_status.as_ref(),
+    )?;
     let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
     let len = input
         .content_length
@@ -184,6 +192,8 @@ pub async fn put_object(
     let cond = gw
         .write_condition(&input.bucket, &input.key, WriteOp::Put, asked.as_ref())
         .await?;
+    // Refused (a lock the store cannot keep) before the body is read, too.
+    let lock = gw.write_lock(&input.bucket, lock_asked.clone()).await?;
     let (etag, sums, version_id) = seal_and_store_versioned(
         gw,
         (&input.bucket, &input.key),
@@ -191,9 +201,15 @@ pub async fn put_object(
         body,
         len,
         checks,
-        cond.as_ref(),
+        Write {
+            cond: cond.as_ref(),
+            lock: lock.as_ref(),
+        },
     )
     .await?;
+    if let Some(l) = &lock_asked {
+        gw.verify_lock(&input.bucket, &input.key, l).await?;
+    }
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(ETag::Strong(etag)),
         checksum_crc32: sums.checksum_crc32,
@@ -207,7 +223,9 @@ pub async fn put_object(
 }
 
 /// The manifest key of a stored multipart object (one version of it, the
-/// latest with `None`), if it is one.
+/// latest with `None`), if it is one and its manifest may go with it (not
+/// while the object is locked: the store keeps the locked version, which
+/// needs its manifest to be read).
 async fn manifest_of(
     gw: &Gateway,
     bucket: &str,
@@ -215,6 +233,9 @@ async fn manifest_of(
     version: Option<&str>,
 ) -> Option<String> {
     let info = gw.store.head_version(bucket, key, version).await.ok()?;
+    if super::lock::locked_now(&info.headers) {
+        return None;
+    }
     super::versions::manifest_named_by(&info)
 }
 

@@ -132,6 +132,19 @@ impl Gateway {
                         ))
                     }
                 }
+            } else if let Some(w) = crate::readback::parse_recipient(name) {
+                let w = w.map_err(|_| internal("a policy names a bad read-back window"))?;
+                let rb = self
+                    .keyring
+                    .readback()
+                    .ok_or_else(|| internal("a read-back policy without read-back keys"))?;
+                match rb.recipient(w) {
+                    Ok(r) => out.push(r),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot make this window's read-back key");
+                        return Err(internal("no read-back key"));
+                    }
+                }
             } else {
                 let r = self
                     .keyring

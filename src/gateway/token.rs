@@ -7,7 +7,9 @@
 //! || flags(1) || store upload id))`, random nonce, AAD =
 //! `"sealgate/v1/upload-token/2" || u16 len(bucket) || bucket || u16 len(key)
 //! || key`. Flags bit 0: the upload's header is too large for metadata and is
-//! kept in the upload record until completion puts it in the manifest. The
+//! kept in the upload record until completion puts it in the manifest. Flags
+//! bit 1: the upload asked for an Object Lock, whose 10 bytes follow the
+//! flags ([`encode_lock`]): completion gives the manifest the same lock. The
 //! data key never reaches the store unwrapped: it travels sealed to the
 //! client and back, and the store cannot make an id (it lacks the secret), so
 //! no part is ever encrypted under a key the store chose.
@@ -22,7 +24,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use zeroize::Zeroizing;
 
+use std::time::UNIX_EPOCH;
+
 use crate::envelope::{DataKey, SALT_LEN};
+use crate::store::lock::{LockMode, ObjectLock};
 
 pub struct TokenKey {
     aead: LessSafeKey,
@@ -53,11 +58,60 @@ pub struct UploadToken {
     pub store_upload_id: String,
     /// The header is kept in the upload record, for the manifest.
     pub header_in_record: bool,
+    /// The Object Lock the client asked for at CreateMultipartUpload, for
+    /// the manifest at completion.
+    pub lock: Option<ObjectLock>,
 }
 
 const CONTEXT_V1: &[u8] = b"sealgate/v1/upload-token";
 const CONTEXT_V2: &[u8] = b"sealgate/v1/upload-token/2";
 const FLAG_HEADER_IN_RECORD: u8 = 0x01;
+const FLAG_LOCK: u8 = 0x02;
+const LOCK_LEN: usize = 10;
+
+/// An upload's lock in 10 bytes: mode (0 none, 1 GOVERNANCE, 2 COMPLIANCE),
+/// be64 retain-until in milliseconds since the Unix epoch (0: none), legal
+/// hold (0 none, 1 OFF, 2 ON).
+fn encode_lock(l: &ObjectLock) -> [u8; LOCK_LEN] {
+    let mut out = [0u8; LOCK_LEN];
+    out[0] = match l.mode {
+        None => 0,
+        Some(LockMode::Governance) => 1,
+        Some(LockMode::Compliance) => 2,
+    };
+    let ms = l
+        .retain_until
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
+    out[1..9].copy_from_slice(&ms.to_be_bytes());
+    out[9] = match l.legal_hold {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    };
+    out
+}
+
+fn decode_lock(b: &[u8]) -> Option<ObjectLock> {
+    let mode = match b[0] {
+        0 => None,
+        1 => Some(LockMode::Governance),
+        2 => Some(LockMode::Compliance),
+        _ => return None,
+    };
+    let ms = u64::from_be_bytes(b[1..9].try_into().ok()?);
+    let legal_hold = match b[9] {
+        0 => None,
+        1 => Some(false),
+        2 => Some(true),
+        _ => return None,
+    };
+    Some(ObjectLock {
+        mode,
+        retain_until: (ms != 0).then(|| UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+        legal_hold,
+    })
+}
 
 fn aad(context: &[u8], bucket: &str, key: &str) -> Vec<u8> {
     let mut a = context.to_vec();
@@ -92,11 +146,17 @@ impl TokenKey {
         let mut buf = Zeroizing::new(Vec::with_capacity(49 + t.store_upload_id.len() + 16));
         buf.extend_from_slice(t.dk.expose());
         buf.extend_from_slice(&t.upload_id);
-        buf.push(if t.header_in_record {
-            FLAG_HEADER_IN_RECORD
-        } else {
-            0
-        });
+        let mut flags = 0;
+        if t.header_in_record {
+            flags |= FLAG_HEADER_IN_RECORD;
+        }
+        if t.lock.is_some() {
+            flags |= FLAG_LOCK;
+        }
+        buf.push(flags);
+        if let Some(l) = &t.lock {
+            buf.extend_from_slice(&encode_lock(l));
+        }
         buf.extend_from_slice(t.store_upload_id.as_bytes());
         self.aead
             .seal_in_place_append_tag(
@@ -137,15 +197,24 @@ impl TokenKey {
             } else {
                 (0, &pt[48..])
             };
-            if flags & !FLAG_HEADER_IN_RECORD != 0 {
+            if flags & !(FLAG_HEADER_IN_RECORD | FLAG_LOCK) != 0 {
                 return None;
             }
+            let (lock, rest) = if flags & FLAG_LOCK != 0 {
+                if rest.len() < LOCK_LEN {
+                    return None;
+                }
+                (Some(decode_lock(&rest[..LOCK_LEN])?), &rest[LOCK_LEN..])
+            } else {
+                (None, rest)
+            };
             let store_upload_id = String::from_utf8(rest.to_vec()).ok()?;
             return Some(UploadToken {
                 dk,
                 upload_id,
                 store_upload_id,
                 header_in_record: flags & FLAG_HEADER_IN_RECORD != 0,
+                lock,
             });
         }
         None
@@ -231,6 +300,41 @@ mod tests {
             upload_id: [6; 16],
             store_upload_id: "abc-123".into(),
             header_in_record: flag,
+            lock: None,
+        }
+    }
+
+    #[test]
+    fn a_lock_travels_in_the_id() {
+        let k = TokenKey::new(b"secret");
+        let until = UNIX_EPOCH + std::time::Duration::from_millis(1_900_000_000_123);
+        for lock in [
+            ObjectLock {
+                mode: Some(LockMode::Compliance),
+                retain_until: Some(until),
+                legal_hold: None,
+            },
+            ObjectLock {
+                mode: None,
+                retain_until: None,
+                legal_hold: Some(true),
+            },
+            ObjectLock {
+                mode: Some(LockMode::Governance),
+                retain_until: Some(until),
+                legal_hold: Some(false),
+            },
+        ] {
+            for flag in [false, true] {
+                let t = UploadToken {
+                    lock: Some(lock.clone()),
+                    ..token(flag)
+                };
+                let o = k.open(&k.seal(&t, "b", "k"), "b", "k").unwrap();
+                assert_eq!(o.lock.as_ref(), Some(&lock));
+                assert_eq!(o.store_upload_id, "abc-123");
+                assert_eq!(o.header_in_record, flag);
+            }
         }
     }
 

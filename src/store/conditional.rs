@@ -273,11 +273,20 @@ fn small(data: &'static [u8]) -> (super::ByteStream, u64) {
 /// that it deletes afterwards (as it aborts the probe's uploads).
 pub async fn probe(store: &dyn Store, bucket: &str) -> StoreResult<Support> {
     let key = format!("{PROBE_PREFIX}{}", uuid::Uuid::new_v4().simple());
+    // A bucket with Object Lock wants a checksum with every write (and
+    // gives the probe's scratch objects its default retention).
+    let locked = match store.locks() {
+        Some(l) => matches!(l.lock_config(bucket).await, Ok(Some(c)) if c.enabled),
+        None => false,
+    };
     let mut p = Probe {
         store,
         bucket,
         key: &key,
-        headers: ObjectHeaders::default(),
+        headers: ObjectHeaders {
+            lock: locked.then(super::lock::ObjectLock::default),
+            ..Default::default()
+        },
         uploads: Vec::new(),
     };
     let found = p.run().await;

@@ -73,8 +73,23 @@ impl From<StoredHeaders> for ObjectHeaders {
             content_language: h.content_language,
             cache_control: h.cache_control,
             expires: h.expires,
+            lock: None,
         }
     }
+}
+
+/// The embedded store has no Object Lock: a write asking for one is refused,
+/// never stored unlocked (the gateway refuses it first; this is the last
+/// line).
+fn no_lock(headers: &ObjectHeaders) -> StoreResult<()> {
+    if headers.lock.is_some() {
+        return Err(StoreError::new(
+            501,
+            "NotImplemented",
+            "the embedded local store does not support Object Lock",
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -642,6 +657,7 @@ impl Store for LocalStore {
         headers: &ObjectHeaders,
         cond: Option<&WriteCondition>,
     ) -> StoreResult<String> {
+        no_lock(headers)?;
         let b = bucket.to_owned();
         if !self.db(move |db| Self::bucket_exists(db, &b)).await? {
             return Err(no_bucket());
@@ -825,6 +841,7 @@ impl Store for LocalStore {
         headers: &ObjectHeaders,
         conds: CopyConditions<'_>,
     ) -> StoreResult<(String, SystemTime)> {
+        no_lock(headers)?;
         let (src, _pin) = self.read_pinned(src_bucket, src_key).await?;
         self.precheck(dst_bucket, dst_key, conds.dest).await?;
         if let Some(m) = conds.source_etag {
@@ -871,6 +888,7 @@ impl Store for LocalStore {
         key: &str,
         headers: &ObjectHeaders,
     ) -> StoreResult<String> {
+        no_lock(headers)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let rec = UploadRecord {
             bucket: bucket.to_owned(),

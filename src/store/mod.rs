@@ -5,6 +5,7 @@
 
 pub mod conditional;
 pub mod local;
+pub mod lock;
 pub mod s3;
 pub mod versions;
 
@@ -73,6 +74,10 @@ pub struct ObjectHeaders {
     pub cache_control: Option<String>,
     /// The raw HTTP-date text of `Expires`.
     pub expires: Option<String>,
+    /// Object Lock: on a write, what the version asks for (`Some` only on a
+    /// bucket with Object Lock, [`lock::ObjectLock`]); on a read, what the
+    /// store reports.
+    pub lock: Option<lock::ObjectLock>,
 }
 
 /// What the store says about an object.
@@ -445,5 +450,12 @@ pub trait Store: Send + Sync + 'static {
             },
             t,
         ))
+    }
+
+    /// Object Lock, when the store can be asked for it (the S3 back end; a
+    /// store behind it may still answer `NotImplemented`). `None`: every
+    /// request for a lock is refused.
+    fn locks(&self) -> Option<&dyn lock::LockStore> {
+        None
     }
 }

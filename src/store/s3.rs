@@ -9,6 +9,7 @@
 
 pub mod answer_limit;
 pub mod blank_key;
+pub mod lock;
 pub mod paging;
 mod range_answer;
 
@@ -581,6 +582,14 @@ fn headers_from(
         content_language: content_language.map(str::to_owned),
         cache_control: cache_control.map(str::to_owned),
         expires: expires.map(str::to_owned),
+        lock: None,
+    }
+}
+
+impl ObjectHeaders {
+    fn with_lock(mut self, lock: Option<super::lock::ObjectLock>) -> Self {
+        self.lock = lock;
+        self
     }
 }
 
@@ -598,6 +607,13 @@ macro_rules! apply_headers {
             if let Ok(d) = DateTime::from_str(e, aws_sdk_s3::primitives::DateTimeFormat::HttpDate) {
                 b = b.expires(d);
             }
+        }
+        if let Some(l) = &h.lock {
+            let (mode, until, hold) = lock::write_fields(l);
+            b = b
+                .set_object_lock_mode(mode)
+                .set_object_lock_retain_until_date(until)
+                .set_object_lock_legal_hold_status(hold);
         }
         b
     }};
@@ -624,6 +640,10 @@ mod versions_s3;
 
 #[async_trait]
 impl Store for S3Store {
+    fn locks(&self) -> Option<&dyn super::lock::LockStore> {
+        Some(self)
+    }
+
     async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
         self.timed(async {
             let out = self.client.list_buckets().send().await.map_err(map_err)?;
@@ -740,7 +760,12 @@ impl Store for S3Store {
                     o.content_language(),
                     o.cache_control(),
                     o.expires_string(),
-                ),
+                )
+                .with_lock(lock::read_fields(
+                    o.object_lock_mode(),
+                    o.object_lock_retain_until_date(),
+                    o.object_lock_legal_hold_status(),
+                )),
                 version_id: o.version_id().map(str::to_owned),
             })
         })
@@ -816,7 +841,12 @@ impl Store for S3Store {
                     o.content_language(),
                     o.cache_control(),
                     o.expires_string(),
-                ),
+                )
+                .with_lock(lock::read_fields(
+                    o.object_lock_mode(),
+                    o.object_lock_retain_until_date(),
+                    o.object_lock_legal_hold_status(),
+                )),
                 version_id: o.version_id().map(str::to_owned),
             };
             Ok((info, sdk_stream(o.body, self.request_timeout)))
@@ -914,7 +944,12 @@ impl Store for S3Store {
                 o.content_language(),
                 o.cache_control(),
                 o.expires_string(),
-            ),
+            )
+            .with_lock(lock::read_fields(
+                o.object_lock_mode(),
+                o.object_lock_retain_until_date(),
+                o.object_lock_legal_hold_status(),
+            )),
             version_id: o.version_id().map(str::to_owned),
         };
         let body =
@@ -957,7 +992,15 @@ impl Store for S3Store {
             .content_length(len as i64)
             .set_if_none_match(if_none_match)
             .set_if_match(if_match)
-            .body(exact_body(len, progress.clone()));
+            .body(exact_body(len, progress.clone()))
+            // S3 wants a content checksum with every write to a bucket with
+            // Object Lock.
+            .set_checksum_algorithm(
+                headers
+                    .lock
+                    .is_some()
+                    .then_some(aws_sdk_s3::types::ChecksumAlgorithm::Crc32),
+            );
         let req = keyed!(apply_headers!(req, headers), key);
         let o = self
             .watched(&progress, async {
@@ -1129,6 +1172,16 @@ impl Store for S3Store {
             .set_if_none_match(if_none_match)
             .set_if_match(if_match);
         let req = keyed!(apply_headers!(req, headers), dst_key);
+        let req = if headers.lock.is_some() {
+            // A copy has no body to checksum, but a store may still ask a
+            // write to a locked bucket to name an algorithm (moto does).
+            req.mutate_request(|r| {
+                r.headers_mut()
+                    .insert("x-amz-sdk-checksum-algorithm", "CRC32");
+            })
+        } else {
+            req
+        };
         let o = self
             .timed_slow(async {
                 req.send()

@@ -24,6 +24,7 @@ mod lying_store;
 mod raw;
 
 mod audit;
+mod backups;
 mod clients_awscli;
 mod clients_boto3;
 mod clients_object_store;
@@ -34,6 +35,7 @@ mod gateway_aws;
 mod hostile;
 mod load;
 mod multipart;
+mod object_lock;
 mod operations;
 mod parser_robustness;
 mod reliability;

@@ -496,3 +496,50 @@ fn fifty() -> Vec<(String, Vec<u8>)> {
         })
         .collect()
 }
+
+/// Two administrators changing the group at the same moment, over a store
+/// that enforces create-if-absent (the embedded one): each change is the
+/// next version written with `If-None-Match: *`, so either one of them is
+/// told to run again or both land one after the other, and no change that
+/// was reported done is ever lost to the other's overwrite.
+#[tokio::test]
+async fn racing_administrators_never_lose_a_change() {
+    let mut lost_races = 0;
+    for round in 0..4 {
+        let t = Team::new(World::new(), &format!("race{round}"));
+        t.gw("alice").mb(&t.bucket).await;
+        for p in ["alice", "bob", "carol"] {
+            sharing::publish(&t.cmd(p)).await.unwrap();
+        }
+        sharing::create(&t.cmd("alice"), &t.admin, GROUP)
+            .await
+            .unwrap();
+        let (one, two) = (
+            t.w.command_gateway(t.spec("alice", Some("alice-1"))),
+            t.w.command_gateway(t.spec("alice", Some("alice-2"))),
+        );
+        let (fp_bob, fp_carol) = (fp("bob"), fp("carol"));
+        let (bob, carol) = tokio::join!(
+            sharing::add(&one, &t.admin, GROUP, "bob", &fp_bob),
+            sharing::add(&two, &t.admin, GROUP, "carol", &fp_carol),
+        );
+        let shown = sharing::show(&t.cmd("alice"), GROUP).await.unwrap();
+        let member = |name: &str| shown.lines().any(|l| l.trim_start().starts_with(name));
+        for (name, outcome) in [("bob", &bob), ("carol", &carol)] {
+            match outcome {
+                Ok(_) => assert!(
+                    member(name),
+                    "{name}'s reported addition was lost:\n{shown}"
+                ),
+                Err(e) => {
+                    lost_races += 1;
+                    assert!(e.to_string().contains("exists already"), "{name}: {e:#}");
+                    assert!(!member(name), "{name} refused but a member:\n{shown}");
+                }
+            }
+        }
+        assert!(bob.is_ok() || carol.is_ok(), "both refused");
+    }
+    // Not asserted (scheduling decides), but worth seeing when it runs.
+    eprintln!("{lost_races} of 4 rounds had a writer told to run again");
+}

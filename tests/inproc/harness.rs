@@ -269,6 +269,27 @@ impl World {
         spec: Spec,
         edit: impl FnOnce(&mut Config),
     ) -> sealgate::app::Runtime {
+        self.runtime_readback(spec, edit, None)
+    }
+
+    /// [`World::gateway`] whose read-back keys (policies naming `readback:`)
+    /// are `rb`, a test's own (with its own clock).
+    pub fn gateway_with_readback(&self, spec: Spec, rb: Arc<sealgate::readback::Readback>) -> Gw {
+        let first = spec.users.first().expect("a user").clone();
+        let rt = self.runtime_readback(spec, |_| {}, Some(rb));
+        let service = sealgate::server::build_service(rt.gateway, rt.users, &rt.server).unwrap();
+        Gw {
+            client: client(&service, first.access_key, first.secret),
+            service,
+        }
+    }
+
+    fn runtime_readback(
+        &self,
+        spec: Spec,
+        edit: impl FnOnce(&mut Config),
+        readback: Option<Arc<sealgate::readback::Readback>>,
+    ) -> sealgate::app::Runtime {
         let mut identities = Vec::new();
         let mut recipients = Vec::new();
         for p in &spec.identities {
@@ -295,6 +316,9 @@ impl World {
             1000,
             Duration::from_secs(600),
         );
+        if let Some(rb) = readback {
+            keyring.set_readback(rb);
+        }
         let mut cfg = Config {
             server: Default::default(),
             users: spec

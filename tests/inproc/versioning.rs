@@ -766,5 +766,8 @@ async fn suspended_versioning_keeps_what_was_versioned() {
     gw.put(b, "k", &d2).await;
     assert_eq!(gw.get_ok(b, "k").await, d2);
     assert_eq!(get_v(&gw, b, "k", &v1).await.unwrap().0, d1);
-    assert_eq!(get_v(&gw, b, "k", "null").await.unwrap().0, d2);
+    let (vs, _) = versions(&gw, b).await;
+    assert_eq!(vs.len(), 2, "the versioned object and the new one: {vs:?}");
+    let latest = vs.iter().find(|v| v.4).expect("a latest version");
+    assert_eq!((&latest.2, latest.3), (&md5_hex(&d2), d2.len() as i64));
 }
