@@ -378,7 +378,11 @@ pub fn parse_readback(name: &str) -> Result<Duration, String> {
             "{name:?}: the read-back window is a whole number of days or hours (`readback:7d`, `readback:36h`)"
         )
     };
-    let (n, unit) = w.split_at(w.len().saturating_sub(1));
+    let cut = w.len().saturating_sub(1);
+    if !w.is_char_boundary(cut) {
+        return Err(bad());
+    }
+    let (n, unit) = w.split_at(cut);
     let secs = match unit {
         "d" => 86_400,
         "h" => 3_600,
@@ -812,6 +816,32 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readback_windows_parse_or_are_refused_without_a_panic() {
+        assert_eq!(
+            parse_readback("readback:7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(
+            parse_readback("readback:36h").unwrap(),
+            Duration::from_secs(36 * 3_600)
+        );
+        for bad in [
+            "readback:",
+            "readback:d",
+            "readback:0d",
+            "readback:7",
+            "readback:7é",
+            "readback:é",
+            "readback:7w",
+            "readback:99999d",
+            "readback:-1d",
+        ] {
+            let e = parse_readback(bad).unwrap_err();
+            assert!(e.contains("read-back window"), "{bad}: {e}");
+        }
+    }
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().unwrap();

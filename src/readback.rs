@@ -145,13 +145,22 @@ impl Readback {
     }
 
     fn open_block(&self, name: &str, block: &[u8]) -> Result<X25519Identity, ReadbackError> {
-        let recs = sealed::open(&self.root, PURPOSE, name.as_bytes(), block)?;
+        // The opened records hold the private key: wiped when dropped.
+        let recs = Zeroizing::new(sealed::open(&self.root, PURPOSE, name.as_bytes(), block)?);
         let mut secret = Zeroizing::new([0u8; X25519_KEY_LEN]);
         let mut found = false;
         for (tag, v) in sealed::read_records(&recs, &[])? {
             match tag {
                 TAG_SECRET => {
-                    secret.copy_from_slice(&sealed::fixed::<X25519_KEY_LEN>(v)?);
+                    // Copied straight into the zeroized buffer: no stray
+                    // copy of the key on the stack.
+                    if v.len() != X25519_KEY_LEN {
+                        return Err(crate::envelope::FormatError::MalformedHeader(
+                            "record value has the wrong length",
+                        )
+                        .into());
+                    }
+                    secret.copy_from_slice(v);
                     found = true;
                 }
                 t => sealed::unknown(t)?,
@@ -199,7 +208,8 @@ impl Readback {
         let name = file_name(w, i);
         let mut rec = RecordWriter::new();
         rec.put(TAG_SECRET, id.expose_secret())?;
-        let block = sealed::seal(&self.root, PURPOSE, name.as_bytes(), &rec.finish())?;
+        let plain = Zeroizing::new(rec.finish());
+        let block = sealed::seal(&self.root, PURPOSE, name.as_bytes(), &plain)?;
         // Written whole under a temporary name, then renamed: a crash leaves
         // no half key that a later start would refuse.
         let tmp = self.dir.join(format!(".{name}.tmp"));
@@ -207,6 +217,11 @@ impl Readback {
         crate::keyring::write_new_secret_file(&tmp, &block).map_err(|e| ferr(&tmp, e))?;
         let path = self.dir.join(&name);
         std::fs::rename(&tmp, &path).map_err(|e| ferr(&path, e))?;
+        // The rename itself made durable, so a crash cannot bring back a
+        // state without the key the objects just written need.
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| ferr(&self.dir, e))?;
         let id = Arc::new(id);
         keys.insert((w, i), id.clone());
         Ok(id.recipient()?)

@@ -212,6 +212,20 @@ pub fn run(args: CheckConfigArgs) -> anyhow::Result<()> {
     }
     let own: Vec<&str> = kr.identities().iter().map(|(n, _)| n.as_str()).collect();
     let restic = check_restic(&cfg, &|r| own.contains(&r) || r.starts_with("group:"));
+    if !restic.notes.is_empty() || !restic.errors.is_empty() {
+        if let Some(g) = cfg
+            .policies
+            .iter()
+            .flat_map(|p| &p.recipients)
+            .find(|r| r.starts_with("group:"))
+        {
+            // Membership is in the group's signed document at the store,
+            // which check-config does not read.
+            println!(
+                "note: {g} counts as readable by this gateway in the restic check; that holds only while this gateway's [sharing] member is in the group (`sealgate group show`)"
+            );
+        }
+    }
     for n in &restic.notes {
         println!("{n}");
     }

@@ -151,12 +151,16 @@ impl Gateway {
         };
         // A read-back key ages out while views made with it are cached: a
         // cached view serves only while the keyring still opens its header.
-        let view = match self
-            .objects
-            .get(&ck)
-            .await
-            .filter(|v| self.keyring.readback().is_none() || self.keyring.can_open(&v.header))
-        {
+        let cached = match self.objects.get(&ck).await {
+            Some(v) if self.keyring.readback().is_some() && !self.keyring.can_open(&v.header) => {
+                // Gone with its key, data key and all, rather than kept
+                // alive by the reads that keep asking for it.
+                self.objects.invalidate(&ck).await;
+                None
+            }
+            other => other,
+        };
+        let view = match cached {
             Some(v) => v,
             None => {
                 let v = Arc::new(
