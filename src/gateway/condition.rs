@@ -141,9 +141,18 @@ impl Gateway {
         let body: crate::store::ByteStream =
             Box::pin(futures::stream::once(async move { Ok(raw) }));
         let cond = atomic.then_some(WriteCondition::Absent);
+        // On a bucket with Object Lock the write carries the checksum the
+        // store asks of every write there (as `put_small`'s do).
+        let headers = crate::store::ObjectHeaders {
+            lock: self
+                .bucket_locked(bucket)
+                .await
+                .then(crate::store::lock::ObjectLock::default),
+            ..Default::default()
+        };
         match self
             .store
-            .put(bucket, key, body, n, &Default::default(), cond.as_ref())
+            .put(bucket, key, body, n, &headers, cond.as_ref())
             .await
         {
             Ok(_) => Ok(true),

@@ -158,7 +158,8 @@ pub async fn copy_object(
     )
     .await?;
     if let Some(l) = &lock_asked {
-        gw.verify_lock(&i.bucket, &i.key, l).await?;
+        gw.verify_lock(&i.bucket, &i.key, written.version_id.as_deref(), l)
+            .await?;
     }
     gw.remember_listing(
         &i.bucket,

@@ -176,15 +176,22 @@ impl Gateway {
     }
 
     /// After a write that asked for `asked`: the store must report that
-    /// lock on the object now at the key (a store that accepted the lock
-    /// headers and dropped them is refused loudly).
+    /// lock on the version the write made (`version`, the id the store gave
+    /// for it; the latest when it gave none), so that a writer coming in
+    /// between neither passes nor fails the check in its place. A store
+    /// that accepted the lock headers and dropped them is refused loudly.
     pub(crate) async fn verify_lock(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
         asked: &ObjectLock,
     ) -> S3Result<()> {
-        let info = self.store.head(bucket, key).await.map_err(from_store)?;
+        let info = self
+            .store
+            .head_version(bucket, key, version)
+            .await
+            .map_err(from_store)?;
         let got = info.headers.lock.unwrap_or_default();
         let until_ok = match (asked.retain_until, got.retain_until) {
             (None, _) => true,
@@ -201,6 +208,7 @@ impl Gateway {
         tracing::error!(
             bucket,
             key,
+            version,
             "the store accepted a locked write but reports no such lock"
         );
         Err(not_implemented(

@@ -550,8 +550,8 @@ pub async fn complete(
             // A retry of a Complete that succeeded (its answer lost): the same
             // answer again, as S3 gives.
             if e.code == "NoSuchUpload" {
-                if let Some(etag) = completed_as(gw, &i.bucket, &i.key, &t, &asked).await {
-                    return Ok(completed(i.bucket, i.key, etag));
+                if let Some(done) = completed_as(gw, &i.bucket, &i.key, &t, &asked).await {
+                    return answer_completed(gw, i.bucket, i.key, &t, done).await;
                 }
             }
             return Err(from_store(e));
@@ -650,8 +650,8 @@ pub async fn complete(
             // Another Complete of this upload (a client's retry, another
             // gateway) may have won at the store: the manifest is then the
             // object's own and must stay.
-            if let Some(etag) = completed_as(gw, &i.bucket, &i.key, &t, &asked).await {
-                return Ok(completed(i.bucket, i.key, etag));
+            if let Some(done) = completed_as(gw, &i.bucket, &i.key, &t, &asked).await {
+                return answer_completed(gw, i.bucket, i.key, &t, done).await;
             }
             match upload_id_at(gw, &i.bucket, &i.key).await {
                 Ok(Some((id, _))) if id == t.upload_id => {}
@@ -678,7 +678,8 @@ pub async fn complete(
     // A lock the store dropped is reported once the upload is tidied up
     // (the object exists; the client must not believe it locked).
     if let Some(l) = &t.lock {
-        gw.verify_lock(&i.bucket, &i.key, l).await?;
+        gw.verify_lock(&i.bucket, &i.key, written.version_id.as_deref(), l)
+            .await?;
     }
     let etag = format!("{}-{}", hex::encode(etag_md5), store_parts.len());
     gw.remember_listing(
@@ -718,6 +719,27 @@ fn completed(
     })
 }
 
+/// The answer to a Complete whose upload an earlier Complete (a retried
+/// request whose answer was lost, a concurrent one) made into the object
+/// `done` describes: as that one's would have been, the lock the upload
+/// asked for verified on that very version first (the earlier Complete may
+/// have failed just there, or never got so far).
+async fn answer_completed(
+    gw: &Gateway,
+    bucket: String,
+    key: String,
+    t: &UploadToken,
+    done: Done,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    if let Some(l) = &t.lock {
+        gw.verify_lock(&bucket, &key, done.version_id.as_deref(), l)
+            .await?;
+    }
+    let mut r = completed(bucket, key, done.etag);
+    r.output.version_id = done.version_id;
+    Ok(r)
+}
+
 /// The upload id of the object at `bucket/key` when it is a multipart
 /// object, and whether it is locked now; `Ok(None)` when there is none or
 /// it is not one; `Err` when the store cannot tell. (The store's word: used
@@ -746,16 +768,23 @@ async fn upload_id_at(
     })
 }
 
-/// The ETag of the object at `bucket/key` when it is this upload completed
-/// with exactly these parts (by an earlier Complete whose answer was lost,
-/// or by a concurrent one): same upload, same multipart ETag.
+/// An object an earlier Complete of the upload made: its ETag, and the
+/// store's version id of it (when the store keeps versions).
+struct Done {
+    etag: String,
+    version_id: Option<String>,
+}
+
+/// The object at `bucket/key` when it is this upload completed with exactly
+/// these parts (by an earlier Complete whose answer was lost, or by a
+/// concurrent one): same upload, same multipart ETag.
 async fn completed_as(
     gw: &Gateway,
     bucket: &str,
     key: &str,
     t: &UploadToken,
     asked: &[(u32, String)],
-) -> Option<String> {
+) -> Option<Done> {
     let mut md5s = Vec::with_capacity(asked.len() * 16);
     for (_, etag) in asked {
         let e = etag.trim().trim_matches('"');
@@ -779,7 +808,10 @@ async fn completed_as(
         }
         && numbers == asked_numbers
         && r.etag == want)
-        .then(|| r.etag.clone())
+        .then(|| Done {
+            etag: r.etag.clone(),
+            version_id: r.info.version_id.clone(),
+        })
 }
 
 pub async fn abort(

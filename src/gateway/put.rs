@@ -208,7 +208,8 @@ pub async fn put_object(
     )
     .await?;
     if let Some(l) = &lock_asked {
-        gw.verify_lock(&input.bucket, &input.key, l).await?;
+        gw.verify_lock(&input.bucket, &input.key, version_id.as_deref(), l)
+            .await?;
     }
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(ETag::Strong(etag)),

@@ -9,7 +9,6 @@
 
 pub mod answer_limit;
 pub mod blank_key;
-pub mod lock;
 pub mod paging;
 mod range_answer;
 
@@ -635,7 +634,8 @@ macro_rules! keyed {
     }};
 }
 
-// After the macros it uses.
+// After the macros they use.
+pub mod lock;
 mod versions_s3;
 
 #[async_trait]

@@ -543,3 +543,40 @@ async fn racing_administrators_never_lose_a_change() {
     // Not asserted (scheduling decides), but worth seeing when it runs.
     eprintln!("{lost_races} of 4 rounds had a writer told to run again");
 }
+
+/// A team bucket with Object Lock and a default retention (moto asks every
+/// write there for a checksum): the group documents are written, and the
+/// group's objects read by its members.
+#[tokio::test]
+async fn group_documents_are_written_to_a_bucket_with_object_lock() {
+    let t = Team::new(World::moto(), "locked");
+    let alice = t.gw("alice");
+    alice
+        .client
+        .create_bucket()
+        .bucket(&t.bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    crate::object_lock::default_retention(&alice, &t.bucket).await;
+    let b = t.bucket.clone();
+    for p in ["alice", "bob"] {
+        sharing::publish(&t.cmd(p)).await.unwrap();
+    }
+    sharing::create(&t.cmd("alice"), &t.admin, GROUP)
+        .await
+        .unwrap();
+    sharing::add(&t.cmd("alice"), &t.admin, GROUP, "bob", &fp("bob"))
+        .await
+        .unwrap();
+    let shown = sharing::show(&t.cmd("bob"), GROUP).await.unwrap();
+    assert!(
+        shown.contains("version 2") && shown.contains(&fp("bob").to_string()),
+        "{shown}"
+    );
+    assert!(!t.doc(2).await.is_empty());
+    let d = data(5000, 4);
+    alice.put(&b, "shared", &d).await;
+    assert!(t.gw("bob").get_ok(&b, "shared").await == d);
+}

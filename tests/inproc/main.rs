@@ -13,6 +13,7 @@ mod adapter;
 mod common;
 mod harness;
 mod liar;
+mod lock_front;
 
 mod audit;
 mod auth;

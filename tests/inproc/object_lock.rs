@@ -127,6 +127,32 @@ async fn retain(gw: &Gw, b: &str, k: &str, mode: ObjectLockRetentionMode, until:
         .unwrap();
 }
 
+/// Gives `b` a default retention (GOVERNANCE, one day), through the
+/// gateway.
+pub async fn default_retention(gw: &Gw, b: &str) {
+    gw.client
+        .put_object_lock_configuration()
+        .bucket(b)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Governance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// The store's manifest keys in `b`.
 async fn manifests(w: &World, b: &str) -> Vec<String> {
     w.raw_keys(b)
@@ -369,27 +395,7 @@ async fn default_retention_reaches_objects_and_manifests() {
     let w = World::moto();
     let gw = w.gateway(Spec::alice());
     let b = locked_bucket(&gw, "lock-def").await;
-    gw.client
-        .put_object_lock_configuration()
-        .bucket(&b)
-        .object_lock_configuration(
-            ObjectLockConfiguration::builder()
-                .object_lock_enabled(ObjectLockEnabled::Enabled)
-                .rule(
-                    ObjectLockRule::builder()
-                        .default_retention(
-                            DefaultRetention::builder()
-                                .mode(ObjectLockRetentionMode::Governance)
-                                .days(1)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    default_retention(&gw, &b).await;
     let c = gw
         .client
         .get_object_lock_configuration()
@@ -676,4 +682,320 @@ async fn the_embedded_store_refuses_object_lock() {
 #[tokio::test]
 async fn garage_gets_object_lock_refused() {
     refused_without_object_lock(World::garage(), "Garage").await;
+}
+
+/// Starts a one-part upload of `d` asking for `lock`; its id and the part's
+/// ETag.
+async fn locked_upload(
+    gw: &Gw,
+    b: &str,
+    k: &str,
+    d: &[u8],
+    lock: (ObjectLockMode, SystemTime),
+) -> (String, String) {
+    let id = gw
+        .client
+        .create_multipart_upload()
+        .bucket(b)
+        .key(k)
+        .object_lock_mode(lock.0)
+        .object_lock_retain_until_date(DateTime::from(lock.1))
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let e = part(gw, b, k, &id, 1, d).await;
+    (id, e)
+}
+
+/// CompleteMultipartUpload of a one-part upload: the version id answered.
+async fn complete_versioned(
+    gw: &Gw,
+    b: &str,
+    k: &str,
+    id: &str,
+    etag: &str,
+) -> Result<Option<String>, S3Err> {
+    gw.client
+        .complete_multipart_upload()
+        .bucket(b)
+        .key(k)
+        .upload_id(id)
+        .multipart_upload(crate::multipart::part_list(&[(1, etag)]))
+        .send()
+        .await
+        .map(|r| r.version_id().map(str::to_owned))
+        .map_err(S3Err::from)
+}
+
+/// The lock the store reports on one version of `key`.
+async fn version_lock(b: &str, key: &str, version: &str) -> (Option<String>, Option<i64>) {
+    let h = store_client()
+        .head_object()
+        .bucket(b)
+        .key(key)
+        .version_id(version)
+        .send()
+        .await
+        .unwrap();
+    (
+        h.object_lock_mode().map(|m| m.as_str().to_owned()),
+        h.object_lock_retain_until_date().map(|t| t.secs()),
+    )
+}
+
+#[tokio::test]
+async fn a_retried_completion_of_a_locked_upload_is_verified() {
+    let w = World::moto();
+    let gw = w.gateway(Spec::alice());
+    let b = locked_bucket(&gw, "lock-retry").await;
+    let until = days_from_now(1);
+    let d = data(60_000, 6);
+    // moto completes the upload and drops its lock: the first Complete is
+    // refused; its retry (the store has no such upload any more, the object
+    // is this upload's) must not turn that into a success.
+    let (id, e) = locked_upload(&gw, &b, "k", &d, (ObjectLockMode::Compliance, until)).await;
+    for attempt in ["first", "retried"] {
+        let err = complete_versioned(&gw, &b, "k", &id, &e).await.unwrap_err();
+        assert_refused(&err, 501, "NotImplemented", attempt);
+        assert!(err.message.contains("NOT locked"), "{attempt}: {err}");
+    }
+    assert_eq!(store_lock(&w, &b, "k").await, ObjectLock::default());
+}
+
+#[tokio::test]
+async fn a_completion_whose_answer_was_lost_is_verified_on_its_version() {
+    let (w, front) = {
+        let mut f = None;
+        let w = World::moto().fronted(|s| {
+            let front = crate::lock_front::Front::new(s);
+            f = Some(front.clone());
+            front
+        });
+        (w, f.unwrap())
+    };
+    let gw = w.gateway(Spec::alice());
+    let b = locked_bucket(&gw, "lock-lost").await;
+    let until = days_from_now(1);
+    let d = data(60_000, 7);
+    // A store that keeps the upload's lock; the completion's answer is lost
+    // and another writer puts an unlocked version on top right after: the
+    // gateway finds the upload completed, and checks the lock of the
+    // version the upload made, not of the latest.
+    let (id, e) = locked_upload(&gw, &b, "k", &d, (ObjectLockMode::Governance, until)).await;
+    {
+        let mut f = front.faults.lock().unwrap();
+        f.keep_multipart_locks = true;
+        f.lose_complete_answer = true;
+    }
+    let v = complete_versioned(&gw, &b, "k", &id, &e)
+        .await
+        .unwrap()
+        .expect("the version id of the completed upload");
+    assert_eq!(
+        version_lock(&b, "k", &v).await,
+        (
+            Some("GOVERNANCE".into()),
+            Some(DateTime::from(until).secs())
+        )
+    );
+    assert_eq!(versions(&b, "k").await, vec![v.clone()]);
+    // Its retry (the store has no such upload now) answers the same, lock
+    // verified again, version id included.
+    let again = complete_versioned(&gw, &b, "k", &id, &e).await.unwrap();
+    assert_eq!(again.as_deref(), Some(v.as_str()));
+    // The same store dropping the lock: the lost answer is no success.
+    front.faults.lock().unwrap().keep_multipart_locks = false;
+    let (id, e) = locked_upload(&gw, &b, "dropped", &d, (ObjectLockMode::Governance, until)).await;
+    front.faults.lock().unwrap().lose_complete_answer = true;
+    let err = complete_versioned(&gw, &b, "dropped", &id, &e)
+        .await
+        .unwrap_err();
+    assert_refused(&err, 501, "NotImplemented", "a lost answer, lock dropped");
+}
+
+#[tokio::test]
+async fn the_lock_checked_is_the_written_versions() {
+    let (w, front) = {
+        let mut f = None;
+        let w = World::moto().fronted(|s| {
+            let front = crate::lock_front::Front::new(s);
+            f = Some(front.clone());
+            front
+        });
+        (w, f.unwrap())
+    };
+    let gw = w.gateway(Spec::alice());
+    let b = locked_bucket(&gw, "lock-ver").await;
+    let until = days_from_now(1);
+    let want = (
+        Some("COMPLIANCE".to_owned()),
+        Some(DateTime::from(until).secs()),
+    );
+    let d = data(3000, 8);
+    // Another writer puts an unlocked version right after each locked
+    // write: the check reads the version the write made, so the write is
+    // neither refused for the other's nor passed on its word.
+    front.faults.lock().unwrap().overwrite_after = Some("single".into());
+    let v = gw
+        .client
+        .put_object()
+        .bucket(&b)
+        .key("single")
+        .body(ByteStream::from(d.clone()))
+        .object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(DateTime::from(until))
+        .send()
+        .await
+        .map_err(S3Err::from)
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned();
+    assert_eq!(version_lock(&b, "single", &v).await, want);
+    let vs = versions(&b, "single").await;
+    assert_eq!(vs.len(), 2, "{vs:?}");
+    assert_eq!(vs[1], v, "the other writer's version is the latest");
+    assert_eq!(store_lock(&w, &b, "single").await.mode, None);
+    // A copy likewise.
+    gw.put(&b, "src", &d).await;
+    front.faults.lock().unwrap().overwrite_after = Some("copy".into());
+    let v = gw
+        .client
+        .copy_object()
+        .bucket(&b)
+        .key("copy")
+        .copy_source(format!("{b}/src"))
+        .object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(DateTime::from(until))
+        .send()
+        .await
+        .map_err(S3Err::from)
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned();
+    assert_eq!(version_lock(&b, "copy", &v).await, want);
+    assert_eq!(store_lock(&w, &b, "copy").await.mode, None);
+    // And a completion (the store keeping the upload's lock).
+    front.faults.lock().unwrap().keep_multipart_locks = true;
+    let (id, e) = locked_upload(&gw, &b, "mp", &d, (ObjectLockMode::Compliance, until)).await;
+    front.faults.lock().unwrap().overwrite_after = Some("mp".into());
+    let v = complete_versioned(&gw, &b, "mp", &id, &e)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(version_lock(&b, "mp", &v).await, want);
+    assert_eq!(store_lock(&w, &b, "mp").await.mode, None);
+}
+
+#[tokio::test]
+async fn a_whitespace_only_keys_lock_round_trips() {
+    let w = World::moto();
+    let gw = w.gateway(Spec::alice());
+    let b = locked_bucket(&gw, "lock-blank").await;
+    let d = data(2000, 9);
+    // (The test client sends such keys as sealgate's store client does.)
+    for k in [" ", "\t \t"] {
+        keyed!(
+            gw.client
+                .put_object()
+                .bucket(&b)
+                .body(ByteStream::from(d.clone()))
+                .object_lock_mode(ObjectLockMode::Governance)
+                .object_lock_retain_until_date(DateTime::from(days_from_now(1))),
+            k
+        )
+        .send()
+        .await
+        .map_err(S3Err::from)
+        .unwrap_or_else(|e| panic!("{k:?}: {e}"));
+        let until = days_from_now(2);
+        keyed!(
+            gw.client.put_object_retention().bucket(&b).retention(
+                ObjectLockRetention::builder()
+                    .mode(ObjectLockRetentionMode::Governance)
+                    .retain_until_date(DateTime::from(until))
+                    .build(),
+            ),
+            k
+        )
+        .send()
+        .await
+        .map_err(S3Err::from)
+        .unwrap_or_else(|e| panic!("{k:?}: {e}"));
+        let h = keyed!(gw.client.head_object().bucket(&b), k)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            h.object_lock_retain_until_date().map(|t| t.secs()),
+            Some(DateTime::from(until).secs()),
+            "{k:?}"
+        );
+        assert_eq!(store_lock(&w, &b, k).await.retain_until, Some(until));
+        for status in [
+            ObjectLockLegalHoldStatus::On,
+            ObjectLockLegalHoldStatus::Off,
+        ] {
+            keyed!(
+                gw.client.put_object_legal_hold().bucket(&b).legal_hold(
+                    ObjectLockLegalHold::builder()
+                        .status(status.clone())
+                        .build(),
+                ),
+                k
+            )
+            .send()
+            .await
+            .map_err(S3Err::from)
+            .unwrap_or_else(|e| panic!("{k:?}: {e}"));
+            let got = keyed!(gw.client.get_object_legal_hold().bucket(&b), k)
+                .send()
+                .await
+                .map_err(S3Err::from)
+                .unwrap_or_else(|e| panic!("{k:?}: {e}"));
+            assert_eq!(
+                got.legal_hold().and_then(|h| h.status()),
+                Some(&status),
+                "{k:?}"
+            );
+            assert_eq!(
+                store_lock(&w, &b, k).await.legal_hold,
+                Some(status == ObjectLockLegalHoldStatus::On),
+                "{k:?}: at the store"
+            );
+        }
+        let g = keyed!(gw.client.get_object().bucket(&b), k)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(collect(g.body).await.unwrap(), d, "{k:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_gateways_create_if_absent_write_works_on_a_bucket_with_default_retention() {
+    let w = World::moto();
+    let gw = w.gateway(Spec::alice());
+    let b = locked_bucket(&gw, "lock-absent").await;
+    default_retention(&gw, &b).await;
+    // What `sealgate group create/add` writes group documents with.
+    let cmd = w.command_gateway(Spec::alice());
+    let key = ".sealgate/test/once";
+    assert!(cmd
+        .put_small_if_absent(&b, key, bytes::Bytes::from_static(b"first"))
+        .await
+        .unwrap());
+    assert!(!cmd
+        .put_small_if_absent(&b, key, bytes::Bytes::from_static(b"second"))
+        .await
+        .unwrap());
+    assert_eq!(w.raw_get(&b, key).await.1, b"first");
+    assert_eq!(
+        store_lock(&w, &b, key).await.mode,
+        Some(LockMode::Governance)
+    );
 }

@@ -13,7 +13,7 @@ use aws_sdk_s3::types::{
     ObjectLockRetentionMode, ObjectLockRule,
 };
 
-use super::{map_err, S3Store};
+use super::{blank_key, map_err, S3Store};
 use crate::store::lock::{
     DefaultRetention, LockConfig, LockMode, LockStore, ObjectLock, Retention,
 };
@@ -154,15 +154,12 @@ impl LockStore for S3Store {
         version: Option<&str>,
     ) -> StoreResult<Option<Retention>> {
         self.timed(async {
-            let o = self
+            let req = self
                 .client
                 .get_object_retention()
                 .bucket(bucket)
-                .key(key)
-                .set_version_id(version.map(str::to_owned))
-                .send()
-                .await
-                .map_err(map_err)?;
+                .set_version_id(version.map(str::to_owned));
+            let o = keyed!(req, key).send().await.map_err(map_err)?;
             Ok(o.retention().map(|r| Retention {
                 mode: r.mode().and_then(|m| LockMode::parse(m.as_str())),
                 retain_until: r
@@ -186,16 +183,14 @@ impl LockStore for S3Store {
             .set_retain_until_date(retention.retain_until.map(DateTime::from))
             .build();
         self.timed(async {
-            self.client
+            let req = self
+                .client
                 .put_object_retention()
                 .bucket(bucket)
-                .key(key)
                 .set_version_id(version.map(str::to_owned))
                 .retention(r)
-                .set_bypass_governance_retention(bypass_governance.then_some(true))
-                .send()
-                .await
-                .map_err(map_err)?;
+                .set_bypass_governance_retention(bypass_governance.then_some(true));
+            keyed!(req, key).send().await.map_err(map_err)?;
             Ok(())
         })
         .await
@@ -208,15 +203,12 @@ impl LockStore for S3Store {
         version: Option<&str>,
     ) -> StoreResult<bool> {
         self.timed(async {
-            let o = self
+            let req = self
                 .client
                 .get_object_legal_hold()
                 .bucket(bucket)
-                .key(key)
-                .set_version_id(version.map(str::to_owned))
-                .send()
-                .await
-                .map_err(map_err)?;
+                .set_version_id(version.map(str::to_owned));
+            let o = keyed!(req, key).send().await.map_err(map_err)?;
             Ok(o.legal_hold().and_then(|h| h.status()) == Some(&ObjectLockLegalHoldStatus::On))
         })
         .await
@@ -235,15 +227,13 @@ impl LockStore for S3Store {
             ObjectLockLegalHoldStatus::Off
         };
         self.timed(async {
-            self.client
+            let req = self
+                .client
                 .put_object_legal_hold()
                 .bucket(bucket)
-                .key(key)
                 .set_version_id(version.map(str::to_owned))
-                .legal_hold(ObjectLockLegalHold::builder().status(status).build())
-                .send()
-                .await
-                .map_err(map_err)?;
+                .legal_hold(ObjectLockLegalHold::builder().status(status).build());
+            keyed!(req, key).send().await.map_err(map_err)?;
             Ok(())
         })
         .await
