@@ -25,6 +25,13 @@
 //!   the store), every version of every object counts: a manifest is kept
 //!   while any version names it, and an orphaned one is removed with all its
 //!   versions (a plain delete would only hide it behind a delete marker).
+//!   The version listing is bounded ([`MAX_VERSIONS`] entries, the
+//!   store's markers never going back or repeating): past it the run stops
+//!   before anything is deleted. Requests through the gateway never delete
+//!   a manifest on such a bucket: gc is what removes them there.
+//! - On a bucket that has never kept versions, the state is asked of the
+//!   store again before manifests are deleted (versioning may have been
+//!   enabled during the run).
 //! - Dry run unless told to delete.
 
 use std::collections::HashSet;
