@@ -287,9 +287,10 @@ fn add_content_md5(req: &mut aws_smithy_runtime_api::http::Request) {
     }
 }
 
-/// A plain delete (no version asked) that the store answered with the
-/// version id of the delete marker it made: the one answer for that key
-/// with a marker (an answer naming a version removed outright is not it).
+/// A plain delete (no version asked) that the store answered with a
+/// version id (the delete marker's, or as some stores do, the version it
+/// removed): an answer under Deleted for that key that no delete of a
+/// version asked for.
 fn unversioned_answer(
     done: &mut HashMap<(String, Option<String>), Result<Deleted, StoreError>>,
     k: &VersionedKey,
@@ -299,7 +300,7 @@ fn unversioned_answer(
     }
     let found = done
         .iter()
-        .find(|((key, v), r)| key == &k.key && v.is_some() && matches!(r, Ok(d) if d.delete_marker))
+        .find(|((key, v), r)| key == &k.key && v.is_some() && r.is_ok())
         .map(|(id, _)| id.clone())?;
     done.remove(&found)
 }
