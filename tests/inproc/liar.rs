@@ -33,9 +33,10 @@ pub struct Lies {
     /// or completion of a client's key is passed on: another writer that
     /// comes between the gateway's look at the object and its write.
     pub intrude: Option<Vec<u8>>,
-    /// Deletes of a version by its id in DeleteObjects are refused (403),
-    /// as a store's policy, MFA delete or lock can; the rest pass.
-    pub refuse_version_deletes: bool,
+    /// Deletes of a version of this key by its id in DeleteObjects are
+    /// refused (403), as a store's policy, MFA delete or lock can; the rest
+    /// pass.
+    pub refuse_version_deletes_of: Option<String>,
 }
 
 pub struct Liar {
@@ -163,11 +164,13 @@ impl Store for Liar {
             Result<versions::Deleted, StoreError>,
         )>,
     > {
-        if !self.lies.lock().unwrap().refuse_version_deletes {
+        let Some(target) = self.lies.lock().unwrap().refuse_version_deletes_of.clone() else {
             return self.inner.delete_many_versions(bucket, keys).await;
-        }
-        let (refused, passed): (Vec<_>, Vec<_>) =
-            keys.iter().cloned().partition(|k| k.version_id.is_some());
+        };
+        let (refused, passed): (Vec<_>, Vec<_>) = keys
+            .iter()
+            .cloned()
+            .partition(|k| k.version_id.is_some() && k.key == target);
         let mut out = if passed.is_empty() {
             Vec::new()
         } else {

@@ -889,7 +889,7 @@ async fn a_version_delete_the_store_refuses_keeps_its_manifest() {
     let vs = store_versions(&w, b, "k").await;
     assert_eq!(vs.len(), 2);
     let v1 = vs[1].clone();
-    liar.lies.lock().unwrap().refuse_version_deletes = true;
+    liar.lies.lock().unwrap().refuse_version_deletes_of = Some("k".into());
     let r = gw
         .client
         .delete_objects()
@@ -976,6 +976,19 @@ async fn a_planted_object_cannot_name_a_manifest_to_delete(w: World, versioned: 
         .await
         .unwrap();
     assert!(r.errors().is_empty(), "{:?}", r.errors());
+    if versioned {
+        // Deleted for good, by its version id.
+        plant("planted").await;
+        let v = store_versions(&w, b, "planted").await[0].clone();
+        gw.client
+            .delete_object()
+            .bucket(b)
+            .key("planted")
+            .version_id(&v)
+            .send()
+            .await
+            .unwrap();
+    }
     // Replaced by a multipart completion.
     plant("planted").await;
     let id = create(&gw, b, "planted").await;
