@@ -94,7 +94,9 @@ async fn reencrypt_one(gw: &Gateway, bucket: &str, key: &str) -> Result<(), Stri
         .map_err(fmt)?;
     let locked = crate::gateway::lock::locked_now(&r.info.headers);
     if let (BodyBinding::Multipart { upload_id }, false) = (r.header.binding, locked) {
-        let _ = gw.store().delete(bucket, &manifest_key(&upload_id)).await;
+        // Only on a bucket that has never kept versions: on one that does,
+        // the old version stays and needs its manifest (gc decides later).
+        gw.drop_manifests(bucket, &[manifest_key(&upload_id)]).await;
     }
     Ok(())
 }

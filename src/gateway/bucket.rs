@@ -66,33 +66,42 @@ pub async fn delete_bucket(
     match gw.store.delete_bucket(b).await {
         Ok(()) => {}
         Err(e) if e.code == "BucketNotEmpty" => {
-            // Only sealgate's own leftovers (orphaned manifests) may remain.
-            let page = gw
-                .store
-                .list(
-                    b,
-                    &ListRequest {
-                        max_keys: 1000,
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            if page.is_truncated
-                || page
-                    .entries
-                    .iter()
-                    .any(|e| !e.key.starts_with(HIDDEN_PREFIX))
-            {
-                return Err(from_store(e));
-            }
-            let keys: Vec<String> = page.entries.into_iter().map(|e| e.key).collect();
-            gw.store.delete_many(b, &keys).await?;
-            if gw.versioning(b).await?.keeps_versions() {
-                // Old versions of sealgate's own keys (manifests, upload
-                // records) must not keep a bucket the client emptied.
+            // Only sealgate's own leftovers (orphaned manifests, upload
+            // records) may remain. Whether the bucket keeps versions is
+            // asked at the store, not the cache: on one that does, a plain
+            // delete of a manifest would hide it behind a marker and leave
+            // every multipart version that needs it unreadable, so all its
+            // versions are looked at before anything is deleted.
+            let keeps = match gw.store.get_bucket_versioning(b).await {
+                Ok(v) => v.keeps_versions(),
+                Err(v) if v.status == 501 => false,
+                Err(v) => return Err(from_store(v)),
+            };
+            if keeps {
                 super::versions::purge_hidden_versions(gw, b)
                     .await
                     .map_err(|()| from_store(e))?;
+            } else {
+                let page = gw
+                    .store
+                    .list(
+                        b,
+                        &ListRequest {
+                            max_keys: 1000,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                if page.is_truncated
+                    || page
+                        .entries
+                        .iter()
+                        .any(|e| !e.key.starts_with(HIDDEN_PREFIX))
+                {
+                    return Err(from_store(e));
+                }
+                let keys: Vec<String> = page.entries.into_iter().map(|e| e.key).collect();
+                gw.store.delete_many(b, &keys).await?;
             }
             gw.store.delete_bucket(b).await?;
         }

@@ -375,23 +375,27 @@ pub async fn rewrite(
     match copied {
         Ok(done) => {
             // The manifest of what the destination held before (the
-            // source's own, for a copy onto itself) is no longer needed.
-            // On a bucket that keeps versions, the source stays as a
-            // version, and so does its manifest.
+            // source's own, for a copy onto itself, authenticated when it
+            // was resolved) is no longer needed, on a bucket that has never
+            // kept versions (on one that does, the source stays as a
+            // version, and so does its manifest: versions.rs).
             if let BodyBinding::Multipart { upload_id } = src.header.binding {
                 if (sb, sk) == (db, dk)
+                    && src.version.is_none()
                     && !super::lock::locked_now(&src.info.headers)
                     && gw.old_manifests_may_go(db).await
                 {
-                    let _ = gw.store.delete(db, &manifest_key(&upload_id)).await;
+                    gw.drop_manifests(db, &[manifest_key(&upload_id)]).await;
                 }
             }
             gw.latest.invalidate(&(db.to_owned(), dk.to_owned()));
             Ok(done)
         }
         Err(e) => {
+            // The copy's own manifest, unless the bucket keeps versions
+            // (versions.rs: gc removes it if no version names it).
             if let Some(upload_id) = new_upload_id {
-                let _ = gw.store.delete(db, &manifest_key(&upload_id)).await;
+                gw.drop_manifests(db, &[manifest_key(&upload_id)]).await;
             }
             Err(e)
         }

@@ -25,6 +25,13 @@
 //!   the store), every version of every object counts: a manifest is kept
 //!   while any version names it, and an orphaned one is removed with all its
 //!   versions (a plain delete would only hide it behind a delete marker).
+//!   The version listing is bounded ([`MAX_VERSIONS`] entries, the
+//!   store's markers never going back or repeating): past it the run stops
+//!   before anything is deleted. Requests through the gateway never delete
+//!   a manifest on such a bucket: gc is what removes them there.
+//! - On a bucket that has never kept versions, the state is asked of the
+//!   store again before manifests are deleted (versioning may have been
+//!   enabled during the run).
 //! - Dry run unless told to delete.
 
 use std::collections::HashSet;
@@ -33,45 +40,37 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 
 use super::records::upload_prefix;
+use super::versions::{VersionWalk, WalkError};
 use super::{Gateway, HIDDEN_PREFIX, META_KEY};
 use crate::envelope::header::MetaValue;
 use crate::envelope::{BodyBinding, Header};
 use crate::store::conditional::PROBE_PREFIX;
-use crate::store::versions::{ListVersionsRequest, VersionEntry, VersionedKey};
+use crate::store::versions::{VersionEntry, VersionedKey};
 use crate::store::{ListEntry, ListRequest, StoreError};
 
-/// Most pages of versions a run reads (1,000 versions each).
-const MAX_VERSION_PAGES: usize = 100_000;
+/// Most versions and delete markers a run reads (and keeps in memory, a
+/// few hundred bytes each): a bucket with more is beyond one run.
+pub const MAX_VERSIONS: usize = 2_000_000;
 
-/// Every version and delete marker of the bucket, page by page, with a
-/// check that the store's markers advance.
+/// Every version and delete marker of the bucket, within [`MAX_VERSIONS`],
+/// the store's markers checked (they never go back or repeat).
 async fn list_all_versions(gw: &Gateway, bucket: &str) -> Result<Vec<VersionEntry>, GcError> {
+    let mut walk = VersionWalk::new(gw, bucket, None, MAX_VERSIONS);
     let mut out = Vec::new();
-    let mut markers: (Option<String>, Option<String>) = (None, None);
-    for _ in 0..MAX_VERSION_PAGES {
-        let page = gw
-            .store
-            .list_versions(
-                bucket,
-                &ListVersionsRequest {
-                    max_keys: 1000,
-                    key_marker: markers.0.clone(),
-                    version_id_marker: markers.1.clone(),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        out.extend(page.entries);
-        if !page.is_truncated {
-            return Ok(out);
+    loop {
+        match walk.next_page().await {
+            Ok(Some(entries)) => out.extend(entries),
+            Ok(None) => return Ok(out),
+            Err(WalkError::Store(e)) => return Err(e.into()),
+            Err(WalkError::Stuck) => return Err(GcError::Stuck(bucket.to_owned())),
+            Err(WalkError::OverBudget(limit)) => {
+                return Err(GcError::TooManyVersions {
+                    bucket: bucket.to_owned(),
+                    limit,
+                })
+            }
         }
-        let next = (page.next_key_marker, page.next_version_id_marker);
-        if next.0.is_none() || next == markers {
-            return Err(GcError::Stuck(bucket.to_owned()));
-        }
-        markers = next;
     }
-    Err(GcError::Stuck(bucket.to_owned()))
 }
 
 /// What a run found (and, with `apply`, deleted).
@@ -114,6 +113,13 @@ pub enum GcError {
     Unreadable { key: String, why: String },
     #[error("the store's listing of {0} does not advance; nothing was deleted")]
     Stuck(String),
+    #[error(
+        "{bucket} has more than {limit} versions and delete markers, the most one run reads \
+         (gc's version budget); nothing was deleted"
+    )]
+    TooManyVersions { bucket: String, limit: usize },
+    #[error("{0} started keeping versions during the run; nothing was deleted")]
+    VersioningChanged(String),
 }
 
 /// Every entry under `prefix` (`None`: the whole bucket), page by page, with
@@ -351,6 +357,14 @@ pub async fn gc(gw: &Gateway, bucket: &str, opts: &GcOptions) -> Result<GcReport
         }
     }
     if opts.apply {
+        // Plain deletes of manifests judged from the latest objects only:
+        // the bucket must still keep no versions (asked at the store again).
+        if versions.is_none()
+            && doomed.iter().any(|k| k.starts_with(&mp))
+            && !gw.never_versioned_now(bucket).await
+        {
+            return Err(GcError::VersioningChanged(bucket.to_owned()));
+        }
         for (key, id) in &report.probe_uploads {
             if gw.store.abort_multipart(bucket, key, id).await.is_ok() {
                 report.deleted += 1;

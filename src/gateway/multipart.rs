@@ -541,7 +541,7 @@ pub async fn complete(
     // latency).
     let (listed, previous, cond) = futures::join!(
         gw.store.list_parts(&i.bucket, &i.key, &t.store_upload_id),
-        upload_id_at(gw, &i.bucket, &i.key),
+        replaced_manifest(gw, &i.bucket, &i.key),
         gw.store_condition(&i.bucket, &i.key, condition.as_ref())
     );
     let stored: HashMap<i32, PartInfo> = match listed {
@@ -655,23 +655,18 @@ pub async fn complete(
             }
             match upload_id_at(gw, &i.bucket, &i.key).await {
                 Ok(Some((id, _))) if id == t.upload_id => {}
-                Ok(_) => {
-                    let _ = gw.store.delete(&i.bucket, &mkey).await;
-                }
+                Ok(_) => gw.drop_manifests(&i.bucket, &[mkey]).await,
                 Err(()) => {}
             }
             return Err(from_store(e));
         }
     };
     let store_etag = written.etag;
-    // The replaced object's manifest goes, unless that object is locked (its
-    // locked version still needs it to be read) or the bucket keeps versions
-    // (the replaced object stays as a version, and its manifest with it).
-    if let Ok(Some((old, false))) = previous {
-        if old != t.upload_id && gw.old_manifests_may_go(&i.bucket).await {
-            if let Err(e) = gw.store.delete(&i.bucket, &manifest_key(&old)).await {
-                tracing::warn!(bucket = i.bucket, key = i.key, error = %e, "could not delete the manifest of a replaced object");
-            }
+    // The replaced object's manifest goes (authenticated as its own, and
+    // only on a bucket that has never kept versions: versions.rs).
+    if let Some(old) = previous {
+        if old != mkey {
+            gw.drop_manifests(&i.bucket, &[old]).await;
         }
     }
     forget_upload(gw, &i.bucket, &t.store_upload_id).await;
@@ -773,6 +768,16 @@ async fn upload_id_at(
 struct Done {
     etag: String,
     version_id: Option<String>,
+}
+
+/// The manifest of the object a completion replaces, on a bucket that has
+/// never kept versions, authenticated as that object's
+/// ([`Gateway::own_manifest`]); `None` otherwise.
+async fn replaced_manifest(gw: &Gateway, bucket: &str, key: &str) -> Option<String> {
+    if !gw.old_manifests_may_go(bucket).await {
+        return None;
+    }
+    gw.own_manifest(bucket, key).await
 }
 
 /// The object at `bucket/key` when it is this upload completed with exactly

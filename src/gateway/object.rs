@@ -245,7 +245,21 @@ impl Gateway {
         key: &str,
         max: u64,
     ) -> StoreResult<Option<Vec<u8>>> {
-        let (info, mut s) = self.store.get(bucket, key, None, None).await?;
+        self.read_small_version(bucket, key, None, max).await
+    }
+
+    /// [`Gateway::read_small`] of one version (the latest with `None`).
+    pub async fn read_small_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        max: u64,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        let (info, mut s) = self
+            .store
+            .get_version(bucket, key, version, None, None)
+            .await?;
         if info.size > max {
             return Ok(None);
         }
@@ -446,26 +460,74 @@ impl Gateway {
         group_stanza && groups.refresh_all().await
     }
 
-    /// Reads and parses (not yet authenticates) a multipart object's manifest.
+    /// Reads and parses (not yet authenticates) a multipart object's
+    /// manifest: the latest of its key or, when that is not found (a delete
+    /// marker the store's tools added over it), the newest version of it on
+    /// a store that lists versions. Any version will do: the manifest is
+    /// authenticated with the object's data key, bound to this bucket, key
+    /// and upload id.
     async fn read_manifest(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &[u8; 16],
     ) -> S3Result<Manifest> {
-        let raw = self
-            .read_small(bucket, &manifest_key(upload_id), MAX_MANIFEST)
-            .await
-            .map_err(|e| {
-                if e.is_not_found() {
+        let mkey = manifest_key(upload_id);
+        let raw = match self.read_small(bucket, &mkey, MAX_MANIFEST).await {
+            Ok(raw) => raw,
+            Err(e) if e.is_not_found() => match self.read_hidden_manifest(bucket, &mkey).await? {
+                Some(raw) => raw,
+                None => {
                     tracing::error!(bucket, key, "multipart manifest missing");
-                    integrity_error()
-                } else {
-                    from_store(e)
+                    return Err(integrity_error());
                 }
-            })?
-            .ok_or_else(integrity_error)?;
+            },
+            Err(e) => return Err(from_store(e)),
+        }
+        .ok_or_else(integrity_error)?;
         Manifest::parse(&raw).map_err(|e| self.format_err(e, bucket, key))
+    }
+
+    /// The newest version of a manifest whose latest is a delete marker (or
+    /// gone): `Ok(None)` when the store keeps no other version of it, or
+    /// keeps no versions at all; `Ok(Some(None))` when it is too large.
+    async fn read_hidden_manifest(
+        &self,
+        bucket: &str,
+        mkey: &str,
+    ) -> S3Result<Option<Option<Vec<u8>>>> {
+        let page = match self
+            .store
+            .list_versions(
+                bucket,
+                &crate::store::versions::ListVersionsRequest {
+                    prefix: Some(mkey.to_owned()),
+                    max_keys: super::versions::MAX_MANIFEST_VERSIONS,
+                    ..Default::default()
+                },
+            )
+            .await
+        {
+            Ok(p) => p,
+            Err(e) if e.status == 501 => return Ok(None),
+            Err(e) => return Err(from_store(e)),
+        };
+        // The store's order: newest first within a key.
+        let Some(v) = page
+            .entries
+            .into_iter()
+            .find(|e| e.key == mkey && !e.delete_marker)
+        else {
+            return Ok(None);
+        };
+        match self
+            .read_small_version(bucket, mkey, Some(&v.version_id), MAX_MANIFEST)
+            .await
+        {
+            Ok(raw) => Ok(Some(raw)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(from_store(e)),
+        }
     }
 
     /// What a listing shows for one entry: from the cache, else resolved with

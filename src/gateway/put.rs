@@ -223,23 +223,6 @@ pub async fn put_object(
     }))
 }
 
-/// The manifest key of a stored multipart object (one version of it, the
-/// latest with `None`), if it is one and its manifest may go with it (not
-/// while the object is locked: the store keeps the locked version, which
-/// needs its manifest to be read).
-async fn manifest_of(
-    gw: &Gateway,
-    bucket: &str,
-    key: &str,
-    version: Option<&str>,
-) -> Option<String> {
-    let info = gw.store.head_version(bucket, key, version).await.ok()?;
-    if super::lock::locked_now(&info.headers) {
-        return None;
-    }
-    super::versions::manifest_named_by(&info)
-}
-
 /// A version id a client named on a bucket that keeps no versions at the
 /// store: `null` names the one object there is (`None`); any other is
 /// refused, so that a store which ignores version ids never deletes the
@@ -279,10 +262,11 @@ pub async fn delete_object(
     let (bucket, key) = (req.input.bucket, req.input.key);
     check_key(&key)?;
     let version = version_to_delete(gw, &bucket, req.input.version_id).await?;
-    // Without a version id, on a bucket that keeps versions, the object
-    // stays as a version behind a delete marker: so does its manifest.
-    let manifest = if version.is_some() || gw.old_manifests_may_go(&bucket).await {
-        manifest_of(gw, &bucket, &key, version.as_deref()).await
+    // On a bucket that has never kept versions, the object's own manifest
+    // (authenticated as this object's) goes with it; on one that keeps
+    // versions, manifests are left to `sealgate gc` (versions.rs).
+    let manifest = if gw.old_manifests_may_go(&bucket).await {
+        gw.own_manifest(&bucket, &key).await
     } else {
         None
     };
@@ -292,7 +276,7 @@ pub async fn delete_object(
         .await?;
     gw.latest.invalidate(&(bucket.clone(), key.clone()));
     if let Some(m) = manifest {
-        gw.purge_manifest(&bucket, &m).await;
+        gw.drop_manifests(&bucket, &[m]).await;
     }
     Ok(S3Response::new(DeleteObjectOutput {
         delete_marker: deleted.delete_marker.then_some(true),
@@ -350,27 +334,42 @@ pub async fn delete_objects(
             version_id,
         });
     }
-    // Manifests go with the versions deleted for good: every object on a
-    // bucket without versions, only the versions named on one with them.
-    let plain_may_go =
-        keys.iter().any(|k| k.version_id.is_none()) && gw.old_manifests_may_go(&bucket).await;
-    let manifests: Vec<String> = futures::stream::iter(keys.clone())
-        .filter(|k| futures::future::ready(k.version_id.is_some() || plain_may_go))
-        .map(|k| {
-            let b = bucket.clone();
-            async move { manifest_of(gw, &b, &k.key, k.version_id.as_deref()).await }
-        })
-        .buffer_unordered(gw.list_concurrency)
-        .filter_map(|m| async move { m })
-        .collect()
-        .await;
+    // On a bucket that has never kept versions, each object's own manifest
+    // (authenticated as that object's) goes once the store says the object
+    // was deleted; on one that keeps versions, manifests are left to
+    // `sealgate gc` (versions.rs).
+    let manifests: std::collections::HashMap<String, String> =
+        if !keys.is_empty() && gw.old_manifests_may_go(&bucket).await {
+            let mut names: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
+            names.sort();
+            names.dedup();
+            futures::stream::iter(names)
+                .map(|k| {
+                    let b = bucket.clone();
+                    async move {
+                        let m = gw.own_manifest(&b, &k).await;
+                        m.map(|m| (k, m))
+                    }
+                })
+                .buffer_unordered(gw.list_concurrency)
+                .filter_map(|m| async move { m })
+                .collect()
+                .await
+        } else {
+            Default::default()
+        };
     let results = gw.store.delete_many_versions(&bucket, &keys).await?;
     for k in &keys {
         gw.latest.invalidate(&(bucket.clone(), k.key.clone()));
     }
-    for m in &manifests {
-        gw.purge_manifest(&bucket, m).await;
-    }
+    let gone: Vec<String> = results
+        .iter()
+        .filter(|(k, r)| r.is_ok() && k.version_id.is_none())
+        .filter_map(|(k, _)| manifests.get(&k.key).cloned())
+        .collect::<std::collections::BTreeSet<String>>()
+        .into_iter()
+        .collect();
+    gw.drop_manifests(&bucket, &gone).await;
     let mut deleted = Vec::new();
     let mut errors = refused;
     for (k, r) in results {

@@ -2,7 +2,7 @@
 //! store, ListObjectVersions with sealgate's keys hidden and every version's
 //! plaintext size and ETag, and what the other operations need to keep old
 //! versions readable: whether a bucket keeps versions (cached briefly), and
-//! the removal of a multipart manifest that no version needs any more.
+//! when a multipart manifest may be removed.
 //!
 //! Every version is resolved like the latest object (`object.rs`): its
 //! envelope is authenticated for this bucket and key. The envelope does not
@@ -10,9 +10,15 @@
 //! (a rollback) but never another key's object (docs/SECURITY.md).
 //!
 //! A multipart object's manifest is named by its upload id, fresh for every
-//! completion and every copy through sealgate, so no two versions share one:
-//! the manifest of a version is removed when that version is deleted for
-//! good, and never while the bucket keeps versions otherwise.
+//! completion and every copy through sealgate; but a version restored with
+//! the store's own tools keeps its envelope, so two versions can share one.
+//! So on a bucket that keeps versions no request deletes a manifest:
+//! `sealgate gc` removes those no version names. On a bucket that has never
+//! kept versions, the manifest of an object deleted or replaced through
+//! sealgate goes with it, once authenticated as that object's (an object
+//! the gateway cannot open leaves its manifest to gc). A manifest hidden
+//! behind a delete marker (the store's doing) is still read
+//! (`object.rs`): it is authenticated like any other.
 
 use std::time::Duration;
 
@@ -22,18 +28,17 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::error::from_store;
 use super::object::{manifest_key, ListInfo};
-use super::{Gateway, HIDDEN_PREFIX, META_KEY};
-use crate::envelope::header::MetaValue;
-use crate::envelope::{BodyBinding, Header};
+use super::{Gateway, HIDDEN_PREFIX};
+use crate::envelope::BodyBinding;
 use crate::store::versions::{ListVersionsRequest, VersionEntry, VersionedKey, Versioning};
-use crate::store::ObjectInfo;
 
 /// How long a bucket's versioning state is trusted without asking again.
 pub(crate) const VERSIONING_TTL: Duration = Duration::from_secs(10);
 
-/// Most manifest versions removed for one object version (a manifest is
-/// written once; more than a few versions of it are the store's doing).
-const MAX_MANIFEST_VERSIONS: i32 = 100;
+/// Most versions of a manifest looked through for one a delete marker hides
+/// (a manifest is written once; more than a few versions of it are the
+/// store's doing).
+pub(crate) const MAX_MANIFEST_VERSIONS: i32 = 100;
 
 pub(crate) fn versioning_cache() -> moka::sync::Cache<String, Versioning> {
     moka::sync::Cache::builder()
@@ -71,58 +76,73 @@ impl Gateway {
         }
     }
 
-    /// Removes a manifest for good: every version of it on a bucket that
-    /// keeps versions (a plain delete would only hide it behind a marker).
-    pub(crate) async fn purge_manifest(&self, bucket: &str, mkey: &str) {
-        let keeps = self
-            .versioning(bucket)
-            .await
-            .map_or(true, Versioning::keeps_versions);
-        if !keeps {
-            if let Err(e) = self.store.delete(bucket, mkey).await {
-                tracing::warn!(bucket, error = %e, "could not delete a multipart manifest");
-            }
-            return;
-        }
-        let page = match self
-            .store
-            .list_versions(
-                bucket,
-                &ListVersionsRequest {
-                    prefix: Some(mkey.to_owned()),
-                    max_keys: MAX_MANIFEST_VERSIONS,
-                    ..Default::default()
-                },
-            )
-            .await
+    /// Whether the bucket has never kept versions, asked at the store
+    /// whenever the cache says `Never` (or nothing): versioning can be
+    /// enabled at any time (by another gateway, by the store's own tools)
+    /// but never returns to `Never`, so only that answer can be stale. A
+    /// store without versioning (501) has never kept any; a store that
+    /// cannot answer is taken to keep them.
+    pub(crate) async fn never_versioned_now(&self, bucket: &str) -> bool {
+        if self
+            .versioning
+            .get(bucket)
+            .is_some_and(Versioning::keeps_versions)
         {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(bucket, error = %e, "could not list a manifest's versions");
-                return;
+            return false;
+        }
+        match self.store.get_bucket_versioning(bucket).await {
+            Ok(v) => {
+                self.versioning.insert(bucket.to_owned(), v);
+                v == Versioning::Never
             }
-        };
-        let ids: Vec<VersionedKey> = page
-            .entries
-            .into_iter()
-            .filter(|e| e.key == mkey)
-            .map(|e| VersionedKey {
-                key: e.key,
-                version_id: Some(e.version_id),
-            })
-            .collect();
-        if ids.is_empty() {
+            Err(e) if e.status == 501 => true,
+            Err(e) => {
+                tracing::warn!(bucket, error = %e, "versioning state unknown: a manifest is kept");
+                false
+            }
+        }
+    }
+
+    /// Deletes manifests no object needs any more (named by authenticated
+    /// envelopes), only on a bucket that has never kept versions. On one
+    /// that keeps versions (enabled or suspended) a manifest is never
+    /// deleted inline, plainly or by version id: a plain delete would hide
+    /// it behind a delete marker (on a suspended bucket, replace it), and a
+    /// version's manifest may be needed by another version (one restored
+    /// with the store's own tools keeps the same envelope). `sealgate gc`,
+    /// which sees every version, removes orphans there.
+    pub(crate) async fn drop_manifests(&self, bucket: &str, mkeys: &[String]) {
+        if mkeys.is_empty() || !self.never_versioned_now(bucket).await {
             return;
         }
-        match self.store.delete_many_versions(bucket, &ids).await {
+        match self.store.delete_many(bucket, mkeys).await {
             Ok(rs) => {
-                for (k, r) in rs {
-                    if let Err(e) = r {
-                        tracing::warn!(bucket, key = k.key, error = %e, "could not delete a manifest version");
+                for (_, e) in rs {
+                    if let Some(e) = e {
+                        tracing::warn!(bucket, error = %e, "could not delete a multipart manifest");
                     }
                 }
             }
-            Err(e) => tracing::warn!(bucket, error = %e, "could not delete a manifest's versions"),
+            Err(e) => tracing::warn!(bucket, error = %e, "could not delete multipart manifests"),
+        }
+    }
+
+    /// The manifest key of the object at `bucket/key` (the latest), when
+    /// it is a multipart object this gateway can open: the object resolved
+    /// (its envelope's MAC for this bucket and key, its manifest opened
+    /// under its data key and bound to this name and upload id), so that
+    /// an object planted at the store naming another object's upload id
+    /// never names a manifest to delete. `None` also when it is locked now
+    /// (its manifest stays with it) or cannot be opened here: `sealgate
+    /// gc` decides then.
+    pub(crate) async fn own_manifest(&self, bucket: &str, key: &str) -> Option<String> {
+        let r = self.resolve_tail(bucket, key).await.ok()?;
+        if super::lock::locked_now(&r.info.headers) {
+            return None;
+        }
+        match r.header.binding {
+            BodyBinding::Multipart { upload_id } => Some(manifest_key(&upload_id)),
+            BodyBinding::Single { .. } => None,
         }
     }
 
@@ -157,64 +177,135 @@ impl Gateway {
     }
 }
 
-/// Removes every version under `.sealgate/` of a bucket that has nothing
-/// else (one page of versions): `Err` when the client's own versions remain
-/// (the bucket is not empty) or the store would not say.
-pub(crate) async fn purge_hidden_versions(gw: &Gateway, bucket: &str) -> Result<(), ()> {
-    let page = gw
-        .store
-        .list_versions(
+/// Why a walk over a bucket's versions stopped short.
+#[derive(Debug)]
+pub(crate) enum WalkError {
+    Store(crate::store::StoreError),
+    /// The store's markers went back or repeated.
+    Stuck,
+    /// More versions and delete markers than the walk's budget.
+    OverBudget(usize),
+}
+
+/// Every version and delete marker of a bucket (under a prefix), page by
+/// page, within a budget of entries, with the store's markers checked: the
+/// key marker never goes back, and no pair of markers comes twice, so a
+/// store cannot keep a walk going (the budget bounds the rest).
+pub(crate) struct VersionWalk<'a> {
+    gw: &'a Gateway,
+    bucket: &'a str,
+    prefix: Option<String>,
+    markers: (Option<String>, Option<String>),
+    seen: std::collections::HashSet<(Option<String>, Option<String>)>,
+    entries: usize,
+    budget: usize,
+    done: bool,
+}
+
+impl<'a> VersionWalk<'a> {
+    pub(crate) fn new(
+        gw: &'a Gateway,
+        bucket: &'a str,
+        prefix: Option<String>,
+        budget: usize,
+    ) -> Self {
+        VersionWalk {
+            gw,
             bucket,
-            &ListVersionsRequest {
-                max_keys: 1000,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|_| ())?;
-    if page.is_truncated
-        || page
-            .entries
-            .iter()
-            .any(|e| !e.key.starts_with(HIDDEN_PREFIX))
-    {
-        return Err(());
+            prefix,
+            markers: (None, None),
+            seen: Default::default(),
+            entries: 0,
+            budget,
+            done: false,
+        }
     }
-    let ids: Vec<VersionedKey> = page
-        .entries
-        .into_iter()
-        .map(|e| VersionedKey {
-            key: e.key,
-            version_id: Some(e.version_id),
-        })
-        .collect();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let out = gw
-        .store
-        .delete_many_versions(bucket, &ids)
-        .await
-        .map_err(|_| ())?;
-    if out.iter().all(|(_, r)| r.is_ok()) {
-        Ok(())
-    } else {
-        Err(())
+
+    /// The next page's entries; `Ok(None)` once the listing is done.
+    pub(crate) async fn next_page(&mut self) -> Result<Option<Vec<VersionEntry>>, WalkError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .gw
+            .store
+            .list_versions(
+                self.bucket,
+                &ListVersionsRequest {
+                    prefix: self.prefix.clone(),
+                    max_keys: 1000,
+                    key_marker: self.markers.0.clone(),
+                    version_id_marker: self.markers.1.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(WalkError::Store)?;
+        self.entries += page.entries.len();
+        if self.entries > self.budget {
+            return Err(WalkError::OverBudget(self.budget));
+        }
+        if !page.is_truncated {
+            self.done = true;
+            return Ok(Some(page.entries));
+        }
+        let next = (page.next_key_marker, page.next_version_id_marker);
+        let back = match (&next.0, &self.markers.0) {
+            (None, _) => true,
+            (Some(n), Some(p)) => n < p,
+            (Some(_), None) => false,
+        };
+        if back || !self.seen.insert(next.clone()) {
+            return Err(WalkError::Stuck);
+        }
+        self.markers = next;
+        Ok(Some(page.entries))
     }
 }
 
-/// The manifest key of a stored object (as the store describes it), if it
-/// is a multipart one. The store's word: used only to tidy up.
-pub(crate) fn manifest_named_by(info: &ObjectInfo) -> Option<String> {
-    let meta = info.headers.metadata.get(META_KEY)?;
-    match MetaValue::decode(meta).ok()? {
-        MetaValue::Inline(raw) => match Header::parse(&raw).ok()?.binding {
-            BodyBinding::Multipart { upload_id } => Some(manifest_key(&upload_id)),
-            BodyBinding::Single { .. } => None,
-        },
-        MetaValue::InManifest { upload_id, .. } => Some(manifest_key(&upload_id)),
-        MetaValue::Overflow { .. } => None,
+/// Most versions and delete markers DeleteBucket looks through for
+/// sealgate's own leftovers.
+const MAX_BUCKET_VERSIONS: usize = 100_000;
+
+/// On a bucket that keeps versions and that the store would not delete:
+/// every version of it looked at first, and only when all of them are
+/// sealgate's own (under `.sealgate/`), each removed by its version id.
+/// `Err` when a version or delete marker of the client's remains (the
+/// bucket is not empty), or the store would not say; nothing is deleted
+/// then (a manifest hidden behind a marker would leave its multipart
+/// versions unreadable).
+pub(crate) async fn purge_hidden_versions(gw: &Gateway, bucket: &str) -> Result<(), ()> {
+    let mut walk = VersionWalk::new(gw, bucket, None, MAX_BUCKET_VERSIONS);
+    let mut ids: Vec<VersionedKey> = Vec::new();
+    loop {
+        match walk.next_page().await {
+            Ok(Some(entries)) => {
+                if entries.iter().any(|e| !e.key.starts_with(HIDDEN_PREFIX)) {
+                    return Err(());
+                }
+                ids.extend(entries.into_iter().map(|e| VersionedKey {
+                    key: e.key,
+                    version_id: Some(e.version_id),
+                }));
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(bucket, error = ?e, "could not list the bucket's versions");
+                return Err(());
+            }
+        }
     }
+    for chunk in ids.chunks(1000) {
+        let out = gw
+            .store
+            .delete_many_versions(bucket, chunk)
+            .await
+            .map_err(|_| ())?;
+        if out.iter().any(|(_, r)| r.is_err()) {
+            return Err(());
+        }
+    }
+    Ok(())
 }
 
 pub async fn get_bucket_versioning(

@@ -33,6 +33,10 @@ pub struct Lies {
     /// or completion of a client's key is passed on: another writer that
     /// comes between the gateway's look at the object and its write.
     pub intrude: Option<Vec<u8>>,
+    /// Deletes of a version of this key by its id in DeleteObjects are
+    /// refused (403), as a store's policy, MFA delete or lock can; the rest
+    /// pass.
+    pub refuse_version_deletes_of: Option<String>,
 }
 
 pub struct Liar {
@@ -93,6 +97,100 @@ impl Liar {
 
 #[async_trait]
 impl Store for Liar {
+    // Versioning passes through (reads of the latest through the lying
+    // reads above, so their lies and counts hold); writes keep the trait's
+    // defaults (no version id answered).
+    async fn get_bucket_versioning(&self, bucket: &str) -> StoreResult<versions::Versioning> {
+        self.inner.get_bucket_versioning(bucket).await
+    }
+    async fn put_bucket_versioning(&self, bucket: &str, enabled: bool) -> StoreResult<()> {
+        self.inner.put_bucket_versioning(bucket, enabled).await
+    }
+    async fn head_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> StoreResult<ObjectInfo> {
+        match version {
+            None => self.head(bucket, key).await,
+            Some(_) => self.inner.head_version(bucket, key, version).await,
+        }
+    }
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        range: Option<(u64, u64)>,
+        if_match: Option<&str>,
+    ) -> StoreResult<(ObjectInfo, ByteStream)> {
+        match version {
+            None => self.get(bucket, key, range, if_match).await,
+            Some(_) => {
+                self.inner
+                    .get_version(bucket, key, version, range, if_match)
+                    .await
+            }
+        }
+    }
+    async fn get_tail_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        n: u64,
+    ) -> StoreResult<(ObjectInfo, Bytes)> {
+        match version {
+            None => self.get_tail(bucket, key, n).await,
+            Some(_) => self.inner.get_tail_version(bucket, key, version, n).await,
+        }
+    }
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> StoreResult<versions::Deleted> {
+        self.inner.delete_version(bucket, key, version).await
+    }
+    async fn delete_many_versions(
+        &self,
+        bucket: &str,
+        keys: &[versions::VersionedKey],
+    ) -> StoreResult<
+        Vec<(
+            versions::VersionedKey,
+            Result<versions::Deleted, StoreError>,
+        )>,
+    > {
+        let Some(target) = self.lies.lock().unwrap().refuse_version_deletes_of.clone() else {
+            return self.inner.delete_many_versions(bucket, keys).await;
+        };
+        let (refused, passed): (Vec<_>, Vec<_>) = keys
+            .iter()
+            .cloned()
+            .partition(|k| k.version_id.is_some() && k.key == target);
+        let mut out = if passed.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.delete_many_versions(bucket, &passed).await?
+        };
+        out.extend(refused.into_iter().map(|k| {
+            (
+                k,
+                Err(StoreError::new(403, "AccessDenied", "Access Denied")),
+            )
+        }));
+        Ok(out)
+    }
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        req: &versions::ListVersionsRequest,
+    ) -> StoreResult<versions::VersionsPage> {
+        self.inner.list_versions(bucket, req).await
+    }
     async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
         self.inner.list_buckets().await
     }

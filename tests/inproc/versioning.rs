@@ -330,7 +330,9 @@ async fn deletes_leave_markers_and_keep_old_multipart_versions_readable() {
     assert_eq!(undel.version_id(), Some(marker.as_str()));
     assert_eq!(gw.get_ok(b, "k").await, d3);
 
-    // Deleting one multipart version for good removes its manifest only.
+    // Deleting one multipart version for good leaves its manifest (no
+    // request deletes a manifest on a bucket that keeps versions: another
+    // version may share it); gc removes it below.
     gw.client
         .delete_object()
         .bucket(b)
@@ -340,11 +342,7 @@ async fn deletes_leave_markers_and_keep_old_multipart_versions_readable() {
         .await
         .unwrap();
     assert!(get_v(&gw, b, "k", &v1).await.is_err(), "v1 is gone");
-    assert_eq!(
-        manifests(&w, b).await.len(),
-        1,
-        "v1's manifest went with it"
-    );
+    assert_eq!(manifests(&w, b).await.len(), 2, "v1's manifest is gc's");
     assert_eq!(get_v(&gw, b, "k", &v2).await.unwrap().0, d2);
     assert_eq!(get_v(&gw, b, "k", &v3).await.unwrap().0, d3);
 
@@ -385,7 +383,29 @@ async fn deletes_leave_markers_and_keep_old_multipart_versions_readable() {
     assert!(marked[0].delete_marker_version_id().is_some());
     assert!(get_v(&gw, b, "k", &v2).await.is_err(), "v2 is gone");
     assert_eq!(get_v(&gw, b, "k", &v3).await.unwrap().0, d3);
+    assert_eq!(manifests(&w, b).await.len(), 2);
+    // gc removes v1's manifest (no version names it) and keeps v3's.
+    let r = run_gc(&w, b).await;
+    assert_eq!(r.orphan_manifests.len(), 1, "{:?}", r.orphan_manifests);
     assert_eq!(manifests(&w, b).await.len(), 1, "v3's manifest stays");
+    assert_eq!(get_v(&gw, b, "k", &v3).await.unwrap().0, d3);
+}
+
+/// `sealgate gc --apply` with no minimum age.
+async fn run_gc(w: &World, b: &str) -> sealgate::gateway::gc::GcReport {
+    use sealgate::gateway::gc::{gc, GcOptions};
+    let cmd = w.command_gateway(Spec::alice());
+    gc(
+        &cmd,
+        b,
+        &GcOptions {
+            apply: true,
+            min_age: std::time::Duration::ZERO,
+            concurrency: 4,
+        },
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -769,4 +789,261 @@ async fn suspended_versioning_keeps_the_replaced_objects_manifest() {
     gw.put(b, "k", &d2).await;
     assert_eq!(gw.get_ok(b, "k").await, d2);
     assert_eq!(manifests(&w, b).await.len(), 1, "the manifest stays");
+}
+
+/// The version ids of `k` at the store, newest first (delete markers left
+/// out).
+async fn store_versions(w: &World, b: &str, k: &str) -> Vec<String> {
+    let page = w
+        .store
+        .list_versions(
+            b,
+            &sealgate::store::versions::ListVersionsRequest {
+                prefix: Some(k.to_owned()),
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    page.entries
+        .into_iter()
+        .filter(|e| e.key == k && !e.delete_marker)
+        .map(|e| e.version_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn deleting_every_key_then_the_bucket_keeps_every_multipart_version() {
+    let w = World::moto();
+    let gw = w.gateway(Spec::alice());
+    let b = &unique_bucket("ver-rb-keep");
+    gw.mb(b).await;
+    enable(&gw, b).await;
+    let (d1, d2, d3) = (data(SEG + 1, 1), data(700, 2), data(2 * SEG, 3));
+    let (_, v1) = put_mp(&gw, b, "a", &d1).await;
+    let (_, v2) = put_mp(&gw, b, "a", &d2).await;
+    let (_, v3) = put_mp(&gw, b, "b", &d3).await;
+    // Every key deleted (delete markers over them), then the bucket: the
+    // store refuses, and sealgate's look for leftovers must not hide a
+    // manifest the versions need.
+    for k in ["a", "b"] {
+        gw.client
+            .delete_object()
+            .bucket(b)
+            .key(k)
+            .send()
+            .await
+            .unwrap();
+    }
+    let e = must_fail(gw.client.delete_bucket().bucket(b).send().await, "rb");
+    assert_refused(&e, 409, "BucketNotEmpty", "the client's versions remain");
+    assert_eq!(manifests(&w, b).await.len(), 3, "no manifest hidden");
+    let fresh = w.gateway(Spec::alice());
+    for (k, v, d) in [("a", &v1, &d1), ("a", &v2, &d2), ("b", &v3, &d3)] {
+        assert_eq!(&get_v(&fresh, b, k, v).await.unwrap().0, d, "{k} {v}");
+    }
+}
+
+#[tokio::test]
+async fn a_manifest_behind_a_store_delete_marker_still_reads() {
+    let w = World::moto();
+    let gw = w.gateway(Spec::alice());
+    let b = &unique_bucket("ver-mp-marker");
+    gw.mb(b).await;
+    enable(&gw, b).await;
+    let (d1, d2) = (data(SEG + 7, 1), data(3 * SEG, 2));
+    let (_, v1) = put_mp(&gw, b, "k", &d1).await;
+    put_mp(&gw, b, "k", &d2).await;
+    // The store's operator puts a delete marker over both manifests (on a
+    // bucket with Object Lock, allowed even over a locked version).
+    let ms = manifests(&w, b).await;
+    assert_eq!(ms.len(), 2);
+    for m in &ms {
+        w.store.delete(b, m).await.unwrap();
+    }
+    assert!(manifests(&w, b).await.is_empty(), "hidden behind markers");
+    let fresh = w.gateway(Spec::alice());
+    assert_eq!(get_v(&fresh, b, "k", &v1).await.unwrap().0, d1);
+    assert_eq!(fresh.get_ok(b, "k").await, d2, "the latest too");
+    // gc counts a hidden manifest a version names as live.
+    let r = run_gc(&w, b).await;
+    assert!(r.orphan_manifests.is_empty(), "{:?}", r.orphan_manifests);
+    assert_eq!(get_v(&fresh, b, "k", &v1).await.unwrap().0, d1);
+}
+
+#[tokio::test]
+async fn a_version_delete_the_store_refuses_keeps_its_manifest() {
+    let (w, liar) = World::moto().lying();
+    let gw = w.gateway(Spec::alice());
+    let b = &unique_bucket("ver-refused");
+    gw.mb(b).await;
+    enable(&gw, b).await;
+    let d = data(SEG + 11, 1);
+    let id = create(&gw, b, "k").await;
+    let e = part(&gw, b, "k", &id, 1, &d).await;
+    complete(&gw, b, "k", &id, &[(1, e.as_str())])
+        .await
+        .unwrap();
+    put_v_plain(&gw, b, "k", &data(10, 2)).await;
+    let vs = store_versions(&w, b, "k").await;
+    assert_eq!(vs.len(), 2);
+    let v1 = vs[1].clone();
+    liar.lies.lock().unwrap().refuse_version_deletes_of = Some("k".into());
+    let r = gw
+        .client
+        .delete_objects()
+        .bucket(b)
+        .delete(
+            Delete::builder()
+                .objects(
+                    ObjectIdentifier::builder()
+                        .key("k")
+                        .version_id(&v1)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.deleted().is_empty(), "{:?}", r.deleted());
+    assert_eq!(r.errors().len(), 1, "{:?}", r.errors());
+    assert_eq!(r.errors()[0].code(), Some("AccessDenied"));
+    assert_eq!(r.errors()[0].version_id(), Some(v1.as_str()));
+    assert_eq!(manifests(&w, b).await.len(), 1, "the manifest stays");
+    assert_eq!(get_v(&gw, b, "k", &v1).await.unwrap().0, d);
+}
+
+/// PutObject whose answer may carry no version id (a lying store's).
+async fn put_v_plain(gw: &Gw, b: &str, k: &str, d: &[u8]) {
+    gw.client
+        .put_object()
+        .bucket(b)
+        .key(k)
+        .body(ByteStream::from(d.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {k}: {}", S3Err::from(e)));
+}
+
+/// An object planted at the store naming another object's upload id (its
+/// envelope copied under another key), deleted or replaced by a client:
+/// the victim's manifest stays (it was never authenticated as the planted
+/// object's). The victim's own delete still takes its manifest on a bucket
+/// that has never kept versions.
+async fn a_planted_object_cannot_name_a_manifest_to_delete(w: World, versioned: bool) {
+    let gw = w.gateway(Spec::alice());
+    let b = &unique_bucket("ver-planted");
+    gw.mb(b).await;
+    if versioned {
+        enable(&gw, b).await;
+    }
+    let d = data(SEG + 21, 1);
+    let id = create(&gw, b, "victim").await;
+    let e = part(&gw, b, "victim", &id, 1, &d).await;
+    complete(&gw, b, "victim", &id, &[(1, e.as_str())])
+        .await
+        .unwrap();
+    let (info, raw) = w.raw_get(b, "victim").await;
+    let plant = |k: &'static str| {
+        let (w, info, raw) = (&w, info.clone(), raw.clone());
+        async move { w.raw_put(b, k, raw, &info.headers).await }
+    };
+    // Deleted by DeleteObject, then by DeleteObjects.
+    plant("planted").await;
+    gw.client
+        .delete_object()
+        .bucket(b)
+        .key("planted")
+        .send()
+        .await
+        .unwrap();
+    plant("planted").await;
+    let r = gw
+        .client
+        .delete_objects()
+        .bucket(b)
+        .delete(
+            Delete::builder()
+                .objects(ObjectIdentifier::builder().key("planted").build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.errors().is_empty(), "{:?}", r.errors());
+    if versioned {
+        // Deleted for good, by its version id.
+        plant("planted").await;
+        let v = store_versions(&w, b, "planted").await[0].clone();
+        gw.client
+            .delete_object()
+            .bucket(b)
+            .key("planted")
+            .version_id(&v)
+            .send()
+            .await
+            .unwrap();
+    }
+    // Replaced by a multipart completion.
+    plant("planted").await;
+    let id = create(&gw, b, "planted").await;
+    let e = part(&gw, b, "planted", &id, 1, &data(100, 2)).await;
+    complete(&gw, b, "planted", &id, &[(1, e.as_str())])
+        .await
+        .unwrap();
+    let fresh = w.gateway(Spec::alice());
+    assert_eq!(fresh.get_ok(b, "victim").await, d, "the victim still reads");
+    let victims = format!(".sealgate/mp/{}", &id_hex_of(&info));
+    assert!(
+        manifests(&w, b).await.contains(&victims),
+        "the victim's manifest stays"
+    );
+    if !versioned {
+        // The victim's own delete takes its manifest (authenticated).
+        gw.client
+            .delete_object()
+            .bucket(b)
+            .key("victim")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !manifests(&w, b).await.contains(&victims),
+            "the victim's manifest went with it"
+        );
+    }
+}
+
+/// The upload id (hex) a stored multipart object's envelope names.
+fn id_hex_of(info: &sealgate::store::ObjectInfo) -> String {
+    use sealgate::envelope::header::MetaValue;
+    let meta = info.headers.metadata.get("sg").expect("an envelope");
+    match MetaValue::decode(meta).unwrap() {
+        MetaValue::InManifest { upload_id, .. } => hex::encode(upload_id),
+        MetaValue::Inline(raw) => match sealgate::envelope::Header::parse(&raw).unwrap().binding {
+            sealgate::envelope::BodyBinding::Multipart { upload_id } => hex::encode(upload_id),
+            other => panic!("not multipart: {other:?}"),
+        },
+        _ => panic!("an overflow envelope"),
+    }
+}
+
+#[tokio::test]
+async fn a_planted_object_cannot_name_a_manifest_to_delete_on_moto() {
+    a_planted_object_cannot_name_a_manifest_to_delete(World::moto(), false).await
+}
+
+#[tokio::test]
+async fn a_planted_object_cannot_name_a_manifest_to_delete_on_moto_with_versions() {
+    a_planted_object_cannot_name_a_manifest_to_delete(World::moto(), true).await
+}
+
+#[tokio::test]
+async fn a_planted_object_cannot_name_a_manifest_to_delete_on_the_embedded_store() {
+    a_planted_object_cannot_name_a_manifest_to_delete(World::new(), false).await
 }

@@ -128,6 +128,7 @@ impl S3Store {
     ) -> StoreResult<Vec<(VersionedKey, Result<Deleted, StoreError>)>> {
         type Id = (String, Option<String>);
         let mut done: HashMap<Id, Result<Deleted, StoreError>> = HashMap::new();
+        let mut exact: HashMap<Id, Result<Deleted, StoreError>> = HashMap::new();
         for chunk in keys.chunks(1000) {
             let ids = chunk
                 .iter()
@@ -191,14 +192,24 @@ impl S3Store {
                 );
             }
         }
+        // Answers to versions asked for by id are never taken for a plain
+        // delete's below.
+        for k in keys {
+            if let Some(r) = done.remove(&(k.key.clone(), k.version_id.clone())) {
+                exact.insert((k.key.clone(), k.version_id.clone()), r);
+            }
+        }
         Ok(keys
             .iter()
             .map(|k| {
-                let r = done
-                    .remove(&(k.key.clone(), k.version_id.clone()))
-                    // Deleted, but the store did not say how (a key the
-                    // answer leaves out was not refused).
-                    .unwrap_or(Ok(Deleted::default()));
+                let r = exact
+                    .get(&(k.key.clone(), k.version_id.clone()))
+                    .cloned()
+                    .or_else(|| unversioned_answer(&mut done, k))
+                    // Only what the store listed under Deleted was deleted:
+                    // a key its answer leaves out (or an error naming
+                    // another version) is not known to be gone.
+                    .unwrap_or_else(|| Err(left_out()));
                 (k.clone(), r)
             })
             .collect())
@@ -274,6 +285,33 @@ fn add_content_md5(req: &mut aws_smithy_runtime_api::http::Request) {
         let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b));
         req.headers_mut().insert("content-md5", md5);
     }
+}
+
+/// A plain delete (no version asked) that the store answered with a
+/// version id (the delete marker's, or as some stores do, the version it
+/// removed): an answer under Deleted for that key that no delete of a
+/// version asked for.
+fn unversioned_answer(
+    done: &mut HashMap<(String, Option<String>), Result<Deleted, StoreError>>,
+    k: &VersionedKey,
+) -> Option<Result<Deleted, StoreError>> {
+    if k.version_id.is_some() {
+        return None;
+    }
+    let found = done
+        .iter()
+        .find(|((key, v), r)| key == &k.key && v.is_some() && r.is_ok())
+        .map(|(id, _)| id.clone())?;
+    done.remove(&found)
+}
+
+/// A key of a batch delete the store's answer did not account for.
+fn left_out() -> StoreError {
+    StoreError::new(
+        500,
+        "InternalError",
+        "the store's DeleteObjects answer did not say this key was deleted",
+    )
 }
 
 #[cfg(test)]
