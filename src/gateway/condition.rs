@@ -137,22 +137,15 @@ impl Gateway {
                 Err(e) => return Err(e),
             }
         }
-        let n = raw.len() as u64;
-        let body: crate::store::ByteStream =
-            Box::pin(futures::stream::once(async move { Ok(raw) }));
         let cond = atomic.then_some(WriteCondition::Absent);
         // On a bucket with Object Lock the write carries the checksum the
         // store asks of every write there (as `put_small`'s do).
-        let headers = crate::store::ObjectHeaders {
-            lock: self
-                .bucket_locked(bucket)
-                .await
-                .then(crate::store::lock::ObjectLock::default),
-            ..Default::default()
-        };
+        let lock = self
+            .bucket_locked(bucket)
+            .await
+            .then(crate::store::lock::ObjectLock::default);
         match self
-            .store
-            .put(bucket, key, body, n, &headers, cond.as_ref())
+            .put_small_with(bucket, key, raw, lock, cond.as_ref())
             .await
         {
             Ok(_) => Ok(true),

@@ -201,7 +201,7 @@ impl Gateway {
             .bucket_locked(bucket)
             .await
             .then(crate::store::lock::ObjectLock::default);
-        self.put_small_with(bucket, key, raw, lock).await
+        self.put_small_with(bucket, key, raw, lock, None).await
     }
 
     /// A manifest: with `lock` (the lock its upload asked for) or, without,
@@ -214,17 +214,23 @@ impl Gateway {
         lock: Option<&crate::store::lock::ObjectLock>,
     ) -> StoreResult<String> {
         match lock {
-            Some(l) => self.put_small_with(bucket, key, raw, Some(l.clone())).await,
+            Some(l) => {
+                self.put_small_with(bucket, key, raw, Some(l.clone()), None)
+                    .await
+            }
             None => self.put_small(bucket, key, raw).await,
         }
     }
 
-    async fn put_small_with(
+    /// The one writer of the gateway's own small objects: in one piece,
+    /// with `lock` and, when given, the write condition `cond`.
+    pub(crate) async fn put_small_with(
         &self,
         bucket: &str,
         key: &str,
         raw: Bytes,
         lock: Option<crate::store::lock::ObjectLock>,
+        cond: Option<&crate::store::WriteCondition>,
     ) -> StoreResult<String> {
         let n = raw.len() as u64;
         let body: crate::store::ByteStream =
@@ -233,7 +239,7 @@ impl Gateway {
             lock,
             ..Default::default()
         };
-        self.store.put(bucket, key, body, n, &headers, None).await
+        self.store.put(bucket, key, body, n, &headers, cond).await
     }
 
     /// Reads a whole small object of the gateway's own; `Ok(None)` when it
