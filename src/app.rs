@@ -284,12 +284,28 @@ pub fn build_over(
         }
         _ => None,
     };
+    let store_index = match (cfg.gateway.store_index_secs, configured_secret) {
+        (0, _) | (_, false) => None,
+        (secs, true) if tokio::runtime::Handle::try_current().is_ok() => {
+            let si = crate::gateway::store_index::StoreIndex::new(
+                store.clone(),
+                &gw_secret,
+                std::time::Duration::from_secs(secs),
+                cfg.gateway.index_entries,
+            )
+            .map_err(|e| cerr("gateway.secret", e.to_string()))?;
+            si.start();
+            Some(si)
+        }
+        _ => None,
+    };
     let gateway = Gateway::new(
         store,
         keyring,
         GatewaySettings {
             groups,
             index,
+            store_index,
             users: user_buckets,
             object_cache_entries: cfg.gateway.object_cache_entries,
             list_concurrency: cfg.gateway.list_concurrency,

@@ -306,6 +306,10 @@ pub struct GatewayConfig {
     pub state_dir: Option<PathBuf>,
     /// Most entries of the persistent listing index.
     pub index_entries: u64,
+    /// How often what listings learn is written to the listing index kept
+    /// at the store (for new instances), in seconds; 0: no index at the
+    /// store (neither written nor read). Needs a configured secret.
+    pub store_index_secs: u64,
 }
 
 fn default_cache_entries() -> u64 {
@@ -333,6 +337,7 @@ impl Default for GatewayConfig {
             list_concurrency: default_list_concurrency(),
             state_dir: None,
             index_entries: 1_000_000,
+            store_index_secs: 60,
         }
     }
 }
@@ -448,6 +453,7 @@ const ENV_KEYS: [(&str, &[&str]); 4] = [
             "list_concurrency",
             "state_dir",
             "index_entries",
+            "store_index_secs",
         ],
     ),
     ("audit", &["path", "stderr", "queue_lines"]),

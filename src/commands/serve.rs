@@ -76,7 +76,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (None, true) => tracing::info!("audit log: one line per request, to stderr"),
         _ => {}
     }
+    let store_index = rt.gateway.store_index();
     let service = crate::server::build_service(rt.gateway, rt.users, &rt.server)?;
     let frontend = crate::server::Frontend::new(service, audit, &rt.server)?;
-    crate::server::serve(frontend, rt.server).await
+    let served = crate::server::serve(frontend, rt.server).await;
+    // What listings learned since the last write goes to the store-side
+    // index before the process ends (new instances list from it).
+    if let Some(si) = store_index {
+        if tokio::time::timeout(std::time::Duration::from_secs(10), si.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the listing index could not be written to the store within 10 s of shutdown"
+            );
+        }
+    }
+    served
 }

@@ -107,6 +107,9 @@ pub async fn delete_bucket(
         }
         Err(e) => return Err(from_store(e)),
     }
+    if let Some(si) = &gw.store_index {
+        si.forget_bucket(b);
+    }
     Ok(S3Response::new(DeleteBucketOutput {}))
 }
 

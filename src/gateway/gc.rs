@@ -352,7 +352,9 @@ pub async fn gc(gw: &Gateway, bucket: &str, opts: &GcOptions) -> Result<GcReport
             }
             report.probe_leftovers.push((e.key.clone(), e.size));
             doomed.push(e.key);
-        } else if !e.key.starts_with(&format!("{HIDDEN_PREFIX}dir/")) {
+        } else if !e.key.starts_with(&format!("{HIDDEN_PREFIX}dir/"))
+            && !e.key.starts_with(super::store_index::SEGMENT_PREFIX)
+        {
             report.unknown.push(e.key);
         }
     }

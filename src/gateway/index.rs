@@ -43,6 +43,7 @@ pub struct ListingIndex {
     db: Arc<Database>,
     key: Arc<Zeroizing<[u8; 32]>>,
     tx: mpsc::Sender<(Vec<u8>, Vec<u8>)>,
+    max: u64,
 }
 
 fn entry_key(bucket: &str, key: &str, store_etag: &str) -> Vec<u8> {
@@ -86,38 +87,53 @@ impl ListingIndex {
             w.open_table(ORDER).map_err(std::io::Error::other)?;
             w.commit().map_err(std::io::Error::other)?;
         }
-        let mut key = Zeroizing::new([0u8; 32]);
-        aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"sealgate/v1/gateway")
-            .extract(gateway_key)
-            .expand(&[b"sealgate/v1/listing-index"], Len)
-            .and_then(|okm| okm.fill(&mut key[..]))
-            .map_err(|_| std::io::Error::other("key derivation"))?;
+        let key = derive_key(gateway_key, b"sealgate/v1/listing-index")?;
         let (tx, rx) = mpsc::channel(16 * BATCH);
         tokio::spawn(writer(db.clone(), rx, max_entries.max(1)));
         Ok(Self {
             db,
             key: Arc::new(key),
             tx,
+            max: max_entries.max(1),
         })
     }
 
     /// Keeps what a listing shows for this store version (never waits: a
     /// full queue drops the entry, it is a cache).
     pub fn remember(&self, bucket: &str, key: &str, store_etag: &str, info: &ListInfo) {
+        if let Some(e) = self.sealed_entry(bucket, key, store_etag, info) {
+            let _ = self.tx.try_send(e);
+        }
+    }
+
+    /// Keeps entries read from the store-side index (one transaction).
+    /// Blocking: call on a blocking thread.
+    pub fn import(&self, bucket: &str, entries: &[super::store_index::Entry]) {
+        let batch: Vec<(Vec<u8>, Vec<u8>)> = entries
+            .iter()
+            .filter_map(|e| self.sealed_entry(bucket, &e.key, &e.store_etag, &e.info))
+            .collect();
+        if let Err(e) = write_batch(&self.db, batch, self.max) {
+            tracing::warn!(error = %e, "could not write the listing index");
+        }
+    }
+
+    fn sealed_entry(
+        &self,
+        bucket: &str,
+        key: &str,
+        store_etag: &str,
+        info: &ListInfo,
+    ) -> Option<(Vec<u8>, Vec<u8>)> {
         if store_etag.is_empty() {
-            return;
+            return None;
         }
         let k = entry_key(bucket, key, store_etag);
         let mut w = RecordWriter::new();
-        if w.put(T_ETAG, info.etag.as_bytes()).is_err()
-            || w.put(T_SIZE, &info.size.to_be_bytes()).is_err()
-        {
-            return;
-        }
-        let Ok(v) = sealed::seal(&self.key[..], PURPOSE, &k, &w.finish()) else {
-            return;
-        };
-        let _ = self.tx.try_send((k, v));
+        w.put(T_ETAG, info.etag.as_bytes()).ok()?;
+        w.put(T_SIZE, &info.size.to_be_bytes()).ok()?;
+        let v = sealed::seal(&self.key[..], PURPOSE, &k, &w.finish()).ok()?;
+        Some((k, v))
     }
 
     /// What the index knows of these listing entries (bucket, key, store
@@ -138,6 +154,17 @@ impl ListingIndex {
             })
             .collect()
     }
+}
+
+/// A key for `info` derived from the stretched gateway secret.
+pub(crate) fn derive_key(gateway_key: &[u8], info: &[u8]) -> std::io::Result<Zeroizing<[u8; 32]>> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"sealgate/v1/gateway")
+        .extract(gateway_key)
+        .expand(&[info], Len)
+        .and_then(|okm| okm.fill(&mut key[..]))
+        .map_err(|_| std::io::Error::other("key derivation"))?;
+    Ok(key)
 }
 
 struct Len;

@@ -169,6 +169,7 @@ async fn list_page(
         .cloned()
         .collect();
     gw.prefetch_listing(bucket, &visible).await;
+    gw.fill_from_store_index(bucket, &visible).await;
     let contents: Vec<Object> = futures::stream::iter(visible)
         .map(|e| async move {
             let li = gw.list_info(bucket, &e).await;

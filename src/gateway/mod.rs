@@ -21,6 +21,7 @@ pub mod object;
 pub mod put;
 pub mod records;
 pub mod seal;
+pub mod store_index;
 pub mod token;
 pub mod versions;
 
@@ -60,6 +61,9 @@ pub struct Gateway {
     /// The persistent listing index, if a state directory and a gateway
     /// secret are configured.
     pub(crate) index: Option<Arc<index::ListingIndex>>,
+    /// The listing index kept at the store, if a gateway secret is
+    /// configured (and `gateway.store_index_secs` is not 0).
+    pub(crate) store_index: Option<Arc<store_index::StoreIndex>>,
     /// Which conditional writes the store enforces.
     pub(crate) conditional: crate::store::conditional::ConditionalWrites,
     /// Each bucket's versioning state at the store, briefly (`versions.rs`).
@@ -71,6 +75,7 @@ pub struct Gateway {
 pub struct GatewaySettings {
     pub groups: Option<Arc<crate::groups::Groups>>,
     pub index: Option<Arc<index::ListingIndex>>,
+    pub store_index: Option<Arc<store_index::StoreIndex>>,
     pub users: HashMap<String, Vec<String>>,
     pub object_cache_entries: u64,
     pub list_concurrency: usize,
@@ -108,6 +113,7 @@ impl Gateway {
             users: s.users,
             groups: s.groups,
             index: s.index,
+            store_index: s.store_index,
             versioning: versions::versioning_cache(),
             lock_buckets: moka::sync::Cache::builder()
                 .max_capacity(10_000)
@@ -156,6 +162,14 @@ impl Gateway {
         if let Some(ix) = &self.index {
             ix.remember(bucket, key, store_etag, &info);
         }
+        // Not in a bucket known to have Object Lock: the bucket's default
+        // retention would keep every segment, and compaction could delete
+        // none of them.
+        if let Some(si) = &self.store_index {
+            if self.lock_buckets.get(bucket) != Some(true) {
+                si.queue(bucket, key, store_etag, &info);
+            }
+        }
         self.listing.insert(
             (bucket.to_owned(), key.to_owned(), store_etag.to_owned()),
             info,
@@ -190,6 +204,50 @@ impl Gateway {
                 self.listing.insert((bucket.to_owned(), k, e), info);
             }
         }
+    }
+
+    /// For listing entries that no cache holds: what the store-side index
+    /// knows (its segments not read yet, at most once a minute per bucket),
+    /// kept in the caches and the persistent index.
+    pub(crate) async fn fill_from_store_index(
+        &self,
+        bucket: &str,
+        entries: &[crate::store::ListEntry],
+    ) {
+        let Some(si) = &self.store_index else { return };
+        let missing = entries.iter().any(|e| {
+            !self
+                .listing
+                .contains_key(&(bucket.to_owned(), e.key.clone(), e.etag.clone()))
+        });
+        if !missing {
+            return;
+        }
+        let found = si.load(bucket).await;
+        if found.is_empty() {
+            return;
+        }
+        if let Some(ix) = self.index.clone() {
+            let (b, f) = (bucket.to_owned(), found.clone());
+            tokio::task::spawn_blocking(move || ix.import(&b, &f));
+        }
+        for e in found {
+            self.listing
+                .insert((bucket.to_owned(), e.key, e.store_etag), e.info);
+        }
+    }
+
+    /// Writes what the store-side index has queued (at shutdown, and in
+    /// tests); nothing without one.
+    pub async fn flush_store_index(&self) {
+        if let Some(si) = &self.store_index {
+            si.flush().await;
+        }
+    }
+
+    /// The store-side index, to flush it after the gateway has stopped.
+    pub fn store_index(&self) -> Option<Arc<store_index::StoreIndex>> {
+        self.store_index.clone()
     }
 
     pub(crate) fn key_name(&self, key_id_hex: &str) -> Option<String> {

@@ -20,7 +20,7 @@ use crate::envelope::manifest::Manifest;
 use crate::envelope::segment::open_trailer;
 use crate::envelope::size::{plaintext_len, segments};
 use crate::envelope::{Attributes, BodyBinding, DataKey, Header, TRAILER_LEN};
-use crate::store::{ListEntry, ObjectInfo, StoreError, StoreResult};
+use crate::store::{ListEntry, ObjectInfo, Store, StoreError, StoreResult};
 
 /// A resolution's cache key: the name, the envelope text (`sg`) and, for a
 /// single-part object, the trailer read with it. Every part of it was
@@ -35,7 +35,7 @@ pub struct CacheKey {
 }
 
 /// What a listing shows for an object.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListInfo {
     pub etag: String,
     pub size: u64,
@@ -262,21 +262,7 @@ impl Gateway {
         version: Option<&str>,
         max: u64,
     ) -> StoreResult<Option<Vec<u8>>> {
-        let (info, mut s) = self
-            .store
-            .get_version(bucket, key, version, None, None)
-            .await?;
-        if info.size > max {
-            return Ok(None);
-        }
-        let mut raw = Vec::with_capacity(info.size as usize);
-        while let Some(c) = s.next().await {
-            raw.extend_from_slice(&c.map_err(|e| StoreError::unavailable(e.to_string()))?);
-            if raw.len() as u64 > max {
-                return Ok(None);
-            }
-        }
-        Ok(Some(raw))
+        read_small_from(self.store.as_ref(), bucket, key, version, max).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -559,4 +545,28 @@ impl Gateway {
             size: plaintext_len(e.size).unwrap_or(e.size),
         }
     }
+}
+
+/// Reads a whole small object of the gateway's own from `store`;
+/// `Ok(None)` when it holds more than `max` bytes (never buffers more,
+/// whatever size the store claims).
+pub(crate) async fn read_small_from(
+    store: &dyn Store,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    max: u64,
+) -> StoreResult<Option<Vec<u8>>> {
+    let (info, mut s) = store.get_version(bucket, key, version, None, None).await?;
+    if info.size > max {
+        return Ok(None);
+    }
+    let mut raw = Vec::with_capacity(info.size as usize);
+    while let Some(c) = s.next().await {
+        raw.extend_from_slice(&c.map_err(|e| StoreError::unavailable(e.to_string()))?);
+        if raw.len() as u64 > max {
+            return Ok(None);
+        }
+    }
+    Ok(Some(raw))
 }

@@ -250,13 +250,13 @@ impl World {
 
     /// [`World::gateway`] with `store.conditional_writes` set.
     pub fn gateway_with(&self, spec: Spec, conditional_writes: Mode) -> Gw {
+        self.gateway_edit(spec, |c| c.store.conditional_writes = conditional_writes)
+    }
+
+    /// [`World::gateway`] whose config `edit` changes first.
+    pub fn gateway_edit(&self, spec: Spec, edit: impl FnOnce(&mut Config)) -> Gw {
         let first = spec.users.first().expect("a user").clone();
-        let rt = self.runtime(spec, conditional_writes);
-        let service = sealgate::server::build_service(rt.gateway, rt.users, &rt.server).unwrap();
-        Gw {
-            client: client(&service, first.access_key, first.secret),
-            service,
-        }
+        Gw::over(self.runtime_with(spec, edit), &first)
     }
 
     /// The gateway a command (`sealgate group add`, `rewrap`...) builds
@@ -283,12 +283,7 @@ impl World {
     /// are `rb`, a test's own (with its own clock).
     pub fn gateway_with_readback(&self, spec: Spec, rb: Arc<sealgate::readback::Readback>) -> Gw {
         let first = spec.users.first().expect("a user").clone();
-        let rt = self.runtime_readback(spec, |_| {}, Some(rb));
-        let service = sealgate::server::build_service(rt.gateway, rt.users, &rt.server).unwrap();
-        Gw {
-            client: client(&service, first.access_key, first.secret),
-            service,
-        }
+        Gw::over(self.runtime_readback(spec, |_| {}, Some(rb)), &first)
     }
 
     fn runtime_readback(
@@ -344,6 +339,9 @@ impl World {
                 secret: Some(GATEWAY_SECRET.into()),
                 list_concurrency: 4,
                 state_dir: spec.state_dir.clone(),
+                // Tests write the store-side listing index when they mean
+                // to (`Gateway::flush_store_index`), not on a timer.
+                store_index_secs: 3600,
                 ..Default::default()
             },
             identities: vec![],
@@ -467,9 +465,29 @@ pub fn client_to(target: Target, access_key: &str, secret: &str) -> Client {
 pub struct Gw {
     pub client: Client,
     pub service: S3Service,
+    store_index: Option<Arc<sealgate::gateway::store_index::StoreIndex>>,
 }
 
 impl Gw {
+    fn over(rt: sealgate::app::Runtime, user: &User) -> Self {
+        let store_index = rt.gateway.store_index();
+        let service = sealgate::server::build_service(rt.gateway, rt.users, &rt.server).unwrap();
+        Gw {
+            client: client(&service, user.access_key, user.secret),
+            service,
+            store_index,
+        }
+    }
+
+    /// Writes what this gateway's store-side listing index has queued.
+    pub async fn flush_store_index(&self) {
+        self.store_index
+            .as_ref()
+            .expect("a gateway with a store-side index")
+            .flush()
+            .await;
+    }
+
     /// A client of this gateway with other credentials.
     pub fn client_as(&self, access_key: &str, secret: &str) -> Client {
         client(&self.service, access_key, secret)
