@@ -12,8 +12,9 @@
 #   ranged              BENCH_RANGED_N random 4 KiB ranged GETs of that multipart object, one at a time
 #   small_*             BENCH_SMALL_N x 4 KiB: aws cli (cp --recursive, ls --recursive) and sealgate-bench (16 at a time)
 #   list                ListObjectsV2 over BENCH_LIST_N objects, every other one multipart
-#                       (sealgate also as a new instance without its listing index, and
-#                       just restarted with it; peak RSS after the listings)
+#                       (sealgate also as a new instance without any listing index, as a
+#                       new instance reading the index at the store, and just restarted
+#                       with its own; peak RSS after the listings)
 #   latency             GET of a 4 KiB object: first one after a fresh sealgate start (one RSA unwrap)
 #                       and warm ones, for RSA-2048/3072/4096 identities
 #   memory              peak RSS (VmHWM) during BENCH_CONC_N concurrent BENCH_CONC_MB MiB multipart uploads
@@ -188,8 +189,13 @@ EOF
 } > "$CFG"
 "$SG" check-config --config "$CFG" >/dev/null
 
+# The same gateway keeping no listing index at the store (the old floor).
+CFG_NOIX=$W/sealgate-noix.toml
+sed 's/^\[gateway\]$/[gateway]\nstore_index_secs = 0/' "$CFG" > "$CFG_NOIX"
+grep -q '^store_index_secs = 0$' "$CFG_NOIX"
+
 start_sealgate() {
-  SEALGATE_LOG=warn "$SG" serve --config "$CFG" >>"$W/sealgate.log" 2>&1 &
+  SEALGATE_LOG=warn "$SG" serve --config "${1:-$CFG}" >>"$W/sealgate.log" 2>&1 &
   SG_PID=$!
   wait_port "$SP" "$SG_PID"
 }
@@ -335,8 +341,17 @@ EOF
         log "  filled $b: $o"
       fi
       if [ "$e" = sealgate ]; then
-        # fresh: a new instance, nothing cached and no listing index (one RSA
-        # unwrap and a tail read per object, a manifest read per multipart one)
+        # first: a new instance, nothing cached and no listing index, neither
+        # its own nor at the store (one RSA unwrap and a tail read per object,
+        # a manifest read per multipart one)
+        stop_sealgate; rm -rf "$W/state"; start_sealgate "$CFG_NOIX"
+        cpu_mark "$e"
+        o=$(sb "$e" "$b" list)
+        cpu_rec "$r" "$e" list_first
+        rec "$r" sealgate list_first "$(kv "$o" list_s)"
+        log "  list sealgate, new instance without any index: $o"
+        # fresh: a new instance (no state directory) reading the listing index
+        # the instances before it kept at the store
         stop_sealgate; rm -rf "$W/state"; start_sealgate
         cpu_mark "$e"
         o=$(sb "$e" "$b" list)
