@@ -149,6 +149,47 @@ for wl, label in CPU_ROWS:
     cpu_lines.append(f"| {label} | {c('direct')} | {c('sealgate')} | {c('peer')} | {rr('sealgate')} | {rr('peer')} |")
 cpu_table = "\n".join(cpu_lines) if len(cpu_lines) > 2 else ""
 
+# The gateway's own CPU per unit of work (the figure that matters when the
+# store runs elsewhere): per GiB moved, per request, per object listed.
+def _num(x):
+    try:
+        return float(x)
+    except ValueError:
+        return None
+
+
+GIB = (_num(MB) or 1024.0) / 1024.0
+PER_UNIT = [
+    ("aws_up", "upload, aws cli (signed payload)", "s per GiB", GIB),
+    ("aws_down", "download, aws cli", "s per GiB", GIB),
+    ("fast_up", "upload, aws-sdk-s3 16 parts (unsigned payload)", "s per GiB", GIB),
+    ("fast_down", "download, aws-sdk-s3 16 parts", "s per GiB", GIB),
+    ("aws_small_put", "4 KiB PUT, aws cli", "ms per request", (_num(N) or 1.0) / 1000.0),
+    ("aws_small_get", "4 KiB GET, aws cli", "ms per request", (_num(N) or 1.0) / 1000.0),
+    ("ranged", "4 KiB ranged GET", "ms per request", (_num(RN) or 1.0) / 1000.0),
+    ("list", "listing, warm", "µs per object", (_num(LN) or 1.0) / 1e6),
+    ("list_cold", "listing, just restarted", "µs per object", (_num(LN) or 1.0) / 1e6),
+    ("list_fresh", "listing, new instance (index at the store)", "µs per object", (_num(LN) or 1.0) / 1e6),
+]
+
+
+def per_unit(wl, ep, amount):
+    v = S.get(("gwcpu_" + wl, ep))
+    return statistics.median(v) / amount if v and amount else None
+
+
+unit_lines = [
+    "| gateway CPU | unit | sealgate | peer (rclone crypt) |",
+    "| --- | --- | --- | --- |",
+]
+for wl, label, unit, amount in PER_UNIT:
+    vals = {ep: per_unit(wl, ep, amount) for ep in ("sealgate", "peer")}
+    if vals["sealgate"] is None:
+        continue
+    cells = [f"{v:.3g}" if v is not None else "" for v in vals.values()]
+    unit_lines.append(f"| {label} | {unit} | {cells[0]} | {cells[1]} |")
+unit_table = "\n".join(unit_lines) if len(unit_lines) > 2 else ""
+
 mach = (
     f"{machine.get('cpus')} vCPU ({machine.get('cpu')}), {machine.get('ram_gib')} GiB RAM, "
     f"{machine.get('os')}, kernel {machine.get('kernel')}; rustc {machine.get('rustc')}, "
@@ -167,6 +208,12 @@ if cpu_table:
         "repetitions: Garage alone for direct; Garage plus the gateway, with the gateway's own share in "
         "brackets, for sealgate and the peer. Wall times above swing with the machine's other load; "
         "these do much less.\n\n" + cpu_table + "\n"
+    )
+if unit_table:
+    summary += (
+        "\nThe gateways' own CPU (user + system of the gateway process alone) per GiB moved, per request "
+        "and per object listed: what a deployment with the store on other machines pays.\n\n"
+        + unit_table + "\n"
     )
 open(a.out, "w").write(summary)
 
@@ -217,7 +264,7 @@ mb = float(MB) if MB != "?" else 1.0
 n = float(N) if N != "?" else 1.0
 rn = float(RN) if RN != "?" else 1.0
 ln = float(LN) if LN != "?" else 1.0
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1, 1.3]})
+fig, ((ax1, ax2), (ax3, ax4)) = plt.subplots(2, 2, figsize=(12, 9.2), gridspec_kw={"width_ratios": [1, 1.3]})
 panel(ax1, [
     ("aws_up", "upload\naws cli", mb), ("aws_down", "download\naws cli", mb),
     ("fast_up", "upload\nsdk x16", mb), ("fast_down", "download\nsdk x16", mb),
@@ -227,6 +274,40 @@ panel(ax2, [
     ("fast_small_get", "4 KiB GET\nsdk x16", n), ("ranged", "4 KiB ranged\nGET x1", rn),
     ("list", "listing\n(objects/s)", ln),
 ], "operations/s (log scale)", "small objects, ranges, listing", log=True)
+
+
+def cpu_panel(ax, items, ylabel, title):
+    width = 0.35
+    for k, ep in enumerate(("sealgate", "peer")):
+        xs, ys = [], []
+        for i, (wl, _, amount) in enumerate(items):
+            v = per_unit(wl, ep, amount)
+            if v is not None:
+                xs.append(i + (k - 0.5) * width)
+                ys.append(v)
+        if xs:
+            ax.bar(xs, ys, width, color=COL[ep], label=NAME[ep])
+            for x, y in zip(xs, ys):
+                ax.annotate(f"{y:.2g}", (x, y), ha="center", va="bottom", fontsize=6,
+                            xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(range(len(items)))
+    ax.set_xticklabels([lab for _, lab, _ in items], fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+
+
+cpu_panel(ax3, [
+    ("aws_up", "upload\naws cli", GIB), ("aws_down", "download\naws cli", GIB),
+    ("fast_up", "upload\nsdk x16", GIB), ("fast_down", "download\nsdk x16", GIB),
+], "gateway CPU s per GiB (lower is better)", "the gateway's own CPU per GiB")
+cpu_panel(ax4, [
+    ("aws_small_put", "4 KiB PUT\nms/req", (_num(N) or 1.0) / 1000.0),
+    ("aws_small_get", "4 KiB GET\nms/req", (_num(N) or 1.0) / 1000.0),
+    ("ranged", "ranged GET\nms/req", (_num(RN) or 1.0) / 1000.0),
+    ("list", "listing\nµs/object", (_num(LN) or 1.0) / 1e6),
+], "gateway CPU per unit (lower is better)", "the gateway's own CPU per request and per listed object")
+ax3.legend(fontsize=8)
 ax1.legend(fontsize=8)
 reps = machine.get("sizes", "").split("REPEATS=")[-1].split()[0]
 fig.suptitle(f"sealgate vs direct Garage vs rclone crypt over Garage: median of {reps} run(s), "
