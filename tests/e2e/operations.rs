@@ -310,3 +310,109 @@ fn sigterm_finishes_in_flight_requests() {
     assert!(st.success(), "in-flight download failed");
     assert_eq!(std::fs::read(&out).unwrap(), data);
 }
+
+/// `aws s3 ls --recursive`: (key, size) per object.
+fn ls(gw: &Gw, b: &str) -> Vec<(String, u64)> {
+    let o = ok(
+        &aws2(
+            &gw.endpoint,
+            &["s3", "ls", "--recursive", &format!("s3://{b}")],
+        ),
+        "ls",
+    );
+    let mut v: Vec<(String, u64)> = o
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[3].to_owned(), f[2].parse().unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A gateway stopped with SIGTERM writes what it learned for listings to the
+/// listing index at the store; a new instance with the same gateway secret
+/// (another machine, no state directory) lists the bucket without a single
+/// RSA unwrap; one with another secret cannot read the index and unwraps
+/// once per object.
+#[test]
+fn a_new_instance_lists_from_the_index_the_last_one_left_at_the_store() {
+    let store = garage();
+    let b = format!("ix-{}", std::process::id());
+    let first = Gw::start(&GwSpec::simple(store));
+    ok(
+        &aws2(&first.endpoint, &["s3", "mb", &format!("s3://{b}")]),
+        "mb",
+    );
+    let dir = tmpdir("ix-up");
+    let mut want = Vec::new();
+    for i in 0..12usize {
+        let d = random_bytes(100 + i * 1000, 900 + i as u64);
+        std::fs::write(dir.join(format!("f{i:02}")), &d).unwrap();
+        want.push((format!("f{i:02}"), d.len() as u64));
+    }
+    ok(
+        &aws2(
+            &first.endpoint,
+            &[
+                "s3",
+                "cp",
+                "--recursive",
+                "--only-show-errors",
+                dir.to_str().unwrap(),
+                &format!("s3://{b}/"),
+            ],
+        ),
+        "cp",
+    );
+    let pid = first.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let mut first = first;
+    assert!(first.child.wait().unwrap().success());
+    let listed = ok(
+        &store_aws(
+            store,
+            &[
+                "s3api",
+                "list-objects-v2",
+                "--bucket",
+                &b,
+                "--prefix",
+                ".sealgate/ix/",
+            ],
+        ),
+        "store list",
+    );
+    assert!(
+        listed.contains(".sealgate/ix/"),
+        "no index segment: {listed}"
+    );
+
+    for (secret, unwraps) in [
+        (None, 0.0),
+        (Some("another-gateway-secret-0123456789abcdefgh"), 12.0),
+    ] {
+        let port = free_port();
+        let fresh = Gw::start(&GwSpec::simple(store));
+        let mut text = std::fs::read_to_string(&fresh.config).unwrap();
+        text = text.replacen(
+            "[server]\n",
+            &format!("[server]\nadmin_listen = \"127.0.0.1:{port}\"\n"),
+            1,
+        );
+        if let Some(s) = secret {
+            text = text.replacen(GATEWAY_SECRET, s, 1);
+        }
+        std::fs::write(&fresh.config, text).unwrap();
+        let fresh = fresh.restart();
+        wait_port(port, "admin listener", &fresh.log);
+        assert_eq!(ls(&fresh, &b), want, "secret {secret:?}");
+        let (_, m) = curl(&format!("http://127.0.0.1:{port}/metrics"));
+        assert_eq!(
+            metric(&m, "sealgate_rsa_unwraps_total"),
+            unwraps,
+            "secret {secret:?}: {m}"
+        );
+    }
+}

@@ -332,6 +332,7 @@ fn store_killed_during_uploads_loses_nothing_and_serves_nothing_partial() {
         assert!(
             k.starts_with(".sealgate/mp/")
                 || k.starts_with(".sealgate/up/")
+                || k.starts_with(".sealgate/ix/")
                 || keys.contains(&k.as_str()),
             "stray object at the store: {k}"
         );
