@@ -1585,6 +1585,48 @@ fn _assert_stream_send<S: Stream + Send>(_: S) {}
 mod tests {
     use super::*;
 
+    fn idle_limited(inner: ByteStream, idle: Duration) -> IdleLimited {
+        IdleLimited {
+            inner,
+            idle,
+            last: tokio::time::Instant::now(),
+            timer: Box::pin(tokio::time::sleep(idle)),
+            done: false,
+        }
+    }
+
+    /// A body whose chunks come more often than the idle limit runs for as
+    /// long as it likes (its timer is moved, not fired); one that stops
+    /// sending fails once, then ends.
+    #[tokio::test]
+    async fn idle_limit_counts_from_the_last_chunk() {
+        use futures::StreamExt;
+        let steady: ByteStream = Box::pin(futures::stream::unfold(0u32, |i| async move {
+            if i == 8 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            Some((Ok(Bytes::from_static(b"x")), i + 1))
+        }));
+        let got: Vec<_> = idle_limited(steady, Duration::from_millis(150))
+            .collect()
+            .await;
+        assert_eq!(got.len(), 8);
+        assert!(got.iter().all(|r| r.is_ok()));
+
+        let stalls: ByteStream = Box::pin(
+            futures::stream::iter([Ok(Bytes::from_static(b"x"))]).chain(futures::stream::pending()),
+        );
+        let mut s = idle_limited(stalls, Duration::from_millis(100));
+        assert!(matches!(s.next().await, Some(Ok(_))));
+        let t = std::time::Instant::now();
+        let e = s.next().await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert!(t.elapsed() >= Duration::from_millis(90));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(s.next().await.is_none());
+    }
+
     #[test]
     fn answers_under_another_root_element_are_read() {
         let xml = concat!(
