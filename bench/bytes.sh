@@ -4,8 +4,9 @@
 #
 #   bench/bytes.sh                        # 1 GiB, 3 repetitions, ~3 min
 #   BYTES_MB=256 REPEATS=1 bench/bytes.sh # smoke run
-#   BYTES_PERF=/tmp/get.perf bench/bytes.sh   # also `perf record` sealgate during the GETs
-#   (BYTES_PERF_ARGS: its options, default -g; e.g. "-F 499 --call-graph dwarf,16384")
+#   BYTES_PERF=/tmp/get.perf bench/bytes.sh   # also `perf record` sealgate during one GET
+#   (BYTES_PERF_OP: which operation instead, e.g. up_unsigned; BYTES_PERF_ARGS: perf's
+#   options, default -g; e.g. "-F 499 --call-graph dwarf,16384")
 #
 # Per repetition, over one Garage and a release sealgate:
 #   up_signed    aws cli v2 (/usr/bin/aws) cp of a BYTES_MB MiB file over http:
@@ -14,9 +15,11 @@
 #   down         aws cli cp of the aws cli object to stdout (> /dev/null), 3 times
 #   down_fast    sealgate-bench get-big of its object (8 MiB ranged GETs, 16 at a time)
 # Prints one line per sample and the median of each operation, in gateway
-# CPU seconds per GiB. Env: BYTES_MB (1024), REPEATS (3), BYTES_DIR
-# (/tmp/sealgate-bytes), BYTES_NETNS (1: run in a private network namespace, as
-# bench/run.sh does), BYTES_PERF (a perf.data path), AWS_BIN (/usr/bin/aws),
+# CPU seconds per GiB, and what one loopback TCP stream each way costs the
+# kernel here (the part of a gateway's system time that no code of its avoids).
+# Env: BYTES_MB (1024), REPEATS (3), BYTES_DIR (/tmp/sealgate-bytes), BYTES_NETNS
+# (1: run in a private network namespace, as bench/run.sh does), BYTES_PERF (a
+# perf.data path), AWS_BIN (/usr/bin/aws),
 # SG_BIN and SB_BIN (other builds of sealgate and sealgate-bench: nothing is built then).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,7 +69,7 @@ while True:
 GP=$(free_port); SP=$(free_port)
 read -r GAK GSK <<<"$(bash "$TOOLS/backend.sh" garage-key sealgate-bytes)"
 AK=bytesuser; SK=bytes-secret-key-0123456789abcdef
-SG_PID=; PERF_PID=
+SG_PID=; PERF_PID=; PERF_DONE=
 cleanup() {
   [ -n "$PERF_PID" ] && kill -INT "$PERF_PID" 2>/dev/null || true
   [ -n "$SG_PID" ] && kill "$SG_PID" 2>/dev/null || true
@@ -121,7 +124,18 @@ ticks() { awk '{print $14, $15}' "/proc/$SG_PID/stat"; }  # user, system
 RES=$W/results.txt; : > "$RES"
 measure() {  # name command...: runs it, records sealgate's CPU seconds per GiB (all, user, system)
   local name=$1 u0 s0 u1 s1; shift
+  local profile=
+  if [ -n "${BYTES_PERF:-}" ] && [ "$name" = "${BYTES_PERF_OP:-down}" ] && [ -z "$PERF_DONE" ]; then
+    # shellcheck disable=SC2086 # BYTES_PERF_ARGS is a list of options
+    perf record -q -e cpu-clock ${BYTES_PERF_ARGS:--g} -o "$BYTES_PERF" -p "$SG_PID" 2>/dev/null &
+    PERF_PID=$!; PERF_DONE=1; profile=1
+    sleep 0.5
+  fi
   read -r u0 s0 <<<"$(ticks)"; "$@"; read -r u1 s1 <<<"$(ticks)"
+  if [ -n "$profile" ]; then
+    kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=
+    log "profile of $name in $BYTES_PERF"
+  fi
   local v; v=$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v h="$HZ" -v mb="$MB" \
     'BEGIN { g = h * mb / 1024; printf "%.3f %.3f %.3f", (u + s) / g, u / g, s / g }')
   echo "$name $v" >> "$RES"
@@ -133,19 +147,9 @@ for r in $(seq 1 "$REPEATS"); do
   head -c $((MB * 1048576)) /dev/urandom > "$W/big.bin"  # fresh bytes: Garage deduplicates blocks
   measure up_signed awsx s3 cp --only-show-errors "$W/big.bin" s3://bytes/aws.bin
   measure up_unsigned sb --seed "$r" put-big --key fast.bin --mb "$MB" >/dev/null
-  if [ -n "${BYTES_PERF:-}" ] && [ "$r" = 1 ]; then
-    # shellcheck disable=SC2086 # BYTES_PERF_ARGS is a list of options
-    perf record -q -e cpu-clock ${BYTES_PERF_ARGS:--g} -o "$BYTES_PERF" -p "$SG_PID" 2>/dev/null &
-    PERF_PID=$!
-    sleep 0.5
-  fi
   for _ in 1 2 3; do
     measure down sh -c "\"$AWS\" --endpoint-url http://127.0.0.1:$SP s3 cp --only-show-errors s3://bytes/aws.bin - > /dev/null"
   done
-  if [ -n "$PERF_PID" ]; then
-    kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=
-    log "profile of the GETs in $BYTES_PERF"
-  fi
   measure down_fast sb --seed "$r" get-big --key fast.bin >/dev/null
 done
 # Correctness, once: what comes back is what went in.
@@ -162,3 +166,26 @@ for op in up_signed up_unsigned down down_fast; do
   done | awk -v op="$op" 'NF { printf "%-12s %s (user %s, system %s)\n", op, $1, $2, $3 }'
 done
 echo "# samples (all user system): $RES"
+# The kernel's share that no gateway avoids: one loopback TCP stream in and one
+# out per byte (from the store and to the client, or the other way round).
+python3 - "$REPEATS" <<'PY'
+import os, socket, statistics, sys
+N, B = 4096, 256 * 1024  # 1 GiB in 256 KiB system calls, as hyper's reads and writes here
+def once():
+    ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(1)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        c = socket.socket(); c.connect(ls.getsockname()); buf = b"x" * B
+        t = os.times()
+        for _ in range(N): c.sendall(buf)
+        c.close(); os.write(w, str(os.times().system - t.system).encode()); os._exit(0)
+    s, _ = ls.accept(); buf = memoryview(bytearray(B)); t = os.times()
+    while s.recv_into(buf): pass
+    got = os.times().system - t.system
+    os.waitpid(pid, 0)
+    return float(os.read(r, 64)), got
+runs = [once() for _ in range(int(sys.argv[1]))]
+snd, rcv = (statistics.median(x) for x in zip(*runs))
+print(f"# loopback TCP, system CPU per GiB: sending {snd:.3f}, receiving {rcv:.3f}, both {snd + rcv:.3f}")
+PY
