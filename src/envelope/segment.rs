@@ -61,13 +61,26 @@ pub fn seal_segment_into(
 ) -> Result<()> {
     let (body, tag_out) = out.split_at_mut(plaintext.len());
     body.copy_from_slice(plaintext);
+    tag_out[..TAG_LEN].copy_from_slice(&seal_segment_in_place(key, index, last, body)?);
+    Ok(())
+}
+
+/// Encrypts `body` in place as segment `index`; returns its tag (which
+/// follows the body in the stream).
+pub fn seal_segment_in_place(
+    key: &PayloadKey,
+    index: u64,
+    last: bool,
+    body: &mut [u8],
+) -> Result<[u8; TAG_LEN]> {
     let n = AeadNonce::assume_unique_for_key(nonce(index, seg_kind(last)));
     let tag = key
         .aead()
         .seal_in_place_separate_tag(n, Aad::empty(), body)
         .map_err(|_| FormatError::Crypto)?;
-    tag_out[..TAG_LEN].copy_from_slice(tag.as_ref());
-    Ok(())
+    let mut out = [0u8; TAG_LEN];
+    out.copy_from_slice(tag.as_ref());
+    Ok(out)
 }
 
 /// Decrypts segment `index` in place; returns the plaintext prefix of `ct`.

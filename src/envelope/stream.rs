@@ -14,39 +14,48 @@ use bytes::{Bytes, BytesMut};
 use md5::{Digest, Md5};
 
 use super::keys::{DataKey, PayloadKey};
-use super::segment::{open_segment, open_trailer, seal_segment_into, seal_trailer};
+use super::segment::{open_segment, open_trailer, seal_segment_in_place, seal_trailer};
 use super::size::{segment_plaintext_len, segments, SegmentSpan};
-use super::{FormatError, Result, SALT_LEN, SEGMENT_SIZE, STREAM_HEADER_LEN, TAG_LEN, TRAILER_LEN};
+use super::{FormatError, Result, SALT_LEN, STREAM_HEADER_LEN, TAG_LEN, TRAILER_LEN};
 
 /// Encrypts one stream of a known plaintext length.
+///
+/// Plaintext is copied once, into the buffer of the segment it belongs to,
+/// and sealed there in place; every complete segment leaves as one frame of
+/// its own (the first one led by the stream header), so a consumer sends
+/// whole segments without copying them again.
 pub struct Sealer {
     key: PayloadKey,
     plaintext_len: u64,
     consumed: u64,
     index: u64,
     last_index: u64,
-    pending: Vec<u8>,
+    /// The frame being filled: (the stream header, for the first segment,)
+    /// then the plaintext of segment `index`, with room for its tag (and the
+    /// trailer, for the last segment).
+    buf: BytesMut,
+    /// Where segment `index`'s plaintext starts in `buf`.
+    seg_start: usize,
     md5: Md5,
-    header: [u8; STREAM_HEADER_LEN],
-    header_sent: bool,
 }
 
 impl Sealer {
     pub fn new(dk: &DataKey, salt: [u8; SALT_LEN], part: u32, plaintext_len: u64) -> Self {
-        let mut header = [0u8; STREAM_HEADER_LEN];
-        header[..SALT_LEN].copy_from_slice(&salt);
-        header[SALT_LEN..].copy_from_slice(&plaintext_len.to_be_bytes());
-        Self {
+        let mut s = Self {
             key: dk.payload_key(&salt, part, plaintext_len),
             plaintext_len,
             consumed: 0,
             index: 0,
             last_index: segments(plaintext_len) - 1,
-            pending: Vec::with_capacity(SEGMENT_SIZE),
+            buf: BytesMut::new(),
+            seg_start: 0,
             md5: Md5::new(),
-            header,
-            header_sent: false,
-        }
+        };
+        s.buf = BytesMut::with_capacity(STREAM_HEADER_LEN + s.frame_capacity());
+        s.buf.extend_from_slice(&salt);
+        s.buf.extend_from_slice(&plaintext_len.to_be_bytes());
+        s.seg_start = STREAM_HEADER_LEN;
+        s
     }
 
     /// Ciphertext length of the whole stream.
@@ -54,50 +63,49 @@ impl Sealer {
         super::size::stream_len(self.plaintext_len)
     }
 
-    fn emit_header(&mut self, out: &mut BytesMut) {
-        if !self.header_sent {
-            out.extend_from_slice(&self.header);
-            self.header_sent = true;
-        }
+    /// Bytes of segment `index` as it leaves: its plaintext and tag, and
+    /// the trailer after the last one.
+    fn frame_capacity(&self) -> usize {
+        let trailer = if self.index == self.last_index {
+            TRAILER_LEN
+        } else {
+            0
+        };
+        segment_plaintext_len(self.plaintext_len, self.index) as usize + TAG_LEN + trailer
     }
 
-    fn seal_into(&mut self, pt: &[u8], last: bool, out: &mut BytesMut) -> Result<()> {
-        let start = out.len();
-        out.resize(start + pt.len() + TAG_LEN, 0);
-        seal_segment_into(&self.key, self.index, last, pt, &mut out[start..])?;
-        self.index += 1;
+    /// Seals segment `index` in place at the end of `buf`.
+    fn seal_current(&mut self) -> Result<()> {
+        let last = self.index == self.last_index;
+        let tag =
+            seal_segment_in_place(&self.key, self.index, last, &mut self.buf[self.seg_start..])?;
+        self.buf.extend_from_slice(&tag);
         Ok(())
     }
 
-    /// Feeds plaintext; appends every complete non-final segment to `out`.
-    pub fn push(&mut self, mut data: &[u8], out: &mut BytesMut) -> Result<()> {
-        self.emit_header(out);
+    /// Feeds plaintext; appends every complete non-final segment to `out`,
+    /// one frame each.
+    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<Bytes>) -> Result<()> {
         if (data.len() as u64) > self.plaintext_len - self.consumed {
             return Err(FormatError::TrailingData);
         }
         self.consumed += data.len() as u64;
         self.md5.update(data);
-        out.reserve(data.len() + (data.len() / SEGMENT_SIZE + 2) * TAG_LEN);
-        while !data.is_empty() && self.index < self.last_index {
-            if self.pending.is_empty() && data.len() >= SEGMENT_SIZE {
-                let (seg, rest) = data.split_at(SEGMENT_SIZE);
-                self.seal_into(seg, false, out)?;
-                data = rest;
-                continue;
-            }
-            let want = SEGMENT_SIZE - self.pending.len();
-            let n = want.min(data.len());
-            self.pending.extend_from_slice(&data[..n]);
+        while !data.is_empty() {
+            let seg_len = segment_plaintext_len(self.plaintext_len, self.index) as usize;
+            let have = self.buf.len() - self.seg_start;
+            let n = (seg_len - have).min(data.len());
+            self.buf.extend_from_slice(&data[..n]);
             data = &data[n..];
-            if self.pending.len() == SEGMENT_SIZE {
-                let seg = std::mem::take(&mut self.pending);
-                self.seal_into(&seg, false, out)?;
-                self.pending = seg;
-                self.pending.clear();
+            // The last segment waits for `finish` (and so does its trailer).
+            if have + n == seg_len && self.index < self.last_index {
+                self.seal_current()?;
+                self.index += 1;
+                let next = BytesMut::with_capacity(self.frame_capacity());
+                out.push(std::mem::replace(&mut self.buf, next).freeze());
+                self.seg_start = 0;
             }
         }
-        // Whatever remains belongs to the last segment: hold it back.
-        self.pending.extend_from_slice(data);
         Ok(())
     }
 
@@ -111,17 +119,18 @@ impl Sealer {
         self.md5.clone().finalize().into()
     }
 
-    /// Emits the last segment and the trailer. Fails if the plaintext was short.
-    pub fn finish(mut self, out: &mut BytesMut) -> Result<[u8; 16]> {
+    /// Emits the last segment and the trailer, as one frame. Fails if the
+    /// plaintext was short.
+    pub fn finish(mut self, out: &mut Vec<Bytes>) -> Result<[u8; 16]> {
         if self.consumed != self.plaintext_len {
             return Err(FormatError::Truncated);
         }
-        self.emit_header(out);
-        let last = std::mem::take(&mut self.pending);
         debug_assert_eq!(self.index, self.last_index);
-        self.seal_into(&last, true, out)?;
+        self.seal_current()?;
         let md5: [u8; 16] = self.md5.finalize().into();
-        out.extend_from_slice(&seal_trailer(&self.key, self.index, &md5)?);
+        self.buf
+            .extend_from_slice(&seal_trailer(&self.key, self.index + 1, &md5)?);
+        out.push(self.buf.freeze());
         Ok(md5)
     }
 }
@@ -241,6 +250,11 @@ impl Opener {
                         let buf = BytesMut::from(seg);
                         self.open_one(buf, out)?;
                     } else {
+                        if self.pending.is_empty() {
+                            // One allocation per segment, not a regrowth
+                            // (and a copy) per input chunk.
+                            self.pending.reserve(seg_len);
+                        }
                         let n = (seg_len - self.pending.len()).min(input.len());
                         self.pending.extend_from_slice(&input.split_to(n));
                         if self.pending.len() == seg_len {
@@ -311,10 +325,10 @@ pub fn seal_all(
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
     let mut s = Sealer::new(dk, salt, part, plaintext.len() as u64);
-    let mut out = BytesMut::new();
+    let mut out = Vec::new();
     s.push(plaintext, &mut out)?;
     s.finish(&mut out)?;
-    Ok(out.to_vec())
+    Ok(out.concat())
 }
 
 /// Decrypts a whole stream in memory (tests, vectors, small tools).
@@ -392,8 +406,22 @@ pub mod adapters {
             sealer: Option<Sealer>,
             check: C,
             outcome: Option<futures::channel::oneshot::Sender<SealOutcome<C>>>,
+            /// Sealed segments not yet yielded, oldest first.
+            ready: Vec<Bytes>,
+            next: usize,
         }
         impl<S, C: PlaintextCheck> St<S, C> {
+            fn next_ready(&mut self) -> Option<Bytes> {
+                let frame = self.ready.get_mut(self.next).map(std::mem::take);
+                match frame {
+                    Some(_) => self.next += 1,
+                    None => {
+                        self.ready.clear();
+                        self.next = 0;
+                    }
+                }
+                frame
+            }
             fn report(&mut self, r: SealOutcome<C>) {
                 if let Some(tx) = self.outcome.take() {
                     let _ = tx.send(r);
@@ -407,22 +435,27 @@ pub mod adapters {
                 sealer: Some(sealer),
                 check,
                 outcome: Some(tx),
+                ready: Vec::new(),
+                next: 0,
             },
             |mut st| async move {
-                let sealer = st.sealer.as_mut()?;
+                if let Some(frame) = st.next_ready() {
+                    return Some((Ok(frame), st));
+                }
+                st.sealer.as_ref()?;
                 loop {
                     match st.input.next().await {
                         Some(Ok(chunk)) => {
                             st.check.update(&chunk);
-                            let mut out = BytesMut::new();
-                            if let Err(e) = sealer.push(&chunk, &mut out) {
+                            let sealer = st.sealer.as_mut()?;
+                            if let Err(e) = sealer.push(&chunk, &mut st.ready) {
                                 st.sealer = None;
                                 let err = st.check.format_failed(e.clone());
                                 st.report(Err(err));
                                 return Some((Err(fmt_err(e)), st));
                             }
-                            if !out.is_empty() {
-                                return Some((Ok(out.freeze()), st));
+                            if let Some(frame) = st.next_ready() {
+                                return Some((Ok(frame), st));
                             }
                         }
                         Some(Err(e)) => {
@@ -450,11 +483,11 @@ pub mod adapters {
                                     ));
                                 }
                             };
-                            let mut out = BytesMut::new();
-                            return match sealer.finish(&mut out) {
+                            return match sealer.finish(&mut st.ready) {
                                 Ok(md5) => {
                                     st.report(Ok((md5, output)));
-                                    Some((Ok(out.freeze()), st))
+                                    let frame = st.next_ready().unwrap_or_default();
+                                    Some((Ok(frame), st))
                                 }
                                 Err(e) => {
                                     let err = st.check.format_failed(e.clone());
@@ -477,6 +510,7 @@ pub mod adapters {
 mod tests {
     use super::*;
     use crate::envelope::size::{span, stream_len};
+    use crate::envelope::SEGMENT_SIZE;
     use proptest::prelude::*;
 
     const S: usize = SEGMENT_SIZE;
@@ -552,7 +586,7 @@ mod tests {
     #[test]
     fn sealer_refuses_wrong_lengths() {
         let mut s = Sealer::new(&dk(), [0; 16], 0, 3);
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         assert_eq!(s.push(b"abcd", &mut out), Err(FormatError::TrailingData));
         let mut s = Sealer::new(&dk(), [0; 16], 0, 3);
         s.push(b"ab", &mut out).unwrap();
@@ -565,12 +599,18 @@ mod tests {
         fn round_trip_any_split(n in 0usize..(3 * S + 100), cuts in proptest::collection::vec(any::<u32>(), 0..8)) {
             let pt = data(n);
             let mut s = Sealer::new(&dk(), [5; 16], 7, n as u64);
-            let mut ct = BytesMut::new();
+            let mut ct = Vec::new();
             let mut pos: Vec<usize> = cuts.iter().map(|&c| if n == 0 { 0 } else { c as usize % n }).collect();
             pos.push(0); pos.push(n); pos.sort();
             for w in pos.windows(2) { s.push(&pt[w[0]..w[1]], &mut ct).unwrap(); }
             s.finish(&mut ct).unwrap();
-            let ct = ct.to_vec();
+            // Every frame but the last is one whole segment (the first led
+            // by the stream header).
+            for (i, f) in ct.iter().enumerate().take(ct.len() - 1) {
+                let header = if i == 0 { STREAM_HEADER_LEN } else { 0 };
+                prop_assert_eq!(f.len(), header + S + TAG_LEN);
+            }
+            let ct = ct.concat();
             // Decrypt fed in arbitrary chunks too.
             let mut o = Opener::full(dk(), 7, None);
             let mut out = Vec::new();

@@ -538,24 +538,61 @@ struct StoreBodyError(#[source] BoxError);
 /// A response body from the store; it fails when the store sends nothing for
 /// `idle` while it is being read (a store that stalls mid-body).
 fn sdk_stream(body: SdkByteStream, idle: Duration) -> ByteStream {
-    use futures::StreamExt;
     let s = http_body_util::BodyDataStream::new(body.into_inner())
         .map_err(|e| std::io::Error::other(StoreBodyError(e)));
-    let s: ByteStream = Box::pin(s);
-    Box::pin(futures::stream::unfold(Some(s), move |st| async move {
-        let mut s = st?;
-        match tokio::time::timeout(idle, s.next()).await {
-            Ok(Some(item)) => Some((item, Some(s))),
-            Ok(None) => None,
-            Err(_) => Some((
-                Err(std::io::Error::new(
+    Box::pin(IdleLimited {
+        inner: Box::pin(s),
+        idle,
+        last: tokio::time::Instant::now(),
+        timer: Box::pin(tokio::time::sleep(idle)),
+        done: false,
+    })
+}
+
+/// A stream that fails once it has yielded nothing for `idle`. The timer is
+/// armed once and moved only when it fires (to `idle` after the last item),
+/// not once per item: a body arrives in tens of thousands of chunks per GiB.
+struct IdleLimited {
+    inner: ByteStream,
+    idle: Duration,
+    last: tokio::time::Instant,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    done: bool,
+}
+
+impl Stream for IdleLimited {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                self.last = tokio::time::Instant::now();
+                return Poll::Ready(Some(item));
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                return Poll::Ready(None);
+            }
+            Poll::Pending => {}
+        }
+        loop {
+            if std::future::Future::poll(self.timer.as_mut(), cx).is_pending() {
+                return Poll::Pending;
+            }
+            let deadline = self.last + self.idle;
+            if tokio::time::Instant::now() >= deadline {
+                self.done = true;
+                return Poll::Ready(Some(Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     "store body: the store stopped sending",
-                )),
-                None,
-            )),
+                ))));
+            }
+            self.timer.as_mut().reset(deadline);
         }
-    }))
+    }
 }
 
 fn headers_from(
@@ -1547,6 +1584,48 @@ fn _assert_stream_send<S: Stream + Send>(_: S) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn idle_limited(inner: ByteStream, idle: Duration) -> IdleLimited {
+        IdleLimited {
+            inner,
+            idle,
+            last: tokio::time::Instant::now(),
+            timer: Box::pin(tokio::time::sleep(idle)),
+            done: false,
+        }
+    }
+
+    /// A body whose chunks come more often than the idle limit runs for as
+    /// long as it likes (its timer is moved, not fired); one that stops
+    /// sending fails once, then ends.
+    #[tokio::test]
+    async fn idle_limit_counts_from_the_last_chunk() {
+        use futures::StreamExt;
+        let steady: ByteStream = Box::pin(futures::stream::unfold(0u32, |i| async move {
+            if i == 8 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            Some((Ok(Bytes::from_static(b"x")), i + 1))
+        }));
+        let got: Vec<_> = idle_limited(steady, Duration::from_millis(150))
+            .collect()
+            .await;
+        assert_eq!(got.len(), 8);
+        assert!(got.iter().all(|r| r.is_ok()));
+
+        let stalls: ByteStream = Box::pin(
+            futures::stream::iter([Ok(Bytes::from_static(b"x"))]).chain(futures::stream::pending()),
+        );
+        let mut s = idle_limited(stalls, Duration::from_millis(100));
+        assert!(matches!(s.next().await, Some(Ok(_))));
+        let t = std::time::Instant::now();
+        let e = s.next().await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert!(t.elapsed() >= Duration::from_millis(90));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(s.next().await.is_none());
+    }
 
     #[test]
     fn answers_under_another_root_element_are_read() {

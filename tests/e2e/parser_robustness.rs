@@ -8,7 +8,7 @@
 //!   every truncation, bit flip and extension of a real stream.
 
 use base64::Engine;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use proptest::prelude::*;
 
 use sealgate::envelope::header::{Header, MetaValue};
@@ -91,10 +91,10 @@ fn open(
 
 fn seal(pt: &[u8], salt: [u8; 16]) -> Vec<u8> {
     let mut s = Sealer::new(&DataKey::from_bytes([0x42; 32]), salt, 0, pt.len() as u64);
-    let mut out = BytesMut::new();
+    let mut out = Vec::new();
     s.push(pt, &mut out).unwrap();
     s.finish(&mut out).unwrap();
-    out.to_vec()
+    out.concat()
 }
 
 #[derive(Clone, Debug)]
