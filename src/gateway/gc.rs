@@ -92,8 +92,8 @@ pub struct GcReport {
     pub unknown: Vec<String>,
     /// Whether the store could list uploads (records are kept otherwise).
     pub uploads_listed: bool,
-    /// Old versions and delete markers of deleted upload records and probe
-    /// keys (on a bucket that keeps versions).
+    /// Old versions and delete markers of deleted upload records, probe
+    /// keys and listing index segments (on a bucket that keeps versions).
     pub old_versions: usize,
     /// Keys (and versions) deleted (with `apply`).
     pub deleted: usize,
@@ -289,13 +289,16 @@ pub async fn gc(gw: &Gateway, bucket: &str, opts: &GcOptions) -> Result<GcReport
         }
     }
     if let Some(vs) = &versions {
-        // Upload records and probe keys deleted on a bucket that keeps
-        // versions stay as old versions behind delete markers: once no
-        // current object has the key, every version of it goes (the
-        // current ones are judged below, as on any bucket).
+        // Upload records, probe keys and merged listing index segments
+        // deleted on a bucket that keeps versions stay as old versions
+        // behind delete markers: once no current object has the key, every
+        // version of it goes (the current ones are judged below, as on any
+        // bucket; current segments are kept).
         let current: HashSet<&str> = hidden.iter().map(|e| e.key.as_str()).collect();
         for v in vs.iter().filter(|v| {
-            (v.key.starts_with(&up) || v.key.starts_with(PROBE_PREFIX))
+            (v.key.starts_with(&up)
+                || v.key.starts_with(PROBE_PREFIX)
+                || v.key.starts_with(super::store_index::SEGMENT_PREFIX))
                 && !current.contains(v.key.as_str())
         }) {
             if now

@@ -248,3 +248,70 @@ async fn many_segments_are_merged_by_the_next_reader_and_a_bucket_of_segments_de
     gw.client.delete_bucket().bucket(b).send().await.unwrap();
     assert!(w.store.head_bucket(b).await.is_err());
 }
+
+#[tokio::test]
+async fn on_a_versioned_bucket_merged_segments_leave_versions_that_gc_removes() {
+    use sealgate::gateway::gc::{gc, GcOptions};
+    let w = World::moto();
+    let gw = w.gateway(Spec::alice());
+    let b = &unique_bucket("ix-ver");
+    gw.mb(b).await;
+    gw.client
+        .put_bucket_versioning()
+        .bucket(b)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut want = Vec::new();
+    for round in 0..18 {
+        want.extend(fill(&gw, b, round, 1).await);
+        gw.flush_store_index().await;
+    }
+    let fresh = w.gateway(Spec::alice());
+    assert_eq!(listed(&fresh, b).await, want);
+    assert_eq!(segments(&w, b).await.len(), 1, "merged");
+    let versions = |w: &World| {
+        let (store, b) = (w.store.clone(), b.clone());
+        async move {
+            store
+                .list_versions(
+                    &b,
+                    &sealgate::store::versions::ListVersionsRequest {
+                        prefix: Some(".sealgate/ix/".into()),
+                        max_keys: 1000,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .entries
+        }
+    };
+    assert!(
+        versions(&w).await.len() > 18,
+        "the merged ones stay as versions"
+    );
+    let r = gc(
+        &w.command_gateway(Spec::alice()),
+        b,
+        &GcOptions {
+            apply: true,
+            min_age: std::time::Duration::ZERO,
+            concurrency: 4,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+    assert!(r.old_versions >= 18, "{}", r.old_versions);
+    let left = versions(&w).await;
+    assert_eq!(left.len(), 1, "only the current segment: {left:?}");
+    assert!(!left[0].delete_marker);
+    let again = w.gateway(Spec::alice());
+    assert_eq!(listed(&again, b).await, want);
+}
