@@ -21,8 +21,9 @@ use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
+use super::object::ListInfo;
 use super::{Gateway, HIDDEN_PREFIX};
-use crate::store::{ListPage, ListRequest};
+use crate::store::{ListEntry, ListPage, ListRequest};
 
 /// `encoding-type=url`, the way S3 applies it to listings.
 pub(crate) fn url_encode(s: &str) -> String {
@@ -168,11 +169,35 @@ async fn list_page(
         .filter(|e| !e.key.starts_with(HIDDEN_PREFIX))
         .cloned()
         .collect();
-    gw.prefetch_listing(bucket, &visible).await;
-    gw.fill_from_store_index(bucket, &visible).await;
-    let contents: Vec<Object> = futures::stream::iter(visible)
-        .map(|e| async move {
-            let li = gw.list_info(bucket, &e).await;
+    // Warm, every entry is in the cache: one lookup each, no future per
+    // entry. What misses goes through the persistent index, the index at
+    // the store, and then one tail read each (`list_concurrency` at once).
+    let mut infos: Vec<Option<ListInfo>> = visible
+        .iter()
+        .map(|e| {
+            gw.listing
+                .get(&(bucket.to_owned(), e.key.clone(), e.etag.clone()))
+        })
+        .collect();
+    let missing: Vec<usize> = (0..visible.len()).filter(|&i| infos[i].is_none()).collect();
+    if !missing.is_empty() {
+        let miss: Vec<ListEntry> = missing.iter().map(|&i| visible[i].clone()).collect();
+        gw.prefetch_listing(bucket, &miss).await;
+        gw.fill_from_store_index(bucket, &miss).await;
+        let resolved: Vec<ListInfo> = futures::stream::iter(miss)
+            .map(|e| async move { gw.list_info(bucket, &e).await })
+            .buffered(gw.list_concurrency)
+            .collect()
+            .await;
+        for (i, li) in missing.into_iter().zip(resolved) {
+            infos[i] = Some(li);
+        }
+    }
+    let contents: Vec<Object> = visible
+        .into_iter()
+        .zip(infos)
+        .map(|(e, li)| {
+            let li = li.expect("every entry resolved");
             Object {
                 key: Some(e.key),
                 size: Some(li.size as i64),
@@ -184,9 +209,7 @@ async fn list_page(
                 ..Default::default()
             }
         })
-        .buffered(gw.list_concurrency)
-        .collect()
-        .await;
+        .collect();
     let mut prefixes = Vec::with_capacity(page.common_prefixes.len());
     for p in &page.common_prefixes {
         if p.starts_with(HIDDEN_PREFIX) || marker_prefix == Some(p.as_str()) {
