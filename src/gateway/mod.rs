@@ -223,18 +223,17 @@ impl Gateway {
         if !missing {
             return;
         }
-        let found = si.load(bucket).await;
-        if found.is_empty() {
-            return;
-        }
-        if let Some(ix) = self.index.clone() {
-            let (b, f) = (bucket.to_owned(), found.clone());
-            tokio::task::spawn_blocking(move || ix.import(&b, &f));
-        }
-        for e in found {
-            self.listing
-                .insert((bucket.to_owned(), e.key, e.store_etag), e.info);
-        }
+        si.load(bucket, |found| {
+            if let Some(ix) = self.index.clone() {
+                let (b, f) = (bucket.to_owned(), found.clone());
+                tokio::task::spawn_blocking(move || ix.import(&b, &f));
+            }
+            for e in found {
+                self.listing
+                    .insert((bucket.to_owned(), e.key, e.store_etag), e.info);
+            }
+        })
+        .await;
     }
 
     /// Writes what the store-side index has queued (at shutdown, and in

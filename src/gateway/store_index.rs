@@ -21,9 +21,10 @@
 //!   What it read from segments is never queued again.
 //! - Reads: a listing that misses the caches reads the segments it has not
 //!   read yet (newest first, bounded), at most once per [`RELOAD_AFTER`] per
-//!   bucket. A reader that finds more than [`COMPACT_AT`] segments writes
-//!   what it read as new ones and deletes those it read (best effort: a
-//!   cache loses nothing that matters when two readers race).
+//!   bucket, one segment at a time into the caches. A reader that finds
+//!   more than [`COMPACT_AT`] segments merges the small ones it read into
+//!   one and deletes those (best effort: a cache loses nothing that matters
+//!   when two readers race).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -50,13 +51,17 @@ const BLOCK_RECORDS: usize = 512 << 10;
 /// Entries per segment at most (about 10 MB).
 pub const SEGMENT_ENTRIES: usize = 100_000;
 /// Largest segment a reader fetches (the store is untrusted).
-const MAX_SEGMENT: u64 = 24 << 20;
+const MAX_SEGMENT: u64 = 16 << 20;
+/// Encoded entry bytes per segment a writer puts in at most (long keys make
+/// fewer entries per segment), well under [`MAX_SEGMENT`].
+const SEGMENT_BYTES: usize = 8 << 20;
 /// Segment names a reader looks at, and segments it reads per load.
 const MAX_LISTED: usize = 10_000;
 const MAX_READ: usize = 64;
 /// Segments read at once.
-const READ_CONCURRENCY: usize = 4;
-/// More segments than this in a bucket: a reader merges what it read.
+const READ_CONCURRENCY: usize = 2;
+/// More segments than this in a bucket: a reader merges the small ones it
+/// read.
 pub const COMPACT_AT: usize = 16;
 /// How long a bucket's segments are not looked at again after a load.
 pub const RELOAD_AFTER: Duration = Duration::from_secs(60);
@@ -200,6 +205,26 @@ pub fn decode_segment(
     }
 }
 
+/// `entries` cut into segments of at most [`SEGMENT_ENTRIES`] entries and
+/// [`SEGMENT_BYTES`] encoded bytes.
+fn segment_chunks(entries: &[Entry]) -> Vec<&[Entry]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0usize, 0usize);
+    for (i, e) in entries.iter().enumerate() {
+        let n = 3 + 2 + e.key.len() + 2 + e.store_etag.len() + e.info.etag.len() + 8;
+        if i > start && (i - start >= SEGMENT_ENTRIES || bytes + n > SEGMENT_BYTES) {
+            out.push(&entries[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += n;
+    }
+    if start < entries.len() {
+        out.push(&entries[start..]);
+    }
+    out
+}
+
 /// `<16-digit milliseconds>-<16 hex digits>`: names sort by age.
 fn segment_name() -> String {
     let ms = SystemTime::now()
@@ -320,7 +345,7 @@ impl StoreIndex {
     pub async fn flush(&self) {
         let taken = std::mem::take(&mut *self.pending.lock().expect("pending"));
         for (bucket, entries) in taken.by_bucket {
-            for chunk in entries.chunks(SEGMENT_ENTRIES) {
+            for chunk in segment_chunks(&entries) {
                 if let Err(e) = self.write_segment(&bucket, chunk).await {
                     tracing::warn!(bucket, error = %e, "could not write a listing index segment to the store");
                 }
@@ -338,6 +363,15 @@ impl StoreIndex {
     }
 
     async fn write_segment(&self, bucket: &str, entries: &[Entry]) -> Result<String, String> {
+        let name = self.write_segment_raw(bucket, entries).await?;
+        // This process knows what it wrote: never read it back.
+        if let Ok(mut st) = self.state(bucket).try_lock() {
+            st.seen.insert(name.clone());
+        }
+        Ok(name)
+    }
+
+    async fn write_segment_raw(&self, bucket: &str, entries: &[Entry]) -> Result<String, String> {
         let name = segment_name();
         let raw =
             encode_segment(&self.root[..], bucket, &name, entries).map_err(|e| e.to_string())?;
@@ -350,10 +384,6 @@ impl StoreIndex {
             .put(bucket, &name, body, n, &ObjectHeaders::default(), None)
             .await
             .map_err(|e| format!("{} {}", e.code, e.message))?;
-        // This process knows what it wrote: never read it back.
-        if let Ok(mut st) = self.state(bucket).try_lock() {
-            st.seen.insert(name.clone());
-        }
         Ok(name)
     }
 
@@ -401,20 +431,22 @@ impl StoreIndex {
 
     /// Reads the bucket's segments this process has not read yet (newest
     /// first, at most `max_entries` entries), unless it looked less than
-    /// [`RELOAD_AFTER`] ago. Segments that do not open are skipped (and
-    /// not read again).
-    pub async fn load(&self, bucket: &str) -> Vec<Entry> {
+    /// [`RELOAD_AFTER`] ago, and hands `each` the entries of one segment at
+    /// a time (memory: a few segments, never the whole bucket). Segments
+    /// that do not open are skipped (and not read again). Small segments
+    /// are then merged (see [`StoreIndex::compact`]).
+    pub async fn load(&self, bucket: &str, mut each: impl FnMut(Vec<Entry>)) {
         let state = self.state(bucket);
         let mut st = state.lock().await;
         if st.at.is_some_and(|t| t.elapsed() < RELOAD_AFTER) {
-            return Vec::new();
+            return;
         }
         st.at = Some(Instant::now());
         let names = match self.segment_names(bucket).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::debug!(bucket, error = %e.message, "could not list the listing index segments");
-                return Vec::new();
+                return;
             }
         };
         let total = names.len();
@@ -431,65 +463,57 @@ impl StoreIndex {
                 (name, r)
             })
             .buffered(READ_CONCURRENCY);
-        let mut out = Vec::new();
-        let mut have = HashSet::new();
-        let mut read = Vec::new();
+        let mut delivered = 0usize;
+        // Small segments read, newest first, with their entries: at most
+        // one segment's worth is kept, for merging.
+        let mut small: Vec<String> = Vec::new();
+        let mut merged: Vec<Entry> = Vec::new();
         while let Some((name, r)) = reads.next().await {
             match r {
-                Ok(entries) => {
-                    read.push(name);
-                    for e in entries {
-                        if out.len() < self.max_entries
-                            && have.insert((e.key.clone(), e.store_etag.clone()))
-                        {
-                            out.push(e);
-                        }
+                Ok(mut entries) => {
+                    entries.truncate(self.max_entries - delivered);
+                    delivered += entries.len();
+                    if total > COMPACT_AT
+                        && entries.len() < SEGMENT_ENTRIES / 2
+                        && merged.len() + entries.len() <= SEGMENT_ENTRIES
+                    {
+                        small.push(name);
+                        merged.extend(entries.iter().cloned());
                     }
+                    each(entries);
                 }
                 Err(e) => {
                     tracing::warn!(bucket, segment = name, error = %e, "a listing index segment at the store was refused; ignored")
                 }
             }
-            if out.len() >= self.max_entries {
+            if delivered >= self.max_entries {
                 break;
             }
         }
         drop(reads);
-        if total > COMPACT_AT && read.len() > 1 {
-            self.compact(bucket, &read, &out, &mut st).await;
+        if small.len() > 1 {
+            self.compact(bucket, &small, &merged, &mut st).await;
         }
-        out
     }
 
-    /// Writes `entries` (all that `read` held, newest first) as new
-    /// segments, then deletes `read`. A failed write deletes nothing.
+    /// Writes `entries` (all that the small segments `read` held) as one
+    /// segment, then deletes `read`. A failed write deletes nothing. Full
+    /// segments are left as they are: merging keeps the number of segments
+    /// near the bucket's entries over [`SEGMENT_ENTRIES`], and the memory of
+    /// a merge to one segment's worth.
     async fn compact(&self, bucket: &str, read: &[String], entries: &[Entry], st: &mut Loaded) {
-        let mut written = Vec::new();
-        for chunk in entries.chunks(SEGMENT_ENTRIES) {
-            let name = segment_name();
-            let raw = match encode_segment(&self.root[..], bucket, &name, chunk) {
-                Ok(r) => r,
-                Err(_) => return,
-            };
-            let n = raw.len() as u64;
-            let body: crate::store::ByteStream =
-                Box::pin(futures::stream::once(
-                    async move { Ok(bytes::Bytes::from(raw)) },
-                ));
-            if let Err(e) = self
-                .store
-                .put(bucket, &name, body, n, &ObjectHeaders::default(), None)
-                .await
-            {
-                tracing::debug!(bucket, error = %e.message, "could not compact the listing index segments");
+        match self.write_segment_raw(bucket, entries).await {
+            Ok(name) => {
+                st.seen.insert(name);
+            }
+            Err(e) => {
+                tracing::debug!(bucket, error = %e, "could not merge the listing index segments");
                 return;
             }
-            written.push(name);
         }
-        st.seen.extend(written);
         for name in read {
             if let Err(e) = self.store.delete(bucket, name).await {
-                tracing::debug!(bucket, segment = name, error = %e.message, "could not delete a compacted listing index segment");
+                tracing::debug!(bucket, segment = name, error = %e.message, "could not delete a merged listing index segment");
             }
         }
     }
@@ -554,6 +578,39 @@ mod tests {
         let mut long = raw.clone();
         long.extend_from_slice(&[0, 0, 0, 0]);
         assert!(decode_segment(ROOT, "b", name, &long).is_err());
+    }
+
+    #[test]
+    fn writers_cut_segments_by_entries_and_by_bytes() {
+        let short: Vec<Entry> = (0..250_000)
+            .map(|i| Entry {
+                key: format!("k{i}"),
+                store_etag: "e".into(),
+                info: ListInfo {
+                    etag: "t".into(),
+                    size: 1,
+                },
+            })
+            .collect();
+        let chunks = segment_chunks(&short);
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [SEGMENT_ENTRIES, SEGMENT_ENTRIES, 50_000]
+        );
+        let long: Vec<Entry> = (0..20_000)
+            .map(|i| Entry {
+                key: format!("{i:06}{}", "k".repeat(1000)),
+                ..entry(i)
+            })
+            .collect();
+        let chunks = segment_chunks(&long);
+        assert!(chunks.len() >= 3, "{}", chunks.len());
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 20_000);
+        for c in &chunks {
+            let raw = encode_segment(ROOT, "b", "n", c).unwrap();
+            assert!((raw.len() as u64) < MAX_SEGMENT, "{}", raw.len());
+        }
+        assert!(segment_chunks(&[]).is_empty());
     }
 
     #[test]
