@@ -345,11 +345,32 @@ impl StoreIndex {
     pub async fn flush(&self) {
         let taken = std::mem::take(&mut *self.pending.lock().expect("pending"));
         for (bucket, entries) in taken.by_bucket {
+            if self.keeps_everything(&bucket).await {
+                tracing::debug!(
+                    bucket,
+                    "no listing index segment for a bucket with Object Lock"
+                );
+                continue;
+            }
             for chunk in segment_chunks(&entries) {
                 if let Err(e) = self.write_segment(&bucket, chunk).await {
                     tracing::warn!(bucket, error = %e, "could not write a listing index segment to the store");
                 }
             }
+        }
+    }
+
+    /// Whether the bucket has Object Lock (asked of the store at each
+    /// write, not cached): its default retention would keep every segment,
+    /// and merging could delete none, so none is written there. A store
+    /// that cannot answer now gets nothing written either.
+    async fn keeps_everything(&self, bucket: &str) -> bool {
+        let Some(locks) = self.store.locks() else {
+            return false;
+        };
+        match locks.lock_config(bucket).await {
+            Ok(c) => c.is_some_and(|c| c.enabled),
+            Err(e) => e.unavailable,
         }
     }
 

@@ -315,3 +315,35 @@ async fn on_a_versioned_bucket_merged_segments_leave_versions_that_gc_removes() 
     let again = w.gateway(Spec::alice());
     assert_eq!(listed(&again, b).await, want);
 }
+
+#[tokio::test]
+async fn no_segment_is_written_to_a_bucket_with_object_lock() {
+    use sealgate::gateway::object::ListInfo;
+    let w = World::moto();
+    let gw = w.gateway(Spec::alice());
+    let (locked, plain) = (&unique_bucket("ix-lock"), &unique_bucket("ix-nolock"));
+    gw.client
+        .create_bucket()
+        .bucket(locked)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    gw.mb(plain).await;
+    // A gateway that has not asked about either bucket yet (its lock cache
+    // is empty): the check is made when the segment is written.
+    let si = w
+        .command_gateway(Spec::alice())
+        .store_index()
+        .expect("a store-side index");
+    let info = ListInfo {
+        etag: "0123456789abcdef0123456789abcdef".into(),
+        size: 7,
+    };
+    for b in [locked, plain] {
+        si.queue(b, "k", "store-etag", &info);
+    }
+    si.flush().await;
+    assert!(segments(&w, locked).await.is_empty());
+    assert_eq!(segments(&w, plain).await.len(), 1);
+}
