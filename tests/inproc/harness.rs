@@ -355,6 +355,23 @@ impl World {
         sealgate::app::build_over(&cfg, keyring, self.gateway_store.clone()).unwrap()
     }
 
+    /// `sealgate gc --apply` with no minimum age, by alice's gateway.
+    pub async fn gc_now(&self, bucket: &str) -> sealgate::gateway::gc::GcReport {
+        use sealgate::gateway::gc::{gc, GcOptions};
+        let cmd = self.command_gateway(Spec::alice());
+        gc(
+            &cmd,
+            bucket,
+            &GcOptions {
+                apply: true,
+                min_age: std::time::Duration::ZERO,
+                concurrency: 4,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
     /// The object as the store holds it.
     pub async fn raw_get(&self, bucket: &str, key: &str) -> (ObjectInfo, Vec<u8>) {
         let (info, mut body) = self.store.get(bucket, key, None, None).await.unwrap();

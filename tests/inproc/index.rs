@@ -251,7 +251,6 @@ async fn many_segments_are_merged_by_the_next_reader_and_a_bucket_of_segments_de
 
 #[tokio::test]
 async fn on_a_versioned_bucket_merged_segments_leave_versions_that_gc_removes() {
-    use sealgate::gateway::gc::{gc, GcOptions};
     let w = World::moto();
     let gw = w.gateway(Spec::alice());
     let b = &unique_bucket("ix-ver");
@@ -296,17 +295,7 @@ async fn on_a_versioned_bucket_merged_segments_leave_versions_that_gc_removes() 
         versions(&w).await.len() > 18,
         "the merged ones stay as versions"
     );
-    let r = gc(
-        &w.command_gateway(Spec::alice()),
-        b,
-        &GcOptions {
-            apply: true,
-            min_age: std::time::Duration::ZERO,
-            concurrency: 4,
-        },
-    )
-    .await
-    .unwrap();
+    let r = w.gc_now(b).await;
     assert!(r.unknown.is_empty(), "{:?}", r.unknown);
     assert!(r.old_versions >= 18, "{}", r.old_versions);
     let left = versions(&w).await;

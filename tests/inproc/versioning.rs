@@ -385,27 +385,10 @@ async fn deletes_leave_markers_and_keep_old_multipart_versions_readable() {
     assert_eq!(get_v(&gw, b, "k", &v3).await.unwrap().0, d3);
     assert_eq!(manifests(&w, b).await.len(), 2);
     // gc removes v1's manifest (no version names it) and keeps v3's.
-    let r = run_gc(&w, b).await;
+    let r = w.gc_now(b).await;
     assert_eq!(r.orphan_manifests.len(), 1, "{:?}", r.orphan_manifests);
     assert_eq!(manifests(&w, b).await.len(), 1, "v3's manifest stays");
     assert_eq!(get_v(&gw, b, "k", &v3).await.unwrap().0, d3);
-}
-
-/// `sealgate gc --apply` with no minimum age.
-async fn run_gc(w: &World, b: &str) -> sealgate::gateway::gc::GcReport {
-    use sealgate::gateway::gc::{gc, GcOptions};
-    let cmd = w.command_gateway(Spec::alice());
-    gc(
-        &cmd,
-        b,
-        &GcOptions {
-            apply: true,
-            min_age: std::time::Duration::ZERO,
-            concurrency: 4,
-        },
-    )
-    .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -458,7 +441,6 @@ async fn copies_read_the_version_named() {
 
 #[tokio::test]
 async fn gc_keeps_the_manifests_old_versions_need() {
-    use sealgate::gateway::gc::{gc, GcOptions};
     let w = World::moto();
     let gw = w.gateway(Spec::alice());
     let b = &unique_bucket("ver-gc");
@@ -489,18 +471,7 @@ async fn gc_keeps_the_manifests_old_versions_need() {
         .await;
     w.store.delete(b, &hidden).await.unwrap();
 
-    let cmd = w.command_gateway(Spec::alice());
-    let r = gc(
-        &cmd,
-        b,
-        &GcOptions {
-            apply: true,
-            min_age: std::time::Duration::ZERO,
-            concurrency: 4,
-        },
-    )
-    .await
-    .unwrap();
+    let r = w.gc_now(b).await;
     let mut found: Vec<&str> = r.orphan_manifests.iter().map(|(k, _)| k.as_str()).collect();
     found.sort();
     assert_eq!(found, [orphan.as_str(), hidden.as_str()]);
@@ -867,7 +838,7 @@ async fn a_manifest_behind_a_store_delete_marker_still_reads() {
     assert_eq!(get_v(&fresh, b, "k", &v1).await.unwrap().0, d1);
     assert_eq!(fresh.get_ok(b, "k").await, d2, "the latest too");
     // gc counts a hidden manifest a version names as live.
-    let r = run_gc(&w, b).await;
+    let r = w.gc_now(b).await;
     assert!(r.orphan_manifests.is_empty(), "{:?}", r.orphan_manifests);
     assert_eq!(get_v(&fresh, b, "k", &v1).await.unwrap().0, d1);
 }
