@@ -561,15 +561,41 @@ pub async fn complete(
     // condition says now: the object it made would fail it.)
     let cond = cond?;
     let (bucket, t_ref, stored_ref) = (&i.bucket, &t, &stored);
-    let checked: Vec<S3Result<Checked>> = futures::stream::iter(asked.clone())
-        .map(|(n, etag)| async move {
-            let sp = stored_ref.get(&(n as i32));
-            check_part(gw, bucket, t_ref, n, &etag, sp).await
-        })
-        .buffered(RECORD_CONCURRENCY)
-        .collect()
-        .await;
-    let checked = checked.into_iter().collect::<S3Result<Vec<_>>>()?;
+    let gathered = async {
+        let checked: Vec<S3Result<Checked>> = futures::stream::iter(asked.clone())
+            .map(|(n, etag)| async move {
+                let sp = stored_ref.get(&(n as i32));
+                check_part(gw, bucket, t_ref, n, &etag, sp).await
+            })
+            .buffered(RECORD_CONCURRENCY)
+            .collect()
+            .await;
+        let checked = checked.into_iter().collect::<S3Result<Vec<_>>>()?;
+        let header = if t_ref.header_in_record {
+            Some(kept_header(gw, bucket, &i.key, t_ref).await?)
+        } else {
+            None
+        };
+        Ok::<_, s3s::S3Error>((checked, header))
+    }
+    .await;
+    let (checked, header) = match gathered {
+        Ok(g) => g,
+        Err(e) => {
+            // A concurrent Complete of this upload may have won at the store
+            // after the part list was read and tidied the upload's records
+            // away: its object is then this completion's answer.
+            if matches!(
+                e.code(),
+                s3s::S3ErrorCode::InvalidPart | s3s::S3ErrorCode::NoSuchUpload
+            ) {
+                if let Some(done) = completed_as(gw, &i.bucket, &i.key, &t, &asked).await {
+                    return answer_completed(gw, i.bucket, i.key, &t, done).await;
+                }
+            }
+            return Err(e);
+        }
+    };
     for (c, want) in checked.iter().zip(&claimed) {
         for (alg, d) in want {
             if !c.checksums.iter().any(|(a, have)| a == alg && have == d) {
@@ -596,11 +622,6 @@ pub async fn complete(
     }
     let etag_md5: [u8; 16] = Md5::digest(&md5s).into();
     let total: u64 = checked.iter().map(|c| c.plaintext_len).sum();
-    let header = if t.header_in_record {
-        Some(kept_header(gw, &i.bucket, &i.key, &t).await?)
-    } else {
-        None
-    };
     let store_parts: Vec<(i32, String)> = checked
         .iter()
         .map(|c| (c.number as i32, c.store_etag.clone()))

@@ -37,6 +37,10 @@ pub struct Lies {
     /// refused (403), as a store's policy, MFA delete or lock can; the rest
     /// pass.
     pub refuse_version_deletes_of: Option<String>,
+    /// The next ListParts, once the store has answered it, signals the
+    /// first and waits for the second before passing the answer on: a
+    /// completion held between reading the part list and the rest.
+    pub hold_list_parts: Option<(Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>)>,
 }
 
 pub struct Liar {
@@ -349,8 +353,16 @@ impl Store for Liar {
         key: &str,
         upload_id: &str,
     ) -> StoreResult<Vec<PartInfo>> {
-        let delta = self.lies.lock().unwrap().part_size_delta;
-        let mut ps = self.inner.list_parts(bucket, key, upload_id).await?;
+        let (delta, hold) = {
+            let mut lies = self.lies.lock().unwrap();
+            (lies.part_size_delta, lies.hold_list_parts.take())
+        };
+        let answer = self.inner.list_parts(bucket, key, upload_id).await;
+        if let Some((reached, release)) = hold {
+            reached.notify_one();
+            release.notified().await;
+        }
+        let mut ps = answer?;
         for p in &mut ps {
             p.size = (p.size as i64 + delta).max(0) as u64;
         }

@@ -439,3 +439,40 @@ async fn two_gateways_share_one_upload() {
     let got = w.gateway(Spec::alice()).get_ok(b, k).await;
     assert!(got == [p1, p2, p3].concat());
 }
+
+/// Two Completes of one upload with the same part list, the second read
+/// its part list before the first finished and goes on after the first has
+/// completed and tidied the upload's records away: it answers as the first
+/// did (a retried Complete), and the object reads back.
+#[tokio::test]
+async fn a_complete_overtaken_by_another_answers_as_that_one() {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+
+    let (w, liar) = World::new().lying();
+    let gw = w.gateway(Spec::alice());
+    let b = "overtaken";
+    gw.mb(b).await;
+    for header_in_record in [false, true] {
+        let k = format!("k-{header_in_record}");
+        let id = if header_in_record {
+            create_with_metadata(&gw, b, &k).await
+        } else {
+            create(&gw, b, &k).await
+        };
+        let (d1, d2) = (data(5 * MIB, 1), data(1000, 2));
+        let e1 = part(&gw, b, &k, &id, 1, &d1).await;
+        let e2 = part(&gw, b, &k, &id, 2, &d2).await;
+        let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        liar.lies.lock().unwrap().hold_list_parts = Some((reached.clone(), release.clone()));
+        let list = [(1, e1.as_str()), (2, e2.as_str())];
+        let (second, first) = tokio::join!(complete(&gw, b, &k, &id, &list), async {
+            reached.notified().await;
+            let first = complete(&gw, b, &k, &id, &list).await.unwrap();
+            release.notify_one();
+            first
+        });
+        assert_eq!(second.map_err(|e| e.code), Ok(first), "{k}");
+        assert!(gw.get_ok(b, &k).await == [d1, d2].concat(), "{k}");
+    }
+}
