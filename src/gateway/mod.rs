@@ -454,6 +454,26 @@ fn owner_acl() -> GetBucketAclOutput {
     }
 }
 
+impl Gateway {
+    /// That the object (or the version asked for) exists, for the
+    /// operations that answer for an object without reading it; its
+    /// version id when the store keeps one.
+    async fn object_exists(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> S3Result<Option<String>> {
+        check_key(key)?;
+        let info = self
+            .store
+            .head_version(bucket, key, version)
+            .await
+            .map_err(error::from_store)?;
+        Ok(info.version_id)
+    }
+}
+
 #[async_trait::async_trait]
 impl S3 for Gateway {
     async fn list_buckets(
@@ -509,13 +529,13 @@ impl S3 for Gateway {
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         // Tags are not supported; clients that copy tags see an empty set.
-        self.store
-            .head(&req.input.bucket, &req.input.key)
-            .await
-            .map_err(error::from_store)?;
+        let i = &req.input;
+        let version_id = self
+            .object_exists(&i.bucket, &i.key, i.version_id.as_deref())
+            .await?;
         Ok(S3Response::new(GetObjectTaggingOutput {
             tag_set: Vec::new(),
-            version_id: None,
+            version_id,
         }))
     }
     async fn get_bucket_acl(
@@ -532,10 +552,9 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetObjectAclInput>,
     ) -> S3Result<S3Response<GetObjectAclOutput>> {
-        self.store
-            .head(&req.input.bucket, &req.input.key)
-            .await
-            .map_err(error::from_store)?;
+        let i = &req.input;
+        self.object_exists(&i.bucket, &i.key, i.version_id.as_deref())
+            .await?;
         let a = owner_acl();
         Ok(S3Response::new(GetObjectAclOutput {
             grants: a.grants,

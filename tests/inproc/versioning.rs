@@ -1018,3 +1018,71 @@ async fn a_planted_object_cannot_name_a_manifest_to_delete_on_moto_with_versions
 async fn a_planted_object_cannot_name_a_manifest_to_delete_on_the_embedded_store() {
     a_planted_object_cannot_name_a_manifest_to_delete(World::new(), false).await
 }
+
+/// GetObjectTagging and GetObjectAcl answer for the version named: one
+/// that exists (the latest deleted meanwhile) and one that does not.
+#[tokio::test]
+async fn tagging_and_acl_answer_for_the_version_named() {
+    let w = World::moto();
+    let gw = w.gateway(Spec::alice());
+    let b = &unique_bucket("ver-tags");
+    gw.mb(b).await;
+    enable(&gw, b).await;
+    let (_, v1) = put_v(&gw, b, "k", &data(100, 1)).await;
+    gw.client
+        .delete_object()
+        .bucket(b)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let t = gw
+        .client
+        .get_object_tagging()
+        .bucket(b)
+        .key("k")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("tagging: {}", S3Err::from(e)));
+    assert_eq!(t.version_id(), Some(v1.as_str()));
+    assert!(t.tag_set().is_empty());
+    gw.client
+        .get_object_acl()
+        .bucket(b)
+        .key("k")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("acl: {}", S3Err::from(e)));
+    // The latest is a delete marker; a version that never was is an error.
+    let latest = gw
+        .client
+        .get_object_tagging()
+        .bucket(b)
+        .key("k")
+        .send()
+        .await;
+    assert!(latest.is_err(), "the latest is deleted");
+    let none = gw
+        .client
+        .get_object_tagging()
+        .bucket(b)
+        .key("k")
+        .version_id("no-such-version")
+        .send()
+        .await
+        .map_err(S3Err::from);
+    assert!(none.is_err(), "{none:?}");
+    // Keys under .sealgate/ are not a client's to ask about.
+    let hidden = gw
+        .client
+        .get_object_acl()
+        .bucket(b)
+        .key(".sealgate/anything")
+        .send()
+        .await
+        .map_err(S3Err::from)
+        .unwrap_err();
+    assert_eq!(hidden.code, "InvalidArgument");
+}
