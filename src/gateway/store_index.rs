@@ -21,10 +21,14 @@
 //!   What it read from segments is never queued again.
 //! - Reads: a listing that misses the caches reads the segments it has not
 //!   read yet (newest first, bounded), at most once per [`RELOAD_AFTER`] per
-//!   bucket, one segment at a time into the caches. A reader that finds
-//!   more than [`COMPACT_AT`] segments merges the small ones it read into
-//!   one and deletes those (best effort: a cache loses nothing that matters
-//!   when two readers race).
+//!   bucket, one segment at a time into the caches.
+//! - Merging: a reader that finds more than [`COMPACT_AT`] segments merges
+//!   the small ones it read into one and deletes those; so does a writer
+//!   after its flush past [`TIDY_AT`] segments (a fleet whose instances
+//!   list only what they wrote never reads), reading only segments that are
+//!   small at the store
+//!   (best effort: a cache loses nothing that matters when two gateways
+//!   race; the next merge drops the duplicates).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -63,6 +67,13 @@ const READ_CONCURRENCY: usize = 2;
 /// More segments than this in a bucket: a reader merges the small ones it
 /// read.
 pub const COMPACT_AT: usize = 16;
+/// Writers merge past this many segments in a bucket: more than readers
+/// ([`COMPACT_AT`]), which merge what they have read anyway, and fewer
+/// than a new instance reads ([`MAX_READ`]), so that it reads them all.
+pub const TIDY_AT: usize = 2 * COMPACT_AT;
+/// A segment smaller than this at the store is one a writer's merge reads
+/// (half a segment's bytes).
+const SMALL_BYTES: u64 = SEGMENT_BYTES as u64 / 2;
 /// How long a bucket's segments are not looked at again after a load.
 pub const RELOAD_AFTER: Duration = Duration::from_secs(60);
 /// Entries queued for writing across buckets at most (past it, dropped).
@@ -357,6 +368,7 @@ impl StoreIndex {
                     tracing::warn!(bucket, error = %e, "could not write a listing index segment to the store");
                 }
             }
+            self.tidy(&bucket).await;
         }
     }
 
@@ -408,8 +420,9 @@ impl StoreIndex {
         Ok(name)
     }
 
-    /// The segment names in a bucket, oldest first (bounded).
-    async fn segment_names(&self, bucket: &str) -> crate::store::StoreResult<Vec<String>> {
+    /// The segments in a bucket with their sizes at the store, oldest
+    /// first (bounded).
+    async fn segments(&self, bucket: &str) -> crate::store::StoreResult<Vec<(String, u64)>> {
         let mut names = Vec::new();
         let mut token = None;
         loop {
@@ -428,8 +441,8 @@ impl StoreIndex {
             names.extend(
                 page.entries
                     .into_iter()
-                    .map(|e| e.key)
-                    .filter(|k| is_segment_name(k)),
+                    .filter(|e| is_segment_name(&e.key))
+                    .map(|e| (e.key, e.size)),
             );
             match page.next_continuation_token {
                 Some(t) if page.is_truncated && names.len() < MAX_LISTED => token = Some(t),
@@ -437,7 +450,7 @@ impl StoreIndex {
             }
         }
         names.sort_unstable();
-        names.dedup();
+        names.dedup_by(|a, b| a.0 == b.0);
         Ok(names)
     }
 
@@ -455,15 +468,15 @@ impl StoreIndex {
     /// [`RELOAD_AFTER`] ago, and hands `each` the entries of one segment at
     /// a time (memory: a few segments, never the whole bucket). Segments
     /// that do not open are skipped (and not read again). Small segments
-    /// are then merged (see [`StoreIndex::compact`]).
-    pub async fn load(&self, bucket: &str, mut each: impl FnMut(Vec<Entry>)) {
+    /// are then merged (see [`StoreIndex::merge`]).
+    pub async fn load(&self, bucket: &str, each: impl FnMut(Vec<Entry>)) {
         let state = self.state(bucket);
         let mut st = state.lock().await;
         if st.at.is_some_and(|t| t.elapsed() < RELOAD_AFTER) {
             return;
         }
         st.at = Some(Instant::now());
-        let names = match self.segment_names(bucket).await {
+        let names = match self.segments(bucket).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::debug!(bucket, error = %e.message, "could not list the listing index segments");
@@ -474,11 +487,61 @@ impl StoreIndex {
         let fresh: Vec<String> = names
             .into_iter()
             .rev()
+            .map(|(name, _)| name)
             .filter(|n| !st.seen.contains(n))
             .take(MAX_READ)
             .collect();
         st.seen.extend(fresh.iter().cloned());
-        let mut reads = futures::stream::iter(fresh)
+        if let Some(name) = self.read_and_merge(bucket, fresh, total, each).await {
+            st.seen.insert(name);
+        }
+    }
+
+    /// What a writer does after a flush to `bucket`: past [`TIDY_AT`]
+    /// segments, it merges the small ones (by their size at the store: full
+    /// segments are never read here) as a reader would, so that a fleet
+    /// whose instances only ever list what they wrote still keeps few
+    /// segments. Nothing read here reaches the caches, so nothing is marked
+    /// as read. Skipped while this process is reading the bucket's segments.
+    async fn tidy(&self, bucket: &str) {
+        let state = self.state(bucket);
+        let Ok(_reading) = state.try_lock() else {
+            return;
+        };
+        let names = match self.segments(bucket).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(bucket, error = %e.message, "could not list the listing index segments");
+                return;
+            }
+        };
+        let total = names.len();
+        let small: Vec<String> = names
+            .into_iter()
+            .rev()
+            .filter(|(_, size)| *size < SMALL_BYTES)
+            .map(|(name, _)| name)
+            .take(MAX_READ)
+            .collect();
+        if total <= TIDY_AT || small.len() < 2 {
+            return;
+        }
+        self.read_and_merge(bucket, small, total, |_| {}).await;
+    }
+
+    /// Reads the segments `names` (newest first, two at a time), hands
+    /// `each` the entries of each (at most `max_entries` in all), and, when
+    /// the bucket has more than [`COMPACT_AT`] segments (`total`), merges
+    /// the small ones read (up to one segment's worth). The merged
+    /// segment's name, if one was written.
+    async fn read_and_merge(
+        &self,
+        bucket: &str,
+        names: Vec<String>,
+        total: usize,
+        mut each: impl FnMut(Vec<Entry>),
+    ) -> Option<String> {
+        let mut reads = futures::stream::iter(names)
             .map(|name| async move {
                 let r = self.read_segment(bucket, &name).await;
                 (name, r)
@@ -512,31 +575,41 @@ impl StoreIndex {
             }
         }
         drop(reads);
-        if small.len() > 1 {
-            self.compact(bucket, &small, &merged, &mut st).await;
+        if small.len() < 2 {
+            return None;
         }
+        self.merge(bucket, &small, merged).await
     }
 
-    /// Writes `entries` (all that the small segments `read` held) as one
-    /// segment, then deletes `read`. A failed write deletes nothing. Full
-    /// segments are left as they are: merging keeps the number of segments
-    /// near the bucket's entries over [`SEGMENT_ENTRIES`], and the memory of
-    /// a merge to one segment's worth.
-    async fn compact(&self, bucket: &str, read: &[String], entries: &[Entry], st: &mut Loaded) {
-        match self.write_segment_raw(bucket, entries).await {
-            Ok(name) => {
-                st.seen.insert(name);
-            }
+    /// Writes `entries` (all that the small segments `read` held, each
+    /// (key, store ETag) once) as one segment, then deletes `read`; the new
+    /// segment's name. A failed write deletes nothing. Full segments are
+    /// left as they are: merging keeps the number of segments near the
+    /// bucket's entries over [`SEGMENT_ENTRIES`], and the memory of a merge
+    /// to one segment's worth.
+    async fn merge(
+        &self,
+        bucket: &str,
+        read: &[String],
+        mut entries: Vec<Entry>,
+    ) -> Option<String> {
+        // Two gateways that merged the same segments at once leave the same
+        // entries twice; the next merge keeps one.
+        let mut once = HashSet::with_capacity(entries.len());
+        entries.retain(|e| once.insert((e.key.clone(), e.store_etag.clone())));
+        let name = match self.write_segment_raw(bucket, &entries).await {
+            Ok(name) => name,
             Err(e) => {
                 tracing::debug!(bucket, error = %e, "could not merge the listing index segments");
-                return;
+                return None;
+            }
+        };
+        for old in read {
+            if let Err(e) = self.store.delete(bucket, old).await {
+                tracing::debug!(bucket, segment = old, error = %e.message, "could not delete a merged listing index segment");
             }
         }
-        for name in read {
-            if let Err(e) = self.store.delete(bucket, name).await {
-                tracing::debug!(bucket, segment = name, error = %e.message, "could not delete a merged listing index segment");
-            }
-        }
+        Some(name)
     }
 }
 

@@ -249,6 +249,39 @@ async fn many_segments_are_merged_by_the_next_reader_and_a_bucket_of_segments_de
     assert!(w.store.head_bucket(b).await.is_err());
 }
 
+/// A fleet whose instances only ever list what they wrote never reads the
+/// segments, so writers merge them: two gateways that each flush after
+/// every write leave fewer segments than they wrote, and a new instance
+/// still lists every object from them.
+#[tokio::test]
+async fn writers_merge_segments_that_no_reader_ever_reads() {
+    let (w, liar) = World::new().lying();
+    let b = "ix-fleet";
+    let (one, two) = (w.gateway(Spec::alice()), w.gateway(Spec::alice()));
+    one.mb(b).await;
+    let mut want = Vec::new();
+    let tidy_at = sealgate::gateway::store_index::TIDY_AT;
+    let mut counts = Vec::new();
+    for round in 0..2 * tidy_at {
+        let gw = if round % 2 == 0 { &one } else { &two };
+        want.extend(fill(gw, b, round, 1).await);
+        gw.flush_store_index().await;
+        counts.push(segments(&w, b).await.len());
+    }
+    // One segment per write up to the bound, then one merge to a single
+    // segment, then one per write again.
+    let expected: Vec<usize> = (1..=tidy_at).chain(1..=tidy_at).collect();
+    assert_eq!(counts, expected);
+    let before = liar.tail_reads.load(Ordering::Relaxed);
+    let fresh = w.gateway(Spec::alice());
+    assert_eq!(listed(&fresh, b).await, want);
+    assert_eq!(
+        liar.tail_reads.load(Ordering::Relaxed),
+        before,
+        "every entry survived the merges"
+    );
+}
+
 #[tokio::test]
 async fn on_a_versioned_bucket_merged_segments_leave_versions_that_gc_removes() {
     let w = World::moto();
