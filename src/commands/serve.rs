@@ -44,6 +44,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             listen = cfg.server.listen
         );
     }
+    // A policy that would make restic fail (check-config refuses it) is
+    // said at startup too: the gateway serves everything else.
+    let own: Vec<&str> = cfg.identities.iter().map(|i| i.name.as_str()).collect();
+    let restic = crate::commands::check_config::check_restic(&cfg, &|r| {
+        own.contains(&r) || r.starts_with("group:")
+    });
+    for e in &restic.errors {
+        tracing::warn!("{e} (`sealgate check-config` checks this before a start)");
+    }
     // Say early, and plainly, when the store cannot be reached: the gateway
     // still starts (the store may come up later; /ready reports it).
     match tokio::time::timeout(

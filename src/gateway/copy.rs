@@ -112,6 +112,12 @@ pub async fn copy_object(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
         ));
     }
+    if i.tagging_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE)
+    {
+        super::refuse_tags(i.tagging.as_deref())?;
+    }
     let attributes = if replace {
         Some(client_attributes!(i)?)
     } else {

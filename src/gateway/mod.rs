@@ -383,6 +383,19 @@ pub(crate) fn legacy_attributes(h: &ObjectHeaders) -> Attributes {
     }
 }
 
+/// Object tags (`x-amz-tagging` on a write) are refused, not dropped: a
+/// tag at the store would be plaintext the store reads, and sealgate keeps
+/// none of its own, so a tag set would silently be lost.
+pub(crate) fn refuse_tags(tagging: Option<&str>) -> S3Result<()> {
+    if tagging.is_some_and(|t| !t.trim().is_empty()) {
+        return Err(s3_error!(
+            NotImplemented,
+            "object tags (x-amz-tagging) are not supported: they would be plaintext at the store"
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_key(key: &str) -> S3Result<()> {
     if key.starts_with(HIDDEN_PREFIX) {
         return Err(s3_error!(

@@ -74,6 +74,7 @@ pub async fn create(
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let mut i = req.input;
     check_key(&i.key)?;
+    super::refuse_tags(i.tagging.as_deref())?;
     let attributes = client_attributes!(i)?;
     // The lock asked for goes to the store's upload and, sealed in the
     // upload id, to the manifest at completion.

@@ -149,6 +149,7 @@ pub async fn put_object(
         ..
     } = req;
     check_key(&input.key)?;
+    super::refuse_tags(input.tagging.as_deref())?;
     let mut attributes = client_attributes!(input)?;
     let asked = Asked::parse(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let lock_asked = super::lock::asked(

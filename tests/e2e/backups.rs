@@ -359,6 +359,31 @@ fn restic_through_a_write_only_host_restores_through_the_offline_key() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `serve` says at startup what check-config refuses about a restic
+/// repository's policies, and serves the rest.
+#[test]
+fn serve_warns_of_a_policy_that_would_make_restic_fail() {
+    let offline = key("backup-offline", 2048);
+    let host = key("backup-host1", 2048);
+    let gw = Gw::start(&GwSpec {
+        store: None,
+        identities: vec![host],
+        recipients: vec![offline],
+        policies: vec![],
+        extra_users: vec![],
+        tls: false,
+        extra_toml: "[[policies]]\nbucket = \"backups\"\nprefix = \"host1/\"\nrecipients = [\"backup-offline\"]\nprofile = \"restic\"\n".into(),
+    });
+    let log = gw.log_text();
+    for want in [
+        "restic repository at backups/host1/",
+        "cannot read it back",
+        "sealgate check-config",
+    ] {
+        assert!(log.contains(want), "missing {want:?}:\n{log}");
+    }
+}
+
 /// A config for check-config alone (an embedded store, nothing started).
 fn check_config(dir: &Path, identities: &[&Key], recipients: &[&Key], policies: &str) -> Output {
     let mut t = format!(

@@ -19,6 +19,9 @@ enum Op {
     ListBucket { bucket: &'static str },
     PutIn { bucket: &'static str },
     Delete { key: &'static str },
+    PutTagged,
+    CreateUploadTagged,
+    CopyReplacingTags,
 }
 
 struct Refused {
@@ -53,6 +56,9 @@ table! { refused;
     head_missing_key: r(Op::Head { key: "nope" }, 404, "NotFound"),
     list_missing_bucket: r(Op::ListBucket { bucket: "no-such-bucket" }, 404, "NoSuchBucket"),
     put_in_missing_bucket: r(Op::PutIn { bucket: "no-such-bucket" }, 404, "NoSuchBucket"),
+    put_with_tags: r(Op::PutTagged, 501, "NotImplemented"),
+    create_upload_with_tags: r(Op::CreateUploadTagged, 501, "NotImplemented"),
+    copy_replacing_tags: r(Op::CopyReplacingTags, 501, "NotImplemented"),
 }
 
 async fn refused(case: Refused) {
@@ -112,6 +118,36 @@ async fn refused(case: Refused) {
                 .send()
                 .await,
             bucket,
+        ),
+        Op::PutTagged => must_fail(
+            c.put_object()
+                .bucket(B)
+                .key("k")
+                .tagging("project=secret")
+                .body(body())
+                .send()
+                .await,
+            "tagged put",
+        ),
+        Op::CreateUploadTagged => must_fail(
+            c.create_multipart_upload()
+                .bucket(B)
+                .key("k")
+                .tagging("project=secret")
+                .send()
+                .await,
+            "tagged upload",
+        ),
+        Op::CopyReplacingTags => must_fail(
+            c.copy_object()
+                .bucket(B)
+                .key("k")
+                .copy_source(format!("{B}/present"))
+                .tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace)
+                .tagging("project=secret")
+                .send()
+                .await,
+            "copy with tags",
         ),
     };
     assert_refused(&e, case.status, case.code, "refusal");
