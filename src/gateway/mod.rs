@@ -70,6 +70,8 @@ pub struct Gateway {
     pub(crate) versioning: moka::sync::Cache<String, crate::store::versions::Versioning>,
     /// Buckets with Object Lock enabled, as the store said lately ([`lock`]).
     pub(crate) lock_buckets: moka::sync::Cache<String, bool>,
+    /// Completions in progress, one at a time per upload ([`multipart`]).
+    pub(crate) completing: multipart::Completing,
 }
 
 pub struct GatewaySettings {
@@ -119,6 +121,7 @@ impl Gateway {
                 .max_capacity(10_000)
                 .time_to_live(lock::BUCKET_LOCK_TTL)
                 .build(),
+            completing: multipart::Completing::default(),
         }
     }
 

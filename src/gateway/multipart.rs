@@ -13,6 +13,7 @@
 //! is aborted.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use md5::{Digest, Md5};
@@ -491,6 +492,50 @@ async fn check_part(
     })
 }
 
+/// The completions this gateway has in progress, by store upload id: a
+/// second Complete of an upload (a client's retry after a timeout, a
+/// second completer) waits for the first and is then answered as a retry
+/// is (the object the first made, or `NoSuchUpload` for another part
+/// list). Two Completes of one upload on two gateways can still overlap;
+/// see [`complete`] for what they do then.
+#[derive(Default)]
+pub struct Completing(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+/// One upload's turn to complete; the entry goes with the last holder.
+struct Turn<'a> {
+    of: &'a Completing,
+    id: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Completing {
+    async fn turn(&self, store_upload_id: &str) -> Turn<'_> {
+        let m = self
+            .0
+            .lock()
+            .expect("completing")
+            .entry(store_upload_id.to_owned())
+            .or_default()
+            .clone();
+        Turn {
+            of: self,
+            id: store_upload_id.to_owned(),
+            guard: Some(m.lock_owned().await),
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut map = self.of.0.lock().expect("completing");
+        // Nobody else holds or waits for this upload's turn.
+        if map.get(&self.id).is_some_and(|m| Arc::strong_count(m) == 1) {
+            map.remove(&self.id);
+        }
+    }
+}
+
 pub async fn complete(
     gw: &Gateway,
     req: S3Request<CompleteMultipartUploadInput>,
@@ -498,6 +543,7 @@ pub async fn complete(
     let i = req.input;
     let condition = Asked::parse(i.if_match.as_ref(), i.if_none_match.as_ref())?;
     let t = open_token(gw, &i.upload_id, &i.bucket, &i.key)?;
+    let _turn = gw.completing.turn(&t.store_upload_id).await;
     gw.check_enforced(&i.bucket, WriteOp::Complete, condition.as_ref())
         .await?;
     let parts = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();

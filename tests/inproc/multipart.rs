@@ -440,26 +440,36 @@ async fn two_gateways_share_one_upload() {
     assert!(got == [p1, p2, p3].concat());
 }
 
-/// Two Completes of one upload with the same part list, the second read
-/// its part list before the first finished and goes on after the first has
-/// completed and tidied the upload's records away: it answers as the first
-/// did (a retried Complete), and the object reads back.
+/// Two Completes of one upload with the same part list on two gateways,
+/// the second read its part list before the first finished and goes on
+/// after the first has completed and tidied the upload's records away: it
+/// answers as the first did (a retried Complete), and the object reads
+/// back. With the envelope in the object's metadata and in the manifest
+/// (much metadata).
 #[tokio::test]
 async fn a_complete_overtaken_by_another_answers_as_that_one() {
+    use sealgate::envelope::header::MetaValue;
     use std::sync::Arc;
     use tokio::sync::Notify;
 
     let (w, liar) = World::new().lying();
-    let gw = w.gateway(Spec::alice());
+    let (gw, other) = (w.gateway(Spec::alice()), w.gateway(Spec::alice()));
     let b = "overtaken";
     gw.mb(b).await;
-    for header_in_record in [false, true] {
-        let k = format!("k-{header_in_record}");
-        let id = if header_in_record {
-            create_with_metadata(&gw, b, &k).await
-        } else {
-            create(&gw, b, &k).await
-        };
+    for meta in [1, 1800] {
+        let k = format!("k-{meta}");
+        let id = gw
+            .client
+            .create_multipart_upload()
+            .bucket(b)
+            .key(&k)
+            .metadata("note", "n".repeat(meta))
+            .send()
+            .await
+            .unwrap()
+            .upload_id()
+            .unwrap()
+            .to_owned();
         let (d1, d2) = (data(5 * MIB, 1), data(1000, 2));
         let e1 = part(&gw, b, &k, &id, 1, &d1).await;
         let e2 = part(&gw, b, &k, &id, 2, &d2).await;
@@ -468,11 +478,59 @@ async fn a_complete_overtaken_by_another_answers_as_that_one() {
         let list = [(1, e1.as_str()), (2, e2.as_str())];
         let (second, first) = tokio::join!(complete(&gw, b, &k, &id, &list), async {
             reached.notified().await;
-            let first = complete(&gw, b, &k, &id, &list).await.unwrap();
+            let first = complete(&other, b, &k, &id, &list).await.unwrap();
             release.notify_one();
             first
         });
         assert_eq!(second.map_err(|e| e.code), Ok(first), "{k}");
         assert!(gw.get_ok(b, &k).await == [d1, d2].concat(), "{k}");
+        let info = w.store.head(b, &k).await.unwrap();
+        let home = MetaValue::decode(&info.headers.metadata["sg"]).unwrap();
+        assert_eq!(
+            matches!(home, MetaValue::InManifest { .. }),
+            meta > 1,
+            "{k}: where the envelope is"
+        );
     }
+}
+
+/// Two Completes of one upload on one gateway, with different part lists:
+/// the second waits for the first, which makes the object, and is then
+/// told the upload is gone; the object is the first's.
+#[tokio::test]
+async fn completes_of_one_upload_on_one_gateway_take_turns() {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+
+    let (w, liar) = World::new().lying();
+    let gw = w.gateway(Spec::alice());
+    let b = "turns";
+    gw.mb(b).await;
+    let k = "k";
+    let id = create(&gw, b, k).await;
+    let (d1, d2) = (data(5 * MIB, 1), data(1000, 2));
+    let e1 = part(&gw, b, k, &id, 1, &d1).await;
+    let e2 = part(&gw, b, k, &id, 2, &d2).await;
+    let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    liar.lies.lock().unwrap().hold_list_parts = Some((reached.clone(), release.clone()));
+    let both = [(1, e1.as_str()), (2, e2.as_str())];
+    let one = [(1, e1.as_str())];
+    let (first, second) = tokio::join!(complete(&gw, b, k, &id, &both), async {
+        reached.notified().await;
+        let second = complete(&gw, b, k, &id, &one);
+        tokio::pin!(second);
+        // The first is held at the store: the second waits its turn.
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(300), second.as_mut()).await;
+        assert!(
+            waited.is_err(),
+            "the second Complete did not wait: {waited:?}"
+        );
+        release.notify_one();
+        second.await
+    });
+    assert_eq!(first.unwrap(), multipart_etag(&[&d1, &d2]));
+    assert_eq!(second.map_err(|e| e.code), Err("NoSuchUpload".to_owned()));
+    assert!(gw.get_ok(b, k).await == [d1, d2].concat());
+    let _ = w;
 }
