@@ -26,9 +26,8 @@
 //!   the small ones it read into one and deletes those; so does a writer
 //!   after its flush past [`TIDY_AT`] segments (a fleet whose instances
 //!   list only what they wrote never reads), reading only segments that are
-//!   small at the store
-//!   (best effort: a cache loses nothing that matters when two gateways
-//!   race; the next merge drops the duplicates).
+//!   small at the store (best effort: a cache loses nothing that matters
+//!   when two gateways race; the next merge drops the duplicates).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
