@@ -194,13 +194,6 @@ impl World {
         (self, liar)
     }
 
-    /// Gateways talk to what `front` makes of this world's store (a
-    /// wrapper in front of it); tests tamper through the store itself.
-    pub fn fronted(mut self, front: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>) -> Self {
-        self.gateway_store = front(self.store.clone());
-        self
-    }
-
     /// A world over Garage (one node, shared by the tests of this binary),
     /// reached through its own S3 API with its own credentials: what the
     /// gateways use and what a test tampers through.

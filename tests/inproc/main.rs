@@ -13,7 +13,6 @@ mod adapter;
 mod common;
 mod harness;
 mod liar;
-mod lock_front;
 
 mod audit;
 mod auth;

@@ -767,15 +767,7 @@ async fn a_retried_completion_of_a_locked_upload_is_verified() {
 
 #[tokio::test]
 async fn a_completion_whose_answer_was_lost_is_verified_on_its_version() {
-    let (w, front) = {
-        let mut f = None;
-        let w = World::moto().fronted(|s| {
-            let front = crate::lock_front::Front::new(s);
-            f = Some(front.clone());
-            front
-        });
-        (w, f.unwrap())
-    };
+    let (w, liar) = World::moto().lying();
     let gw = w.gateway(Spec::alice());
     let b = locked_bucket(&gw, "lock-lost").await;
     let until = days_from_now(1);
@@ -786,7 +778,7 @@ async fn a_completion_whose_answer_was_lost_is_verified_on_its_version() {
     // version the upload made, not of the latest.
     let (id, e) = locked_upload(&gw, &b, "k", &d, (ObjectLockMode::Governance, until)).await;
     {
-        let mut f = front.faults.lock().unwrap();
+        let mut f = liar.lies.lock().unwrap();
         f.keep_multipart_locks = true;
         f.lose_complete_answer = true;
     }
@@ -807,9 +799,9 @@ async fn a_completion_whose_answer_was_lost_is_verified_on_its_version() {
     let again = complete_versioned(&gw, &b, "k", &id, &e).await.unwrap();
     assert_eq!(again.as_deref(), Some(v.as_str()));
     // The same store dropping the lock: the lost answer is no success.
-    front.faults.lock().unwrap().keep_multipart_locks = false;
+    liar.lies.lock().unwrap().keep_multipart_locks = false;
     let (id, e) = locked_upload(&gw, &b, "dropped", &d, (ObjectLockMode::Governance, until)).await;
-    front.faults.lock().unwrap().lose_complete_answer = true;
+    liar.lies.lock().unwrap().lose_complete_answer = true;
     let err = complete_versioned(&gw, &b, "dropped", &id, &e)
         .await
         .unwrap_err();
@@ -818,15 +810,7 @@ async fn a_completion_whose_answer_was_lost_is_verified_on_its_version() {
 
 #[tokio::test]
 async fn the_lock_checked_is_the_written_versions() {
-    let (w, front) = {
-        let mut f = None;
-        let w = World::moto().fronted(|s| {
-            let front = crate::lock_front::Front::new(s);
-            f = Some(front.clone());
-            front
-        });
-        (w, f.unwrap())
-    };
+    let (w, liar) = World::moto().lying();
     let gw = w.gateway(Spec::alice());
     let b = locked_bucket(&gw, "lock-ver").await;
     let until = days_from_now(1);
@@ -838,7 +822,7 @@ async fn the_lock_checked_is_the_written_versions() {
     // Another writer puts an unlocked version right after each locked
     // write: the check reads the version the write made, so the write is
     // neither refused for the other's nor passed on its word.
-    front.faults.lock().unwrap().overwrite_after = Some("single".into());
+    liar.lies.lock().unwrap().overwrite_after = Some("single".into());
     let v = gw
         .client
         .put_object()
@@ -861,7 +845,7 @@ async fn the_lock_checked_is_the_written_versions() {
     assert_eq!(store_lock(&w, &b, "single").await.mode, None);
     // A copy likewise.
     gw.put(&b, "src", &d).await;
-    front.faults.lock().unwrap().overwrite_after = Some("copy".into());
+    liar.lies.lock().unwrap().overwrite_after = Some("copy".into());
     let v = gw
         .client
         .copy_object()
@@ -880,9 +864,9 @@ async fn the_lock_checked_is_the_written_versions() {
     assert_eq!(version_lock(&b, "copy", &v).await, want);
     assert_eq!(store_lock(&w, &b, "copy").await.mode, None);
     // And a completion (the store keeping the upload's lock).
-    front.faults.lock().unwrap().keep_multipart_locks = true;
+    liar.lies.lock().unwrap().keep_multipart_locks = true;
     let (id, e) = locked_upload(&gw, &b, "mp", &d, (ObjectLockMode::Compliance, until)).await;
-    front.faults.lock().unwrap().overwrite_after = Some("mp".into());
+    liar.lies.lock().unwrap().overwrite_after = Some("mp".into());
     let v = complete_versioned(&gw, &b, "mp", &id, &e)
         .await
         .unwrap()

@@ -856,7 +856,7 @@ async fn a_version_delete_the_store_refuses_keeps_its_manifest() {
     complete(&gw, b, "k", &id, &[(1, e.as_str())])
         .await
         .unwrap();
-    put_v_plain(&gw, b, "k", &data(10, 2)).await;
+    put_v(&gw, b, "k", &data(10, 2)).await;
     let vs = store_versions(&w, b, "k").await;
     assert_eq!(vs.len(), 2);
     let v1 = vs[1].clone();
@@ -886,18 +886,6 @@ async fn a_version_delete_the_store_refuses_keeps_its_manifest() {
     assert_eq!(r.errors()[0].version_id(), Some(v1.as_str()));
     assert_eq!(manifests(&w, b).await.len(), 1, "the manifest stays");
     assert_eq!(get_v(&gw, b, "k", &v1).await.unwrap().0, d);
-}
-
-/// PutObject whose answer may carry no version id (a lying store's).
-async fn put_v_plain(gw: &Gw, b: &str, k: &str, d: &[u8]) {
-    gw.client
-        .put_object()
-        .bucket(b)
-        .key(k)
-        .body(ByteStream::from(d.to_vec()))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put {k}: {}", S3Err::from(e)));
 }
 
 /// An object planted at the store naming another object's upload id (its
