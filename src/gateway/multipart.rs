@@ -510,13 +510,15 @@ struct Turn<'a> {
 
 impl Completing {
     async fn turn(&self, store_upload_id: &str) -> Turn<'_> {
-        let m = self
-            .0
-            .lock()
-            .expect("completing")
-            .entry(store_upload_id.to_owned())
-            .or_default()
-            .clone();
+        let m = {
+            let mut map = self.0.lock().expect("completing");
+            // A waiter cancelled (its client gone) after the holder left
+            // leaves an entry nobody holds: swept here, past a few.
+            if map.len() > 1024 {
+                map.retain(|_, m| Arc::strong_count(m) > 1);
+            }
+            map.entry(store_upload_id.to_owned()).or_default().clone()
+        };
         Turn {
             of: self,
             id: store_upload_id.to_owned(),
@@ -1070,4 +1072,33 @@ pub async fn list_uploads(
         uploads: Some(uploads),
         ..Default::default()
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn turns_leave_no_entry_behind_and_leftovers_are_swept() {
+        let c = Completing::default();
+        {
+            let _a = c.turn("a").await;
+            assert_eq!(c.0.lock().unwrap().len(), 1);
+        }
+        assert!(c.0.lock().unwrap().is_empty(), "the last holder removes it");
+        // Entries nobody holds (cancelled waiters) go once there are many;
+        // one that is held stays.
+        let held = c.turn("held").await;
+        for i in 0..1100 {
+            c.0.lock()
+                .unwrap()
+                .insert(format!("left-{i}"), Arc::default());
+        }
+        let next = c.turn("next").await;
+        let keys: Vec<String> = c.0.lock().unwrap().keys().cloned().collect();
+        assert_eq!(keys.len(), 2, "{}", keys.len());
+        assert!(keys.contains(&"held".to_owned()) && keys.contains(&"next".to_owned()));
+        drop((held, next));
+        assert!(c.0.lock().unwrap().is_empty());
+    }
 }
