@@ -599,8 +599,8 @@ pub async fn complete(
             // A retry of a Complete that succeeded (its answer lost): the same
             // answer again, as S3 gives.
             if e.code == "NoSuchUpload" {
-                if let Some(done) = completed_as(gw, &i.bucket, &i.key, &t, &asked).await {
-                    return answer_completed(gw, i.bucket, i.key, &t, done).await;
+                if let Some(answer) = answer_if_completed(gw, &i.bucket, &i.key, &t, &asked).await {
+                    return answer;
                 }
             }
             return Err(from_store(e));
@@ -638,8 +638,8 @@ pub async fn complete(
                 e.code(),
                 s3s::S3ErrorCode::InvalidPart | s3s::S3ErrorCode::NoSuchUpload
             ) {
-                if let Some(done) = completed_as(gw, &i.bucket, &i.key, &t, &asked).await {
-                    return answer_completed(gw, i.bucket, i.key, &t, done).await;
+                if let Some(answer) = answer_if_completed(gw, &i.bucket, &i.key, &t, &asked).await {
+                    return answer;
                 }
             }
             return Err(e);
@@ -720,8 +720,8 @@ pub async fn complete(
             // Another Complete of this upload (a client's retry, another
             // gateway) may have won at the store: the manifest is then the
             // object's own and must stay.
-            if let Some(done) = completed_as(gw, &i.bucket, &i.key, &t, &asked).await {
-                return answer_completed(gw, i.bucket, i.key, &t, done).await;
+            if let Some(answer) = answer_if_completed(gw, &i.bucket, &i.key, &t, &asked).await {
+                return answer;
             }
             match upload_id_at(gw, &i.bucket, &i.key).await {
                 Ok(Some((id, _))) if id == t.upload_id => {}
@@ -785,24 +785,30 @@ fn completed(
 }
 
 /// The answer to a Complete whose upload an earlier Complete (a retried
-/// request whose answer was lost, a concurrent one) made into the object
-/// `done` describes: as that one's would have been, the lock the upload
-/// asked for verified on that very version first (the earlier Complete may
-/// have failed just there, or never got so far).
-async fn answer_completed(
+/// request whose answer was lost, a concurrent one) made into the object at
+/// the key with exactly the parts `asked` ([`completed_as`]): as that one's
+/// would have been, the lock the upload asked for verified on that very
+/// version first (the earlier Complete may have failed just there, or never
+/// got so far). `None` when no such Complete made the object.
+async fn answer_if_completed(
     gw: &Gateway,
-    bucket: String,
-    key: String,
+    bucket: &str,
+    key: &str,
     t: &UploadToken,
-    done: Done,
-) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    asked: &[(u32, String)],
+) -> Option<S3Result<S3Response<CompleteMultipartUploadOutput>>> {
+    let done = completed_as(gw, bucket, key, t, asked).await?;
     if let Some(l) = &t.lock {
-        gw.verify_lock(&bucket, &key, done.version_id.as_deref(), l)
-            .await?;
+        if let Err(e) = gw
+            .verify_lock(bucket, key, done.version_id.as_deref(), l)
+            .await
+        {
+            return Some(Err(e));
+        }
     }
-    let mut r = completed(bucket, key, done.etag);
+    let mut r = completed(bucket.to_owned(), key.to_owned(), done.etag);
     r.output.version_id = done.version_id;
-    Ok(r)
+    Some(Ok(r))
 }
 
 /// The upload id of the object at `bucket/key` when it is a multipart

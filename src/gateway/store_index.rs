@@ -420,8 +420,18 @@ impl StoreIndex {
     }
 
     /// The segments in a bucket with their sizes at the store, oldest
-    /// first (bounded).
-    async fn segments(&self, bucket: &str) -> crate::store::StoreResult<Vec<(String, u64)>> {
+    /// first (bounded); `None` (logged) when the store cannot list them.
+    async fn segments(&self, bucket: &str) -> Option<Vec<(String, u64)>> {
+        match self.list_segments(bucket).await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::debug!(bucket, error = %e.message, "could not list the listing index segments");
+                None
+            }
+        }
+    }
+
+    async fn list_segments(&self, bucket: &str) -> crate::store::StoreResult<Vec<(String, u64)>> {
         let mut names = Vec::new();
         let mut token = None;
         loop {
@@ -475,12 +485,8 @@ impl StoreIndex {
             return;
         }
         st.at = Some(Instant::now());
-        let names = match self.segments(bucket).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::debug!(bucket, error = %e.message, "could not list the listing index segments");
-                return;
-            }
+        let Some(names) = self.segments(bucket).await else {
+            return;
         };
         let total = names.len();
         let fresh: Vec<String> = names
@@ -507,12 +513,8 @@ impl StoreIndex {
         let Ok(_reading) = state.try_lock() else {
             return;
         };
-        let names = match self.segments(bucket).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::debug!(bucket, error = %e.message, "could not list the listing index segments");
-                return;
-            }
+        let Some(names) = self.segments(bucket).await else {
+            return;
         };
         let total = names.len();
         let small: Vec<String> = names

@@ -288,17 +288,7 @@ async fn on_a_versioned_bucket_merged_segments_leave_versions_that_gc_removes() 
     let gw = w.gateway(Spec::alice());
     let b = &unique_bucket("ix-ver");
     gw.mb(b).await;
-    gw.client
-        .put_bucket_versioning()
-        .bucket(b)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::versioning::enable(&gw, b).await;
     let mut want = Vec::new();
     for round in 0..18 {
         want.extend(fill(&gw, b, round, 1).await);

@@ -1,8 +1,11 @@
 //! Multipart uploads: create, upload, list parts, list uploads, complete,
 //! abort, re-uploaded parts, and the part lists Complete must refuse.
 
+use std::sync::Arc;
+
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use tokio::sync::Notify;
 
 use crate::harness::*;
 
@@ -440,6 +443,14 @@ async fn two_gateways_share_one_upload() {
     assert!(got == [p1, p2, p3].concat());
 }
 
+/// Holds the next ListParts once the store has answered it: the first
+/// notify says it is held, the second lets it go on.
+fn hold_next_list_parts(liar: &crate::liar::Liar) -> (Arc<Notify>, Arc<Notify>) {
+    let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    liar.lies.lock().unwrap().hold_list_parts = Some((reached.clone(), release.clone()));
+    (reached, release)
+}
+
 /// Two Completes of one upload with the same part list on two gateways,
 /// the second read its part list before the first finished and goes on
 /// after the first has completed and tidied the upload's records away: it
@@ -449,8 +460,6 @@ async fn two_gateways_share_one_upload() {
 #[tokio::test]
 async fn a_complete_overtaken_by_another_answers_as_that_one() {
     use sealgate::envelope::header::MetaValue;
-    use std::sync::Arc;
-    use tokio::sync::Notify;
 
     let (w, liar) = World::new().lying();
     let (gw, other) = (w.gateway(Spec::alice()), w.gateway(Spec::alice()));
@@ -473,8 +482,7 @@ async fn a_complete_overtaken_by_another_answers_as_that_one() {
         let (d1, d2) = (data(5 * MIB, 1), data(1000, 2));
         let e1 = part(&gw, b, &k, &id, 1, &d1).await;
         let e2 = part(&gw, b, &k, &id, 2, &d2).await;
-        let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-        liar.lies.lock().unwrap().hold_list_parts = Some((reached.clone(), release.clone()));
+        let (reached, release) = hold_next_list_parts(&liar);
         let list = [(1, e1.as_str()), (2, e2.as_str())];
         let (second, first) = tokio::join!(complete(&gw, b, &k, &id, &list), async {
             reached.notified().await;
@@ -499,9 +507,6 @@ async fn a_complete_overtaken_by_another_answers_as_that_one() {
 /// told the upload is gone; the object is the first's.
 #[tokio::test]
 async fn completes_of_one_upload_on_one_gateway_take_turns() {
-    use std::sync::Arc;
-    use tokio::sync::Notify;
-
     let (w, liar) = World::new().lying();
     let gw = w.gateway(Spec::alice());
     let b = "turns";
@@ -511,8 +516,7 @@ async fn completes_of_one_upload_on_one_gateway_take_turns() {
     let (d1, d2) = (data(5 * MIB, 1), data(1000, 2));
     let e1 = part(&gw, b, k, &id, 1, &d1).await;
     let e2 = part(&gw, b, k, &id, 2, &d2).await;
-    let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    liar.lies.lock().unwrap().hold_list_parts = Some((reached.clone(), release.clone()));
+    let (reached, release) = hold_next_list_parts(&liar);
     let both = [(1, e1.as_str()), (2, e2.as_str())];
     let one = [(1, e1.as_str())];
     let (first, second) = tokio::join!(complete(&gw, b, k, &id, &both), async {

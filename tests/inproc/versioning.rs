@@ -16,7 +16,8 @@ use sealgate::store::ObjectHeaders;
 use crate::harness::*;
 use crate::multipart::{complete, create, part};
 
-async fn enable(gw: &Gw, b: &str) {
+/// Turns versioning on for the bucket.
+pub async fn enable(gw: &Gw, b: &str) {
     gw.client
         .put_bucket_versioning()
         .bucket(b)
