@@ -85,12 +85,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (None, true) => tracing::info!("audit log: one line per request, to stderr"),
         _ => {}
     }
-    let store_index = rt.gateway.store_index();
+    let (store_index, listing_index) = (rt.gateway.store_index(), rt.gateway.listing_index());
     let service = crate::server::build_service(rt.gateway, rt.users, &rt.server)?;
     let frontend = crate::server::Frontend::new(service, audit, &rt.server)?;
     let served = crate::server::serve(frontend, rt.server).await;
-    // What listings learned since the last write goes to the store-side
-    // index before the process ends (new instances list from it).
+    // What listings learned since the last write goes to the indexes before
+    // the process ends: the state directory's (a restart lists from it; a
+    // write-only gateway could not learn it again) and the store's (new
+    // instances list from it).
+    if let Some(ix) = listing_index {
+        if tokio::time::timeout(std::time::Duration::from_secs(10), ix.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the listing index in gateway.state_dir could not be written within 10 s of shutdown");
+        }
+    }
     if let Some(si) = store_index {
         if tokio::time::timeout(std::time::Duration::from_secs(10), si.flush())
             .await

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
 use super::object::ListInfo;
@@ -42,8 +42,16 @@ const BATCH_WAIT: Duration = Duration::from_millis(200);
 pub struct ListingIndex {
     db: Arc<Database>,
     key: Arc<Zeroizing<[u8; 32]>>,
-    tx: mpsc::Sender<(Vec<u8>, Vec<u8>)>,
+    tx: mpsc::Sender<Msg>,
     max: u64,
+}
+
+/// What the writer task is sent.
+enum Msg {
+    /// A sealed entry (its key and value) to write with the next batch.
+    Entry(Vec<u8>, Vec<u8>),
+    /// Write what is queued now, then say so.
+    Flush(oneshot::Sender<()>),
 }
 
 fn entry_key(bucket: &str, key: &str, store_etag: &str) -> Vec<u8> {
@@ -101,8 +109,18 @@ impl ListingIndex {
     /// Keeps what a listing shows for this store version (never waits: a
     /// full queue drops the entry, it is a cache).
     pub fn remember(&self, bucket: &str, key: &str, store_etag: &str, info: &ListInfo) {
-        if let Some(e) = self.sealed_entry(bucket, key, store_etag, info) {
-            let _ = self.tx.try_send(e);
+        if let Some((k, v)) = self.sealed_entry(bucket, key, store_etag, info) {
+            let _ = self.tx.try_send(Msg::Entry(k, v));
+        }
+    }
+
+    /// Writes what is queued now and returns once it is on disk (or could
+    /// not be written): what a shutdown does, so that the last batch is not
+    /// lost with the process.
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = written.await;
         }
     }
 
@@ -174,21 +192,40 @@ impl aws_lc_rs::hkdf::KeyType for Len {
     }
 }
 
-async fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<(Vec<u8>, Vec<u8>)>, max: u64) {
+async fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, max: u64) {
     loop {
         let Some(first) = rx.recv().await else { return };
-        let mut batch = vec![first];
+        let mut batch = Vec::new();
+        let mut flushed = None;
         let deadline = tokio::time::Instant::now() + BATCH_WAIT;
-        while batch.len() < BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(e)) => batch.push(e),
-                Ok(None) | Err(_) => break,
+        let mut next = Some(first);
+        // A batch ends when it is full, when it has waited BATCH_WAIT, or at
+        // a flush.
+        while let Some(m) = next.take() {
+            match m {
+                Msg::Entry(k, v) => batch.push((k, v)),
+                Msg::Flush(done) => {
+                    flushed = Some(done);
+                    break;
+                }
+            }
+            if batch.len() >= BATCH {
+                break;
+            }
+            next = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .ok()
+                .flatten();
+        }
+        if !batch.is_empty() {
+            let db = db.clone();
+            let res = tokio::task::spawn_blocking(move || write_batch(&db, batch, max)).await;
+            if let Ok(Err(e)) = res {
+                tracing::warn!(error = %e, "could not write the listing index");
             }
         }
-        let db = db.clone();
-        let res = tokio::task::spawn_blocking(move || write_batch(&db, batch, max)).await;
-        if let Ok(Err(e)) = res {
-            tracing::warn!(error = %e, "could not write the listing index");
+        if let Some(done) = flushed {
+            let _ = done.send(());
         }
     }
 }
@@ -267,5 +304,23 @@ mod tests {
         assert!(other.lookup("b", &[("k29".into(), "e".into())])[0].is_none());
         let raw = std::fs::read(dir.path().join("listing-index.redb")).unwrap();
         assert!(!raw.windows(16).any(|w| w == b"0123456789abcdef"));
+    }
+
+    /// A flush writes what is queued at once (what a shutdown waits for):
+    /// an entry remembered just before is read back by the next process.
+    #[tokio::test]
+    async fn a_flush_writes_what_is_queued_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = ListInfo {
+            etag: "0123456789abcdef0123456789abcdef".into(),
+            size: 7,
+        };
+        let ix = ListingIndex::open(dir.path(), b"secret-key-material", 100).unwrap();
+        ix.remember("b", "k", "e", &info);
+        ix.flush().await;
+        let got = ix.lookup("b", &[("k".into(), "e".into())]);
+        assert_eq!(got[0].as_ref().map(|i| i.size), Some(7));
+        // Nothing queued: a flush returns at once.
+        ix.flush().await;
     }
 }

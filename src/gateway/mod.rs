@@ -252,6 +252,11 @@ impl Gateway {
         self.store_index.clone()
     }
 
+    /// The listing index in the state directory, if there is one.
+    pub fn listing_index(&self) -> Option<Arc<index::ListingIndex>> {
+        self.index.clone()
+    }
+
     pub(crate) fn key_name(&self, key_id_hex: &str) -> Option<String> {
         let id: [u8; 8] = hex::decode(key_id_hex).ok()?.try_into().ok()?;
         self.keyring.name_of(&id).map(str::to_owned)

@@ -396,6 +396,16 @@ impl Gw {
         Gw::spawn(config, dir, port, tls)
     }
 
+    /// Stops the gateway as a service manager does (SIGTERM, and it must
+    /// exit cleanly), then starts the same configuration on the same port.
+    pub fn stop_and_restart(mut self) -> Gw {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "SIGTERM: {status}\n{}", self.log_text());
+        self.restart()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

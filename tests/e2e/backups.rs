@@ -610,11 +610,10 @@ fn rclone_sync_through_a_write_only_host() {
     assert!(okay, "{err}");
     // Again, after a restart: nothing to copy (the listing still shows the
     // plaintext MD5s), a changed file of the same size is copied, a removed
-    // one deleted. (The local index is written in batches, ~200 ms apart;
-    // the restart is a SIGKILL, which loses a batch not yet written: let the
-    // last one land first, as a shutdown would.)
-    std::thread::sleep(Duration::from_secs(2));
-    let host_gw = host_gw.restart();
+    // one deleted. Stopped as a service manager stops it, right after the
+    // uploads: the shutdown writes the local index's last batch (a SIGKILL
+    // would lose it, and a write-only host cannot learn it again).
+    let host_gw = host_gw.stop_and_restart();
     let (okay, err) = verbose(&recipe);
     assert!(okay && !err.contains("Copied"), "{err}");
     std::fs::write(src.join("notes.txt"), b"two\n").unwrap();
