@@ -1069,16 +1069,14 @@ async fn pagination(cx: Cx) {
     // Some keys under "d/": a page may end on a common prefix.
     let dkeys = ["d/a", "d/x/1", "d/x/2", "d/x/3", "d/y/1", "d/z", "d/zz/1"];
     want.extend(dkeys.iter().map(|k| k.to_string()));
-    futures::stream::iter(want.clone())
-        .for_each_concurrent(4, |k| {
-            let (s, b) = (s.clone(), b.clone());
-            async move {
-                s.put(&b, &k, body(b"p"), 1, &ObjectHeaders::default(), None)
-                    .await
-                    .unwrap();
-            }
-        })
-        .await;
+    // One at a time: rclone serve s3 can fail (500) two writes that create
+    // the same directory at once (d/x/1, d/x/2), and this test is about
+    // listing, not writing.
+    for k in &want {
+        s.put(&b, k, body(b"p"), 1, &ObjectHeaders::default(), None)
+            .await
+            .unwrap();
+    }
     want.sort();
     for max in [1, 2, 5, 7, 1000] {
         let (keys, cps, pages) = cx
